@@ -1,0 +1,45 @@
+//! `cairn`: the one binary. Its subcommands are the operator's whole
+//! interface; each lives in its own module and composes the library crates.
+
+mod config;
+mod files;
+mod metrics;
+mod ring_cmd;
+mod up;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "cairn",
+    version,
+    about = "Cairn: an OpenStack-compatible cloud, storage first"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the all-in-one cloud: 3-replica object store, metadata Raft, Swift API.
+    Up(up::UpArgs),
+    /// Build and inspect rings (like swift-ring-builder).
+    #[command(subcommand)]
+    Ring(ring_cmd::RingCommand),
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Up(args) => up::run(args),
+        Command::Ring(cmd) => ring_cmd::run(cmd),
+    }
+}

@@ -1,0 +1,207 @@
+//! First start of `cairn up`: create the data directory's config, ring,
+//! keys and users; on later starts, load them unchanged.
+//!
+//! Layout of DIR:
+//! ```text
+//! cairn.toml          config (listen address, tempauth users with their keys)
+//! keys/token.key      secret that signs auth tokens (hex, 0600)
+//! ring/object.builder the editable ring (cairn ring … works on it)
+//! ring/object.ring    the built ring the servers load
+//! devices/d1..d3      one directory per storage device
+//! meta/               the metadata Raft group (log + state machine)
+//! openrc              exports for the usual clients
+//! ```
+
+use crate::config::{FileConfig, ProxySection, StorageSection, TempAuthSection, TempAuthUserEntry};
+use anyhow::{Context, Result};
+use cairn_ring::{DeviceSpec, Ring, RingBuilder};
+use rand::Rng;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Partition power of the default ring: 1024 partitions, as Swift's SAIO.
+const DEFAULT_PART_POWER: u8 = 10;
+/// Replicas per object.
+const DEFAULT_REPLICA_COUNT: usize = 3;
+/// Devices of the all-in-one store, each in its own zone.
+const DEFAULT_DEVICE_COUNT: u32 = 3;
+/// The all-in-one process is node 1.
+const LOCAL_NODE: u32 = 1;
+
+/// Everything `cairn up` needs, loaded or freshly created.
+pub struct DataDir {
+    pub root: PathBuf,
+    pub config: FileConfig,
+    pub token_secret: Vec<u8>,
+    pub ring: Ring,
+    /// Whether this start created the directory.
+    pub created: bool,
+}
+
+impl DataDir {
+    pub fn config_path(root: &Path) -> PathBuf {
+        root.join("cairn.toml")
+    }
+
+    pub fn meta_dir(&self) -> PathBuf {
+        self.root.join("meta")
+    }
+
+    pub fn devices_dir(&self) -> PathBuf {
+        let d = &self.config.storage.devices_dir;
+        if d.is_absolute() {
+            d.clone()
+        } else {
+            self.root.join(d)
+        }
+    }
+}
+
+/// Loads DIR, creating what is missing. `listen` overrides the configured
+/// address (and is written into a new config).
+pub fn open_or_create(root: &Path, listen: Option<SocketAddr>) -> Result<DataDir> {
+    std::fs::create_dir_all(root).with_context(|| format!("creating {root:?}"))?;
+    let root = root
+        .canonicalize()
+        .with_context(|| format!("resolving {root:?}"))?;
+    let config_path = DataDir::config_path(&root);
+    let created = !config_path.exists();
+    let mut config = if created {
+        let cfg = default_config(listen.unwrap_or(DEFAULT_LISTEN.parse()?));
+        cfg.save(&config_path)?;
+        cfg
+    } else {
+        FileConfig::load(&config_path)?
+    };
+    if let Some(l) = listen {
+        config.proxy.listen = l;
+    }
+    let token_secret = load_or_create_key(&root.join("keys/token.key"))?;
+    let ring = load_or_create_ring(&root.join("ring"))?;
+    for dev in ring
+        .devices()
+        .iter()
+        .filter(|d| d.node == config.storage.node)
+    {
+        let dir = root.join(&config.storage.devices_dir).join(&dev.name);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {dir:?}"))?;
+    }
+    Ok(DataDir {
+        root,
+        config,
+        token_secret,
+        ring,
+        created,
+    })
+}
+
+/// Default proxy address: clear of the Swift reference's 8080.
+const DEFAULT_LISTEN: &str = "127.0.0.1:8090";
+
+fn default_config(listen: SocketAddr) -> FileConfig {
+    let users = vec![
+        TempAuthUserEntry {
+            account: "admin".into(),
+            user: "admin".into(),
+            key: random_password(),
+            groups: vec!["admin".into(), "reseller_admin".into()],
+        },
+        TempAuthUserEntry {
+            account: "demo".into(),
+            user: "demo".into(),
+            key: random_password(),
+            groups: vec!["admin".into()],
+        },
+    ];
+    FileConfig {
+        proxy: ProxySection {
+            listen,
+            token_ttl_secs: 86_400,
+        },
+        storage: StorageSection {
+            node: LOCAL_NODE,
+            devices_dir: PathBuf::from("devices"),
+            fallocate_reserve_bytes: 256 << 20,
+            disable_io_uring: false,
+        },
+        tempauth: TempAuthSection { users },
+    }
+}
+
+/// 20 random alphanumeric characters (~119 bits).
+fn random_password() -> String {
+    rand::thread_rng()
+        .sample_iter(&rand::distributions::Alphanumeric)
+        .take(20)
+        .map(char::from)
+        .collect()
+}
+
+fn load_or_create_key(path: &Path) -> Result<Vec<u8>> {
+    if path.exists() {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {path:?}"))?;
+        return hex::decode(text.trim()).with_context(|| format!("{path:?} is not hex"));
+    }
+    std::fs::create_dir_all(path.parent().context("key path has a parent")?)?;
+    let key: [u8; 32] = rand::thread_rng().gen();
+    crate::files::write_private(path, hex::encode(key).as_bytes())?;
+    Ok(key.to_vec())
+}
+
+/// The default ring: part power 10, 3 replicas, 3 devices on this node, each
+/// device its own zone, so the 3 replicas of every partition land on 3
+/// different devices.
+fn load_or_create_ring(dir: &Path) -> Result<Ring> {
+    let ring_path = dir.join("object.ring");
+    if ring_path.exists() {
+        return Ring::load(&ring_path).with_context(|| format!("loading {ring_path:?}"));
+    }
+    std::fs::create_dir_all(dir)?;
+    let mut builder = RingBuilder::new(DEFAULT_PART_POWER, DEFAULT_REPLICA_COUNT, 1)?;
+    for i in 1..=DEFAULT_DEVICE_COUNT {
+        builder.add_device(DeviceSpec {
+            region: 1,
+            zone: i,
+            node: LOCAL_NODE,
+            addr: "local".into(),
+            name: format!("d{i}"),
+            weight: 100.0,
+        })?;
+    }
+    builder.rebalance(now_secs())?;
+    builder.save(&dir.join("object.builder"))?;
+    let ring = builder.ring()?;
+    ring.save(&ring_path)?;
+    Ok(ring)
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Writes `DIR/openrc` for the first admin-group user that is not the
+/// reseller admin (the demo user on a fresh directory).
+pub fn write_openrc(dir: &DataDir) -> Result<PathBuf> {
+    let listen = dir.config.proxy.listen;
+    let user = dir
+        .config
+        .tempauth
+        .users
+        .iter()
+        .find(|u| u.account == "demo")
+        .or_else(|| dir.config.tempauth.users.first())
+        .context("no tempauth user configured")?;
+    let text = format!(
+        "# Written by `cairn up`: source it, then `swift stat` works.\n\
+         export ST_AUTH=http://{listen}/auth/v1.0\n\
+         export ST_USER={}:{}\n\
+         export ST_KEY={}\n",
+        user.account, user.user, user.key
+    );
+    let path = dir.root.join("openrc");
+    crate::files::write_private(&path, text.as_bytes())?;
+    Ok(path)
+}

@@ -1,0 +1,180 @@
+//! `cairn up`: the all-in-one cloud in one process — a 3-replica object
+//! store over 3 local devices, the single-voter metadata Raft group, and the
+//! Swift API proxy.
+//!
+//! Start order: data directory (created on first start) → storage node →
+//! metadata Raft → proxy. Shutdown (Ctrl-C or SIGTERM) runs the other way:
+//! stop accepting requests and drain them, then close the metadata group and
+//! the storage devices, so a restart finds every acknowledged object.
+
+mod init;
+
+use crate::config::FileConfig;
+use anyhow::{Context, Result};
+use cairn_nodeapi::{DeviceId, NodeId, ObjectNode};
+use init::DataDir;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Options of `cairn up`.
+#[derive(Debug, clap::Args)]
+pub struct UpArgs {
+    /// Data directory (created on first start, reused afterwards).
+    #[arg(long, default_value = ".cairn", env = "CAIRN_DATA")]
+    pub data: PathBuf,
+    /// Address of the Swift API (overrides the config file).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Create the data directory and its config, then exit without serving.
+    #[arg(long)]
+    pub init_only: bool,
+}
+
+pub fn run(args: UpArgs) -> Result<()> {
+    let dir = init::open_or_create(&args.data, args.listen)?;
+    if args.init_only {
+        println!("cairn: initialised {}", dir.root.display());
+        return Ok(());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(serve(dir))
+}
+
+async fn serve(dir: DataDir) -> Result<()> {
+    let cfg = &dir.config;
+    tracing::info!(config = ?redacted(cfg), "effective configuration");
+
+    let storage = open_storage(&dir).await?;
+    let meta = cairn_meta::MetaNode::open_single(&dir.meta_dir(), 1)
+        .await
+        .context("opening the metadata Raft group")?;
+
+    let mut nodes: HashMap<NodeId, Arc<dyn ObjectNode>> = HashMap::new();
+    nodes.insert(NodeId(cfg.storage.node), storage.clone());
+    let proxy = cairn_proxy::Proxy::new(
+        proxy_config(&dir),
+        Arc::new(cairn_proxy::LiveRing::new(dir.ring.clone())),
+        nodes,
+        meta.clone(),
+    );
+    let listener = tokio::net::TcpListener::bind(cfg.proxy.listen)
+        .await
+        .with_context(|| format!("binding {}", cfg.proxy.listen))?;
+    let openrc = init::write_openrc(&dir)?;
+    print_banner(&dir, &openrc);
+
+    let app = proxy
+        .router()
+        .merge(crate::metrics::router(storage.clone()));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving the proxy")?;
+
+    tracing::info!("shutting down: closing metadata and devices");
+    meta.shutdown()
+        .await
+        .context("closing the metadata group")?;
+    storage.shutdown().await;
+    println!("cairn: stopped cleanly");
+    Ok(())
+}
+
+type Storage = cairn_storage_node::AnyStorageNode;
+
+async fn open_storage(dir: &DataDir) -> Result<Arc<Storage>> {
+    let cfg = &dir.config.storage;
+    let devices = dir
+        .ring
+        .devices()
+        .iter()
+        .filter(|d| d.node == cfg.node)
+        .map(|d| cairn_storage_node::DeviceConfig {
+            id: DeviceId(d.id),
+            path: dir.devices_dir().join(&d.name),
+        })
+        .collect();
+    let mut node_cfg = cairn_storage_node::NodeConfig::new(devices);
+    node_cfg.fallocate_reserve_bytes = cfg.fallocate_reserve_bytes;
+    let node = if cfg.disable_io_uring {
+        let io = Arc::new(cairn_diskio::StdDiskIo::new());
+        cairn_storage_node::StorageNode::open(node_cfg, io)
+            .await
+            .map(Storage::Std)
+    } else {
+        Storage::open(node_cfg).await
+    }
+    .context("opening the storage devices")?;
+    tracing::info!(io_uring = node.is_uring(), "storage devices open");
+    Ok(Arc::new(node))
+}
+
+fn proxy_config(dir: &DataDir) -> cairn_proxy::ProxyConfig {
+    let users = dir
+        .config
+        .tempauth
+        .users
+        .iter()
+        .map(|u| cairn_proxy::TempAuthUser {
+            account: u.account.clone(),
+            user: u.user.clone(),
+            key: u.key.clone(),
+            admin: u.groups.iter().any(|g| g == "admin"),
+            reseller_admin: u.groups.iter().any(|g| g == "reseller_admin"),
+        })
+        .collect();
+    cairn_proxy::ProxyConfig {
+        tempauth_users: users,
+        token_secret: dir.token_secret.clone(),
+        token_ttl_secs: dir.config.proxy.token_ttl_secs,
+        ..cairn_proxy::ProxyConfig::default()
+    }
+}
+
+/// The config as logged: keys replaced by their length.
+fn redacted(cfg: &FileConfig) -> FileConfig {
+    let mut c = cfg.clone();
+    for u in &mut c.tempauth.users {
+        u.key = format!("<{} chars>", u.key.len());
+    }
+    c
+}
+
+fn print_banner(dir: &DataDir, openrc: &std::path::Path) {
+    let listen = dir.config.proxy.listen;
+    let how = if dir.created { "created" } else { "reused" };
+    println!("cairn is up (data in {}, {how})", dir.root.display());
+    println!("  Swift API   http://{listen}/v1/AUTH_<account>");
+    println!("  auth v1.0   http://{listen}/auth/v1.0");
+    println!("  devices     {}", dir.ring.devices().len());
+    for u in &dir.config.tempauth.users {
+        println!("  user        {}:{}  key {}", u.account, u.user, u.key);
+    }
+    println!("  openrc      source {}", openrc.display());
+    println!("Ctrl-C stops it; a restart keeps every object.");
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown requested");
+}

@@ -1,0 +1,284 @@
+//! `MetaNode`: one voter of the metadata group — the rocksdb store, the
+//! openraft instance over it, and the request paths (writes through
+//! `client_write`, reads after `ensure_linearizable`), each bounded by a
+//! timeout that turns into `MetaError::Unavailable`.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cairn_base::Timestamp;
+use cairn_meta_api::MetaError;
+use openraft::error::{Fatal, RaftError};
+use openraft::network::RaftNetworkFactory;
+use openraft::{Config, SnapshotPolicy};
+use rocksdb::DB;
+
+use crate::batcher::Batcher;
+use crate::db::{self, Db};
+use crate::error::{MetaOpenError, MetaShutdownError};
+use crate::log_store::LogStore;
+use crate::network::SoloNetwork;
+use crate::reads;
+use crate::state_machine::StateMachine;
+use crate::types::{MetaRaft, Node, NodeId, Reply, Request, TypeConfig};
+
+/// Tombstones reclaimed per Raft command, at most.
+pub const RECLAIM_BATCH_MAX: usize = 1_000;
+
+/// How long `shutdown` waits for openraft's tasks to release the store.
+pub const SHUTDOWN_WAIT_MS: u64 = 5_000;
+
+/// Tunables of a metadata voter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetaOptions {
+    /// Bound on one write or read (leader check, commit, apply).
+    pub request_timeout_ms: u64,
+    /// How long `open_single` waits to become leader.
+    pub leader_wait_ms: u64,
+    pub heartbeat_interval_ms: u64,
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    /// Build a snapshot (and purge the log before it) every this many entries.
+    pub snapshot_every_entries: u64,
+    /// Log entries kept behind a snapshot (lagging followers beyond them get
+    /// the snapshot instead).
+    pub logs_kept_after_snapshot: u64,
+    /// Refuse `put_container` beyond this many containers per account.
+    pub containers_per_account_max: Option<u64>,
+}
+
+impl Default for MetaOptions {
+    fn default() -> Self {
+        MetaOptions {
+            request_timeout_ms: 5_000,
+            leader_wait_ms: 10_000,
+            heartbeat_interval_ms: 100,
+            election_timeout_min_ms: 300,
+            election_timeout_max_ms: 600,
+            snapshot_every_entries: 50_000,
+            logs_kept_after_snapshot: 1_000,
+            containers_per_account_max: None,
+        }
+    }
+}
+
+/// One voter of the metadata Raft group; implements `Metadata`.
+pub struct MetaNode {
+    pub(crate) id: NodeId,
+    pub(crate) raft: MetaRaft,
+    pub(crate) db: Db,
+    pub(crate) opts: MetaOptions,
+    batcher: Batcher,
+}
+
+impl MetaNode {
+    /// Opens (or creates) the store in `dir` as a one-voter group: on first
+    /// start it initialises the membership to `{node_id}`; then waits until
+    /// this node is leader.
+    pub async fn open_single(dir: &Path, node_id: NodeId) -> Result<Arc<MetaNode>, MetaOpenError> {
+        Self::open_single_with(dir, node_id, MetaOptions::default()).await
+    }
+
+    /// `open_single` with explicit options.
+    pub async fn open_single_with(
+        dir: &Path,
+        node_id: NodeId,
+        opts: MetaOptions,
+    ) -> Result<Arc<MetaNode>, MetaOpenError> {
+        let node = Self::open(dir, node_id, opts, SoloNetwork).await?;
+        let is_init = node
+            .raft
+            .is_initialized()
+            .await
+            .map_err(|e| MetaOpenError::Raft(e.to_string()))?;
+        if !is_init {
+            node.initialize(BTreeMap::from([(node_id, Node::default())]))
+                .await?;
+        }
+        node.wait_leader(node_id).await?;
+        Ok(node)
+    }
+
+    /// Opens the store in `dir` and starts a voter that talks to its peers
+    /// through `network`. Does not initialise membership (see `initialize`).
+    pub async fn open<N>(
+        dir: &Path,
+        node_id: NodeId,
+        opts: MetaOptions,
+        network: N,
+    ) -> Result<Arc<MetaNode>, MetaOpenError>
+    where
+        N: RaftNetworkFactory<TypeConfig>,
+    {
+        std::fs::create_dir_all(dir).map_err(|e| MetaOpenError::Store(e.into()))?;
+        let db = db::open(&dir.join("db"))?;
+        let log = LogStore::new(db.clone())?;
+        let sm = StateMachine::new(db.clone(), &dir.join("snapshots"));
+        let config = raft_config(&opts)?;
+        let raft = MetaRaft::new(node_id, Arc::new(config), network, log, sm)
+            .await
+            .map_err(|e| MetaOpenError::Raft(e.to_string()))?;
+        tracing::info!(node_id, dir = %dir.display(), ?opts, "metadata voter started");
+        let batcher = Batcher::start(raft.clone(), Duration::from_millis(opts.request_timeout_ms));
+        Ok(Arc::new(MetaNode {
+            id: node_id,
+            raft,
+            db,
+            opts,
+            batcher,
+        }))
+    }
+
+    /// Sets the initial membership of a new group (call on one voter only).
+    pub async fn initialize(&self, members: BTreeMap<NodeId, Node>) -> Result<(), MetaOpenError> {
+        self.raft
+            .initialize(members)
+            .await
+            .map_err(|e| MetaOpenError::Raft(e.to_string()))
+    }
+
+    /// Waits until `leader` is this node's known leader.
+    pub async fn wait_leader(&self, leader: NodeId) -> Result<(), MetaOpenError> {
+        let wait = Duration::from_millis(self.opts.leader_wait_ms);
+        self.raft
+            .wait(Some(wait))
+            .current_leader(leader, "metadata leader")
+            .await
+            .map(|_| ())
+            .map_err(|_| MetaOpenError::NoLeader(self.opts.leader_wait_ms))
+    }
+
+    /// This voter's id.
+    pub fn node_id(&self) -> NodeId {
+        self.id
+    }
+
+    /// Forgets deletions older than `older_than` (Swift's reclaim age:
+    /// call it periodically with `now - reclaim_age`); after that an older
+    /// PUT of such a name is accepted again. Returns how many were removed.
+    /// Runs as bounded commands of at most `RECLAIM_BATCH_MAX` keys.
+    pub async fn reclaim_tombstones(&self, older_than: Timestamp) -> Result<u64, MetaError> {
+        let mut removed = 0;
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let (keys, resume) = self
+                .read(|db| {
+                    Ok(reads::old_tombstones(
+                        db,
+                        after.as_deref(),
+                        older_than,
+                        RECLAIM_BATCH_MAX,
+                    )?)
+                })
+                .await?;
+            if !keys.is_empty() {
+                match self
+                    .write(Request::ReclaimTombstones { older_than, keys })
+                    .await?
+                {
+                    Reply::Reclaimed(n) => removed += n,
+                    other => {
+                        return Err(MetaError::Storage(format!(
+                            "reclaim answered with {other:?}"
+                        )))
+                    }
+                }
+            }
+            match resume {
+                Some(k) => after = Some(k),
+                None => return Ok(removed),
+            }
+        }
+    }
+
+    /// The leader this voter knows of (where a refused write should go).
+    pub fn current_leader(&self) -> Option<NodeId> {
+        self.raft.metrics().borrow().current_leader
+    }
+
+    /// The openraft handle: a transport delivers incoming RPCs to it, and
+    /// tests read its metrics.
+    pub fn raft(&self) -> &MetaRaft {
+        &self.raft
+    }
+
+    /// Stops the Raft node and waits until its tasks have released the
+    /// store; the database closes when this `MetaNode` is dropped.
+    pub async fn shutdown(&self) -> Result<(), MetaShutdownError> {
+        self.raft
+            .shutdown()
+            .await
+            .map_err(|e| MetaShutdownError(e.to_string()))?;
+        // openraft's state-machine worker and replication tasks end shortly
+        // after the core; each holds the database until it does.
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(SHUTDOWN_WAIT_MS);
+        while Arc::strong_count(&self.db) > 1 {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(MetaShutdownError(format!(
+                    "store still in use after {SHUTDOWN_WAIT_MS} ms"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok(())
+    }
+
+    /// Commits `req` (batched with concurrent writes) and returns what
+    /// applying it produced.
+    pub(crate) async fn write(&self, req: Request) -> Result<Reply, MetaError> {
+        match self.bounded(self.batcher.submit(req)).await?? {
+            Reply::Rejected(r) => Err(r.into()),
+            other => Ok(other),
+        }
+    }
+
+    /// Runs `read` on the state machine once it reflects every commit made
+    /// before this call (linearizable).
+    pub(crate) async fn read<T>(
+        &self,
+        read: impl FnOnce(&DB) -> Result<T, MetaError>,
+    ) -> Result<T, MetaError> {
+        self.bounded(self.raft.ensure_linearizable())
+            .await?
+            .map_err(|e| raft_error(e, "read"))?;
+        read(&self.db)
+    }
+
+    async fn bounded<T>(&self, fut: impl Future<Output = T>) -> Result<T, MetaError> {
+        let limit = Duration::from_millis(self.opts.request_timeout_ms);
+        tokio::time::timeout(limit, fut).await.map_err(|_| {
+            MetaError::Unavailable(format!(
+                "no commit within {} ms",
+                self.opts.request_timeout_ms
+            ))
+        })
+    }
+}
+
+fn raft_config(opts: &MetaOptions) -> Result<Config, MetaOpenError> {
+    let config = Config {
+        cluster_name: "cairn-meta".into(),
+        heartbeat_interval: opts.heartbeat_interval_ms,
+        election_timeout_min: opts.election_timeout_min_ms,
+        election_timeout_max: opts.election_timeout_max_ms,
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(opts.snapshot_every_entries),
+        max_in_snapshot_log_to_keep: opts.logs_kept_after_snapshot,
+        ..Default::default()
+    };
+    config
+        .validate()
+        .map_err(|e| MetaOpenError::Config(e.to_string()))
+}
+
+/// Maps a Raft failure: storage faults are `Storage`, everything else (not
+/// leader, no quorum, stopped) is `Unavailable` and safe to retry.
+pub(crate) fn raft_error<E: std::error::Error>(e: RaftError<NodeId, E>, what: &str) -> MetaError {
+    tracing::warn!(error = %e, what, "metadata raft request failed");
+    match e {
+        RaftError::Fatal(Fatal::StorageError(s)) => MetaError::Storage(format!("{what}: {s}")),
+        other => MetaError::Unavailable(format!("{what}: {other}")),
+    }
+}

@@ -1,0 +1,17 @@
+//! Vocabulary shared by every Cairn crate: timestamps, the clock trait, and
+//! the crc32c helper used by internode frames.
+//!
+//! This crate does no I/O and knows no async runtime; everything in it is a
+//! plain value type or a narrow trait that the cores take instead of reaching
+//! for the system directly (so a simulation can replace it).
+
+mod clock;
+mod timestamp;
+
+pub use clock::{Clock, SystemClock};
+pub use timestamp::{ParseTimestampError, Timestamp};
+
+/// The crc32c (Castagnoli) of `data`: what internode frames carry.
+pub fn crc32c(data: &[u8]) -> u32 {
+    crc32c::crc32c(data)
+}

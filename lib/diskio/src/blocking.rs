@@ -1,0 +1,68 @@
+//! Synchronous implementations of the metadata operations (open, unlink,
+//! truncate, stat, statvfs) that both `DiskIo` implementations run on tokio's
+//! blocking pool: they are rare next to reads, writes and syncs.
+
+use crate::{DiskFile, OpenMode};
+use std::ffi::CString;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// Runs `f` on tokio's blocking pool.
+pub(crate) async fn run<T, F>(f: F) -> io::Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> io::Result<T> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(e) => Err(io::Error::other(format!("blocking task failed: {e}"))),
+    }
+}
+
+pub(crate) fn open(path: &Path, mode: OpenMode) -> io::Result<DiskFile> {
+    mode.std_options().open(path).map(DiskFile::from_std)
+}
+
+pub(crate) fn open_dir(path: &Path) -> io::Result<DiskFile> {
+    std::fs::File::open(path).map(DiskFile::from_std)
+}
+
+pub(crate) fn list_dir(path: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(path)? {
+        out.push(entry?.path());
+    }
+    Ok(out)
+}
+
+pub(crate) fn allocate(file: &DiskFile, offset: u64, len: u64) -> io::Result<()> {
+    let (off, len) = (to_off(offset)?, to_off(len)?);
+    // SAFETY: fallocate takes a valid open descriptor (kept alive by `file`)
+    // and plain integers; it touches no memory of ours.
+    let rc = unsafe { libc::fallocate(file.raw_fd(), 0, off, len) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+pub(crate) fn free_space(path: &Path) -> io::Result<u64> {
+    let c = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))?;
+    // SAFETY: statvfs is plain old data; all-zero bytes are a valid value.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a NUL-terminated string alive for the call and `st` is a
+    // valid, exclusively borrowed statvfs for the kernel to fill.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
+fn to_off(v: u64) -> io::Result<libc::off_t> {
+    libc::off_t::try_from(v)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "offset out of range"))
+}

@@ -1,0 +1,80 @@
+//! The contract between the data-plane front ends (proxy, block gateway) and
+//! the storage nodes: what can be asked of a device, in which units, and
+//! which errors come back.
+//!
+//! It is a service interface, not a transport: in `cairn up` the proxy calls
+//! the local storage node through [`ObjectNode`] directly; the cluster
+//! transport implements the same trait over QUIC. Either way the body moves
+//! in [`Frame`]s that carry a crc32c, checked by the receiver, so a byte
+//! flipped between two components is caught before it is stored or served.
+//!
+//! Invariants:
+//! - a PUT is durable on the device (data and index on stable storage) before
+//!   [`ObjectNode::put`] returns `Ok`;
+//! - a PUT whose body stream ends without [`PutChunk::End`] stores nothing;
+//! - a GET never yields a frame whose bytes failed the stored blake3 digest.
+
+mod error;
+mod frame;
+mod types;
+
+pub use error::NodeError;
+pub use frame::Frame;
+pub use types::{
+    ByteRange, DeleteOutcome, DeviceId, GetStream, NodeId, ObjectKey, ObjectMeta, PostRequest,
+    PutAck, PutChunk,
+};
+
+use async_trait::async_trait;
+use cairn_base::Timestamp;
+use tokio::sync::mpsc;
+
+/// Bound on frames in flight on one PUT or GET body channel.
+pub const BODY_CHANNEL_FRAMES_MAX: usize = 8;
+
+/// What a storage node does for the proxy: object storage on its devices.
+#[async_trait]
+pub trait ObjectNode: Send + Sync + 'static {
+    /// Stores an object: frames of data, then `PutChunk::End` with the final
+    /// metadata. Returns once data and index are durable. A newer object or
+    /// tombstone already on the device wins: `NodeError::Conflict`.
+    async fn put(
+        &self,
+        device: DeviceId,
+        key: ObjectKey,
+        body: mpsc::Receiver<PutChunk>,
+    ) -> Result<PutAck, NodeError>;
+
+    /// Reads an object (or a byte range of it). Every frame is verified
+    /// against the stored digest before it is sent; on a mismatch the stream
+    /// yields `NodeError::Corrupt` and the replica is quarantined.
+    async fn get(
+        &self,
+        device: DeviceId,
+        key: ObjectKey,
+        range: Option<ByteRange>,
+    ) -> Result<GetStream, NodeError>;
+
+    /// The object's metadata, or `NotFound` (with the tombstone's timestamp
+    /// when the object was deleted).
+    async fn head(&self, device: DeviceId, key: ObjectKey) -> Result<ObjectMeta, NodeError>;
+
+    /// Writes a tombstone at `ts` (even when nothing is stored, so that an
+    /// older write arriving late loses). Durable before it returns.
+    async fn delete(
+        &self,
+        device: DeviceId,
+        key: ObjectKey,
+        name: &str,
+        ts: Timestamp,
+    ) -> Result<DeleteOutcome, NodeError>;
+
+    /// Replaces the object's user metadata (Swift's POST), ordered by
+    /// `req.meta_ts` against earlier POSTs. `NotFound` when no object.
+    async fn post(
+        &self,
+        device: DeviceId,
+        key: ObjectKey,
+        req: PostRequest,
+    ) -> Result<ObjectMeta, NodeError>;
+}

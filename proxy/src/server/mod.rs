@@ -1,0 +1,318 @@
+//! The HTTP front end: the [`Proxy`] (shared state) and its axum router,
+//! which parses each request once and hands it to the account, container or
+//! object handlers.
+
+mod account;
+mod container;
+mod fanout;
+mod info;
+mod object_put;
+mod object_read;
+mod object_write;
+mod reader;
+mod respond;
+#[cfg(test)]
+mod tests;
+
+pub use fanout::{FRAME_BYTES_MAX, REPLAY_BYTES_MAX};
+
+use crate::auth::{authorize, AccessRequest, Decision, Identity, TempAuth};
+use crate::cache::ContainerCache;
+use crate::config::ProxyConfig;
+use crate::errors::SwiftError;
+use crate::path::{parse_path, parse_query, PathError, Route};
+use crate::placement::Placement;
+use crate::transid::new_trans_id;
+use axum::body::Body;
+use axum::Router;
+use cairn_base::{Clock, SystemClock, Timestamp};
+use cairn_meta_api::{ContainerInfo, Metadata};
+use cairn_nodeapi::{NodeId, ObjectNode};
+use http::{HeaderMap, HeaderValue, Method, Request, Response};
+use respond::error_response;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+use tracing::Instrument;
+
+/// The Swift proxy: configuration, placement, storage nodes and metadata.
+#[derive(Clone)]
+pub struct Proxy {
+    shared: Arc<Shared>,
+}
+
+/// State shared by every request.
+pub(crate) struct Shared {
+    pub cfg: ProxyConfig,
+    pub placement: Arc<dyn Placement>,
+    pub nodes: HashMap<NodeId, Arc<dyn ObjectNode>>,
+    pub meta: Arc<dyn Metadata>,
+    pub clock: Arc<dyn Clock>,
+    pub tempauth: TempAuth,
+    pub containers: ContainerCache,
+}
+
+/// One request's parsed context.
+pub(crate) struct Ctx {
+    pub method: Method,
+    pub headers: HeaderMap,
+    pub params: Vec<(String, String)>,
+    pub now: Timestamp,
+    pub id: Option<Identity>,
+}
+
+impl Ctx {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn is_head(&self) -> bool {
+        self.method == Method::HEAD
+    }
+
+    /// The timestamp that orders this request's change: always the proxy's
+    /// clock. A client's `X-Timestamp` is ignored, as Swift's gatekeeper
+    /// shunts it (`shunt_inbound_x_timestamp`): a client-chosen future
+    /// timestamp would make its object impossible to overwrite or delete.
+    pub fn timestamp(&self) -> Result<Timestamp, SwiftError> {
+        Ok(self.now)
+    }
+
+    /// Whether the client asked every replica for the newest copy.
+    pub fn newest(&self) -> bool {
+        self.header("x-newest").is_some_and(|v| {
+            matches!(
+                v.to_ascii_lowercase().as_str(),
+                "true" | "1" | "yes" | "on" | "t" | "y"
+            )
+        })
+    }
+}
+
+impl Proxy {
+    /// A proxy over `placement` (the ring), the storage `nodes` and the metadata service.
+    pub fn new(
+        cfg: ProxyConfig,
+        placement: Arc<dyn Placement>,
+        nodes: HashMap<NodeId, Arc<dyn ObjectNode>>,
+        meta: Arc<dyn Metadata>,
+    ) -> Self {
+        Self::with_clock(cfg, placement, nodes, meta, Arc::new(SystemClock))
+    }
+
+    /// As [`Proxy::new`], with an injected clock (tests, simulation).
+    pub fn with_clock(
+        cfg: ProxyConfig,
+        placement: Arc<dyn Placement>,
+        nodes: HashMap<NodeId, Arc<dyn ObjectNode>>,
+        meta: Arc<dyn Metadata>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        // An empty key would let anyone mint tokens: refuse to start with one.
+        assert!(
+            !cfg.token_secret.is_empty(),
+            "ProxyConfig::token_secret must not be empty"
+        );
+        let tempauth = TempAuth::new(&cfg.tempauth_users, &cfg.token_secret, cfg.token_ttl_secs);
+        let containers = ContainerCache::new(cfg.container_cache_ttl);
+        let shared = Shared {
+            cfg,
+            placement,
+            nodes,
+            meta,
+            clock,
+            tempauth,
+            containers,
+        };
+        Proxy {
+            shared: Arc::new(shared),
+        }
+    }
+
+    /// The axum router serving every Swift path.
+    pub fn router(self) -> Router {
+        let shared = self.shared;
+        Router::new().fallback(move |req: Request<Body>| {
+            let shared = shared.clone();
+            async move { shared.handle(req).await }
+        })
+    }
+
+    /// Serves on `listener` until `shutdown` completes.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(listener, self.router())
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}
+
+impl Shared {
+    async fn handle(self: Arc<Self>, req: Request<Body>) -> Response<Body> {
+        let now = self.clock.now();
+        let trans_id = new_trans_id(now.secs());
+        let is_head = req.method() == Method::HEAD;
+        let span = tracing::debug_span!("swift", trans_id = %trans_id, method = %req.method(), path = %req.uri().path());
+        let mut resp = match self.dispatch(req, now).instrument(span).await {
+            Ok(r) => r,
+            Err(e) => {
+                if matches!(e, SwiftError::Unavailable(_) | SwiftError::Internal(_)) {
+                    tracing::warn!(trans_id, error = %e, "request failed");
+                }
+                error_response(&e, is_head)
+            }
+        };
+        let h = resp.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&trans_id) {
+            h.insert("x-trans-id", v.clone());
+            h.insert("x-openstack-request-id", v);
+        }
+        if !h.contains_key(http::header::CONTENT_TYPE) {
+            h.insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=UTF-8"),
+            );
+        }
+        resp
+    }
+
+    async fn dispatch(
+        &self,
+        req: Request<Body>,
+        now: Timestamp,
+    ) -> Result<Response<Body>, SwiftError> {
+        let (parts, body) = req.into_parts();
+        let route = match parse_path(parts.uri.path()) {
+            Ok(r) => r,
+            Err(PathError::InvalidUtf8) => {
+                return Err(SwiftError::PreconditionFailed(Some(
+                    "Invalid UTF8 or contains NULL".into(),
+                )))
+            }
+            Err(PathError::NotFound) => return Err(SwiftError::NotFound),
+        };
+        let params = parse_query(parts.uri.query().unwrap_or(""))
+            .map_err(|_| SwiftError::BadRequest("Invalid UTF8 or contains NULL".into()))?;
+        let id = self.identity(&parts.headers, now);
+        let ctx = Ctx {
+            method: parts.method,
+            headers: parts.headers,
+            params,
+            now,
+            id,
+        };
+        match route {
+            Route::Info => info::info(self, &ctx),
+            Route::Healthcheck => Ok(info::healthcheck()),
+            Route::Auth => info::auth(self, &ctx),
+            Route::Account { account } => account::handle(self, &ctx, &account).await,
+            Route::Container { account, container } => {
+                container::handle(self, &ctx, &account, &container).await
+            }
+            Route::Object {
+                account,
+                container,
+                object,
+            } => {
+                let obj = ObjectPath {
+                    account,
+                    container,
+                    object,
+                };
+                match ctx.method.as_str() {
+                    "GET" | "HEAD" => object_read::get_or_head(self, &ctx, &obj).await,
+                    "PUT" => object_put::put(self, &ctx, &obj, body).await,
+                    "COPY" => object_put::copy(self, &ctx, &obj).await,
+                    "POST" => object_write::post(self, &ctx, &obj).await,
+                    "DELETE" => object_write::delete(self, &ctx, &obj).await,
+                    _ => Err(SwiftError::MethodNotAllowed),
+                }
+            }
+        }
+    }
+
+    /// The identity behind X-Auth-Token / X-Storage-Token, if it verifies.
+    fn identity(&self, headers: &HeaderMap, now: Timestamp) -> Option<Identity> {
+        let token = headers
+            .get("x-auth-token")
+            .or_else(|| headers.get("x-storage-token"))?;
+        let token = token.to_str().ok()?;
+        self.tempauth.signer().verify(token, now.secs()).ok()
+    }
+
+    /// The container's record, from the cache or the metadata service.
+    pub async fn container_info(
+        &self,
+        account: &str,
+        container: &str,
+    ) -> Result<Arc<ContainerInfo>, SwiftError> {
+        let now = Instant::now();
+        if let Some(c) = self.containers.get(account, container, now) {
+            return Ok(c);
+        }
+        let info = Arc::new(self.meta.container(account, container).await?);
+        self.containers.put(info.clone(), now);
+        Ok(info)
+    }
+
+    /// Authorizes an object-or-container request: owners need no container
+    /// record; others are judged by the container's `acl_header` ACL. Returns
+    /// the decision and the container record (which the caller needs anyway).
+    pub async fn authorize_in_container(
+        &self,
+        ctx: &Ctx,
+        account: &str,
+        container: &str,
+        has_object: bool,
+        acl_header: &str,
+    ) -> Result<(Decision, Arc<ContainerInfo>), SwiftError> {
+        let mut access = AccessRequest {
+            account,
+            has_container: true,
+            has_object,
+            is_account_put_or_delete: false,
+            acl: None,
+            referer: ctx.header("referer"),
+        };
+        let first = authorize(ctx.id.as_ref(), &access);
+        if first == Decision::Owner {
+            return Ok((first, self.container_info(account, container).await?));
+        }
+        let info = match self.container_info(account, container).await {
+            Ok(i) => i,
+            Err(SwiftError::NotFound) => return Err(denied(first)),
+            Err(e) => return Err(e),
+        };
+        access.acl = info.meta.get(acl_header).map(String::as_str);
+        match authorize(ctx.id.as_ref(), &access) {
+            d @ (Decision::Owner | Decision::Allowed) => Ok((d, info)),
+            d => Err(denied(d)),
+        }
+    }
+}
+
+/// The error of a refusal.
+pub(crate) fn denied(d: Decision) -> SwiftError {
+    match d {
+        Decision::Unauthorized => SwiftError::Unauthorized,
+        _ => SwiftError::Forbidden,
+    }
+}
+
+/// An object's full name.
+#[derive(Debug, Clone)]
+pub(crate) struct ObjectPath {
+    pub account: String,
+    pub container: String,
+    pub object: String,
+}
+
+impl ObjectPath {
+    /// `/account/container/object`, the name storage nodes keep.
+    pub fn full_name(&self) -> String {
+        format!("/{}/{}/{}", self.account, self.container, self.object)
+    }
+}

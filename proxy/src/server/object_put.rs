@@ -1,0 +1,342 @@
+//! Object PUT (with a body, or server-side copy through X-Copy-From) and
+//! COPY: constraints, metadata, the quorum write, then the listing commit.
+
+use super::fanout::{write_object, BodyStream, WriteSpec, Written};
+use super::object_read::expired;
+use super::reader::{self, Piece, Replicas, Version};
+use super::respond::{empty, header_text, last_modified_secs, set};
+use super::{Ctx, ObjectPath, Shared};
+use crate::conditional::http_date;
+use crate::constraints::{check_metadata, check_names, delete_at, MetaTarget};
+use crate::errors::SwiftError;
+use crate::mime;
+use crate::path::parse_copy_ref;
+use axum::body::Body;
+use cairn_base::Timestamp;
+use cairn_meta_api::ObjectEntry;
+use cairn_nodeapi::ObjectMeta;
+use futures::StreamExt;
+use http::{HeaderMap, Response, StatusCode};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+/// What Python's `quote` leaves alone (plus `/`).
+const QUOTE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'/')
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// Headers persisted with an object besides user metadata.
+const KEPT_HEADERS: [&str; 3] = [
+    "content-disposition",
+    "content-encoding",
+    "content-language",
+];
+
+fn is_true(v: Option<&str>) -> bool {
+    v.is_some_and(|v| {
+        matches!(
+            v.to_ascii_lowercase().as_str(),
+            "true" | "1" | "yes" | "on" | "t" | "y"
+        )
+    })
+}
+
+/// The body length the client announced: `Some(len)`, or `None` for chunked.
+fn body_length(ctx: &Ctx, max: u64) -> Result<Option<u64>, SwiftError> {
+    if let Some(te) = ctx.header("transfer-encoding") {
+        if !te.eq_ignore_ascii_case("chunked") {
+            return Err(SwiftError::NotImplemented);
+        }
+        return Ok(None);
+    }
+    let Some(cl) = ctx.headers.get("content-length") else {
+        return Err(SwiftError::LengthRequired);
+    };
+    let len: u64 = cl
+        .to_str()
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or_else(|| SwiftError::BadRequest("Invalid Content-Length".into()))?;
+    if len > max {
+        return Err(SwiftError::TooLarge);
+    }
+    Ok(Some(len))
+}
+
+/// The user metadata and kept headers of the request, lowercase.
+fn request_headers(ctx: &Ctx, delete_at_secs: Option<u64>) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = ctx
+        .headers
+        .iter()
+        .filter(|(n, _)| {
+            n.as_str().starts_with("x-object-meta-") || KEPT_HEADERS.contains(&n.as_str())
+        })
+        .map(|(n, v)| (n.as_str().to_owned(), header_text(v)))
+        .collect();
+    if let Some(at) = delete_at_secs {
+        out.push(("x-delete-at".into(), at.to_string()));
+    }
+    out
+}
+
+fn content_type(ctx: &Ctx, object: &str) -> Option<String> {
+    if is_true(ctx.header("x-detect-content-type")) {
+        return Some(mime::guess(object).to_owned());
+    }
+    ctx.headers
+        .get("content-type")
+        .map(header_text)
+        .filter(|c| !c.is_empty())
+}
+
+pub async fn put(
+    sh: &Shared,
+    ctx: &Ctx,
+    obj: &ObjectPath,
+    body: Body,
+) -> Result<Response<Body>, SwiftError> {
+    let c = &sh.cfg.constraints;
+    check_names(c, &obj.account, Some(&obj.container), Some(&obj.object))?;
+    sh.authorize_in_container(ctx, &obj.account, &obj.container, true, "x-container-write")
+        .await?;
+    if let Some(src) = ctx.headers.get("x-copy-from") {
+        if ctx
+            .header("content-length")
+            .is_some_and(|l| l.trim() != "0")
+        {
+            return Err(SwiftError::BadRequest(
+                "Copy requests require a zero byte body".into(),
+            ));
+        }
+        let (container, object) = parse_copy_ref(&header_text(src)).ok_or_else(bad_copy_from)?;
+        let account = copy_account(ctx, "x-copy-from-account", &obj.account)?;
+        let src = ObjectPath {
+            account,
+            container,
+            object,
+        };
+        return copy_object(sh, ctx, &src, obj).await;
+    }
+    let len = body_length(ctx, c.max_file_size)?;
+    check_metadata(&ctx.headers, MetaTarget::Object, c)?;
+    let at = delete_at(&ctx.headers, ctx.now.secs())?;
+    let ts = ctx.timestamp()?;
+    if_none_match(sh, ctx, obj).await?;
+    let ctype =
+        content_type(ctx, &obj.object).unwrap_or_else(|| mime::guess(&obj.object).to_owned());
+    let meta = new_meta(obj, ts, ctype, request_headers(ctx, at));
+    let stream: BodyStream = Box::pin(
+        body.into_data_stream()
+            .map(|r| r.map_err(|_| SwiftError::ClientDisconnect)),
+    );
+    let spec = WriteSpec {
+        meta,
+        expected_len: len,
+        expected_etag: ctx.header("etag").map(str::to_owned),
+        max_len: c.max_file_size,
+    };
+    match store(sh, obj, stream, spec).await? {
+        Some(w) => Ok(created(&w.meta, HeaderMap::new())),
+        None => Ok(empty(StatusCode::ACCEPTED, HeaderMap::new())),
+    }
+}
+
+fn bad_copy_from() -> SwiftError {
+    SwiftError::PreconditionFailed(Some(
+        "X-Copy-From header must be of the form <container name>/<object name>".into(),
+    ))
+}
+
+fn copy_account(ctx: &Ctx, header: &str, default: &str) -> Result<String, SwiftError> {
+    match ctx.headers.get(header) {
+        None => Ok(default.to_owned()),
+        Some(v) => crate::path::decode(&header_text(v))
+            .map(|s| s.into_owned())
+            .filter(|s| !s.is_empty() && !s.contains('/'))
+            .ok_or_else(|| SwiftError::PreconditionFailed(Some(format!("Bad {header} header")))),
+    }
+}
+
+/// Swift's `If-None-Match: *` on PUT: refuse to overwrite.
+async fn if_none_match(sh: &Shared, ctx: &Ctx, obj: &ObjectPath) -> Result<(), SwiftError> {
+    let Some(v) = ctx.header("if-none-match") else {
+        return Ok(());
+    };
+    if v.trim() != "*" {
+        return Err(SwiftError::BadRequest(
+            "Only If-None-Match: * is supported for PUT".into(),
+        ));
+    }
+    let loc = sh
+        .placement
+        .locate(&obj.account, &obj.container, &obj.object);
+    let mut reps = Replicas::new(sh, &loc);
+    match reader::head(&mut reps, false).await {
+        Ok(m) if !expired(&m, ctx.now.secs()) => Err(SwiftError::PreconditionFailed(None)),
+        Ok(_) | Err(SwiftError::NotFound) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+fn new_meta(
+    obj: &ObjectPath,
+    ts: Timestamp,
+    content_type: String,
+    headers: Vec<(String, String)>,
+) -> ObjectMeta {
+    ObjectMeta {
+        name: obj.full_name(),
+        data_ts: ts,
+        meta_ts: ts,
+        content_length: 0,
+        etag: String::new(),
+        content_type,
+        headers,
+    }
+}
+
+/// The quorum write, then the listing commit (the point of visibility).
+/// `None` when a quorum already held a newer version (Swift's 202).
+async fn store(
+    sh: &Shared,
+    obj: &ObjectPath,
+    body: BodyStream,
+    spec: WriteSpec,
+) -> Result<Option<Written>, SwiftError> {
+    let loc = sh
+        .placement
+        .locate(&obj.account, &obj.container, &obj.object);
+    let written = write_object(sh, &loc, body, spec).await?;
+    if written.acked.is_empty() {
+        return Ok(None);
+    }
+    let m = &written.meta;
+    let entry = ObjectEntry {
+        name: obj.object.clone(),
+        ts: m.data_ts,
+        size: m.content_length,
+        etag: m.etag.clone(),
+        content_type: m.content_type.clone(),
+    };
+    sh.meta
+        .put_object_entry(&obj.account, &obj.container, entry)
+        .await?;
+    Ok(Some(written))
+}
+
+fn created(m: &ObjectMeta, mut h: HeaderMap) -> Response<Body> {
+    set(&mut h, "etag", &m.etag);
+    set(
+        &mut h,
+        "last-modified",
+        &http_date(last_modified_secs(m.meta_ts)),
+    );
+    set(&mut h, "x-timestamp", &m.data_ts.to_string());
+    empty(StatusCode::CREATED, h)
+}
+
+/// COPY: the request path is the source, `Destination` the target.
+pub async fn copy(sh: &Shared, ctx: &Ctx, obj: &ObjectPath) -> Result<Response<Body>, SwiftError> {
+    let dest = ctx.headers.get("destination").ok_or_else(|| {
+        SwiftError::PreconditionFailed(Some("Destination header required".into()))
+    })?;
+    let (container, object) = parse_copy_ref(&header_text(dest)).ok_or_else(|| {
+        SwiftError::PreconditionFailed(Some(
+            "Destination header must be of the form <container name>/<object name>".into(),
+        ))
+    })?;
+    let account = copy_account(ctx, "destination-account", &obj.account)?;
+    let dst = ObjectPath {
+        account,
+        container,
+        object,
+    };
+    check_names(
+        &sh.cfg.constraints,
+        &dst.account,
+        Some(&dst.container),
+        Some(&dst.object),
+    )?;
+    sh.authorize_in_container(ctx, &dst.account, &dst.container, true, "x-container-write")
+        .await?;
+    copy_object(sh, ctx, obj, &dst).await
+}
+
+/// Server-side copy: streams the source's replicas into a new quorum write.
+async fn copy_object(
+    sh: &Shared,
+    ctx: &Ctx,
+    src: &ObjectPath,
+    dst: &ObjectPath,
+) -> Result<Response<Body>, SwiftError> {
+    let c = &sh.cfg.constraints;
+    check_names(c, &src.account, Some(&src.container), Some(&src.object))?;
+    sh.authorize_in_container(ctx, &src.account, &src.container, true, "x-container-read")
+        .await?;
+    check_metadata(&ctx.headers, MetaTarget::Object, c)?;
+    let at = delete_at(&ctx.headers, ctx.now.secs())?;
+    let ts = ctx.timestamp()?;
+    let loc = sh
+        .placement
+        .locate(&src.account, &src.container, &src.object);
+    let mut reps = Replicas::new(sh, &loc);
+    let src_meta = reader::head(&mut reps, ctx.newest()).await?;
+    if expired(&src_meta, ctx.now.secs()) {
+        return Err(SwiftError::NotFound);
+    }
+    let mut headers = if is_true(ctx.header("x-fresh-metadata")) {
+        Vec::new()
+    } else {
+        src_meta
+            .headers
+            .iter()
+            .filter(|(k, _)| k != "x-delete-at")
+            .cloned()
+            .collect()
+    };
+    for (k, v) in request_headers(ctx, at) {
+        headers.retain(|(hk, _)| *hk != k);
+        headers.push((k, v));
+    }
+    let ctype = content_type(ctx, &dst.object).unwrap_or_else(|| src_meta.content_type.clone());
+    let version = Version::of(&src_meta);
+    let len = src_meta.content_length;
+    let opened = reader::open(&reps, Some(&version)).await?;
+    let src_body = reader::spawn_body(reps, version, Some(opened), vec![Piece::Range(0, len)]);
+    let stream: BodyStream = Box::pin(
+        src_body
+            .into_data_stream()
+            .map(|r| r.map_err(|e| SwiftError::Unavailable(format!("copy source failed: {e}")))),
+    );
+    let spec = WriteSpec {
+        meta: new_meta(dst, ts.max(src_meta.data_ts.next()), ctype, headers),
+        expected_len: Some(len),
+        expected_etag: Some(src_meta.etag.clone()),
+        max_len: c.max_file_size,
+    };
+    let Some(written) = store(sh, dst, stream, spec).await? else {
+        return Ok(empty(StatusCode::ACCEPTED, HeaderMap::new()));
+    };
+    let mut h = HeaderMap::new();
+    let from = format!("{}/{}", src.container, src.object);
+    set(
+        &mut h,
+        "x-copied-from",
+        &utf8_percent_encode(&from, QUOTE).to_string(),
+    );
+    set(
+        &mut h,
+        "x-copied-from-last-modified",
+        &http_date(last_modified_secs(src_meta.meta_ts)),
+    );
+    if src.account != dst.account {
+        set(
+            &mut h,
+            "x-copied-from-account",
+            &utf8_percent_encode(&src.account, QUOTE).to_string(),
+        );
+    }
+    Ok(created(&written.meta, h))
+}

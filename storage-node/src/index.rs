@@ -1,0 +1,120 @@
+//! `Index`: the per-device rocksdb that maps keys to entries. It is the
+//! truth about what is stored: a segment byte or blob file it does not
+//! reference was never acked.
+
+use crate::entry::{object_key, Entry, OBJECT_PREFIX, QUARANTINE_PREFIX};
+use crate::EngineError;
+use cairn_nodeapi::{NodeError, ObjectKey};
+use rocksdb::{IteratorMode, Options, WriteBatch, WriteOptions, DB};
+use std::path::Path;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+
+/// One device's index. Closed explicitly at shutdown (tasks that still hold
+/// the device then get `DeviceUnavailable`), so the device can be reopened
+/// in the same process at once.
+#[derive(Clone)]
+pub(crate) struct Index {
+    db: Arc<RwLock<Option<DB>>>,
+}
+
+fn closed() -> NodeError {
+    NodeError::DeviceUnavailable("index closed".into())
+}
+
+impl Index {
+    pub fn open(path: &Path) -> Result<Self, EngineError> {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.set_max_background_jobs(2);
+        let db = DB::open(&opts, path).map_err(|e| EngineError::Index(e.to_string()))?;
+        Ok(Index {
+            db: Arc::new(RwLock::new(Some(db))),
+        })
+    }
+
+    fn db(&self) -> RwLockReadGuard<'_, Option<DB>> {
+        self.db.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Closes the database; waits for operations in progress.
+    pub fn close(&self) {
+        let mut g = self.db.write().unwrap_or_else(|p| p.into_inner());
+        g.take();
+    }
+
+    /// The entry for `key`. A stored entry that does not decode is reported
+    /// as an I/O error (the index is damaged; the proxy tries another replica).
+    pub fn get(&self, key: &ObjectKey) -> Result<Option<Entry>, NodeError> {
+        let guard = self.db();
+        let db = guard.as_ref().ok_or_else(closed)?;
+        let raw = db
+            .get_pinned(object_key(key))
+            .map_err(|e| NodeError::Io(format!("index read: {e}")))?;
+        match raw {
+            None => Ok(None),
+            Some(b) => Entry::decode(&b)
+                .map(Some)
+                .map_err(|e| NodeError::Io(format!("index entry undecodable: {e}"))),
+        }
+    }
+
+    /// Writes `batch` with `sync`: on stable storage when this returns `Ok`.
+    /// Runs on the blocking pool so the fsync does not stall a runtime worker.
+    pub async fn write_synced(&self, batch: WriteBatch) -> Result<(), String> {
+        let db = self.db.clone();
+        let r = tokio::task::spawn_blocking(move || {
+            let mut wo = WriteOptions::default();
+            wo.set_sync(true);
+            let guard = db.read().unwrap_or_else(|p| p.into_inner());
+            match guard.as_ref() {
+                Some(db) => db.write_opt(batch, &wo).map_err(|e| e.to_string()),
+                None => Err("index closed".to_owned()),
+            }
+        })
+        .await;
+        match r {
+            Ok(r) => r,
+            Err(e) => Err(format!("index writer task failed: {e}")),
+        }
+    }
+
+    /// Calls `f` on every object entry and every quarantine record, in key
+    /// order, for recovery.
+    pub fn scan(&self, mut f: impl FnMut(ScanItem)) -> Result<(), EngineError> {
+        let guard = self.db();
+        let db = guard
+            .as_ref()
+            .ok_or_else(|| EngineError::Index("index closed".into()))?;
+        for item in db.iterator(IteratorMode::Start) {
+            let (k, v) = item.map_err(|e| EngineError::Index(e.to_string()))?;
+            let e = Entry::decode(&v).map_err(|e| EngineError::CorruptEntry(e.to_string()))?;
+            match k.first() {
+                Some(&OBJECT_PREFIX) => {
+                    decode_object_key(&k)?;
+                    f(ScanItem::Object(e))
+                }
+                Some(&QUARANTINE_PREFIX) => f(ScanItem::Quarantined(e)),
+                _ => return Err(EngineError::CorruptEntry("unknown index key".into())),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One item of [`Index::scan`].
+pub(crate) enum ScanItem {
+    Object(Entry),
+    Quarantined(Entry),
+}
+
+fn decode_object_key(k: &[u8]) -> Result<ObjectKey, EngineError> {
+    if k.len() != 21 {
+        return Err(EngineError::CorruptEntry("object key length".into()));
+    }
+    let mut hash = [0u8; 16];
+    hash.copy_from_slice(&k[5..]);
+    Ok(ObjectKey {
+        partition: u32::from_be_bytes([k[1], k[2], k[3], k[4]]),
+        hash,
+    })
+}

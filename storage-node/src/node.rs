@@ -1,0 +1,270 @@
+//! `StorageNode`: the `ObjectNode` service over a set of local devices, its
+//! background compaction task, and `AnyStorageNode`, which picks io_uring or
+//! the plain disk interface at run time.
+
+use crate::config::NodeConfig;
+use crate::device::{self, Device, Params};
+use crate::writer::{Outcome, WriteOp};
+use crate::{compact, put, read, CompactionReport, DeviceStats, EngineError};
+use async_trait::async_trait;
+use cairn_base::Timestamp;
+use cairn_diskio::{DiskIo, StdDiskIo, UringDiskIo};
+use cairn_nodeapi::{
+    ByteRange, DeleteOutcome, DeviceId, GetStream, NodeError, ObjectKey, ObjectMeta, ObjectNode,
+    PostRequest, PutAck, PutChunk,
+};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// The object engine for this node's devices.
+pub struct StorageNode<D: DiskIo> {
+    devices: HashMap<DeviceId, Arc<Device<D>>>,
+    compactor: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl<D: DiskIo> StorageNode<D> {
+    /// Opens (creating if needed) and recovers every configured device.
+    pub async fn open(cfg: NodeConfig, io: Arc<D>) -> Result<Self, EngineError> {
+        cfg.validate()?;
+        tracing::info!(config = ?cfg, "opening storage node");
+        let params = Params::from_config(&cfg);
+        let mut devices = HashMap::new();
+        for d in &cfg.devices {
+            let dev = device::open(d.id, &d.path, io.clone(), params).await?;
+            devices.insert(d.id, dev);
+        }
+        let compactor = (cfg.compaction_interval_ms > 0).then(|| {
+            let devs: Vec<_> = devices.values().cloned().collect();
+            tokio::spawn(compact_forever(devs, cfg.compaction_interval_ms))
+        });
+        Ok(StorageNode {
+            devices,
+            compactor: Mutex::new(compactor),
+        })
+    }
+
+    /// Finishes queued writes and stops every device; later requests get
+    /// `DeviceUnavailable`. In-progress GET streams run to completion.
+    pub async fn shutdown(&self) {
+        let task = self
+            .compactor
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(t) = task {
+            t.abort();
+            let _ = t.await;
+        }
+        for dev in self.devices.values() {
+            let _ = dev.submit_unchecked(WriteOp::Stop).await;
+            let task = dev
+                .writer_task
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+            if let Some(t) = task {
+                let _ = t.await;
+            }
+            dev.index.close();
+        }
+    }
+
+    /// Space, object and quarantine counts per device.
+    pub fn device_stats(&self) -> Vec<DeviceStats> {
+        let mut v: Vec<_> = self.devices.values().map(|d| d.stats()).collect();
+        v.sort_by_key(|s| s.device);
+        v
+    }
+
+    /// Runs one compaction pass on every device now.
+    pub async fn compact(&self) -> Result<CompactionReport, NodeError> {
+        let mut total = CompactionReport::default();
+        for dev in self.devices.values() {
+            let r = compact::compact_device(dev).await?;
+            total.segments_removed += r.segments_removed;
+            total.records_relocated += r.records_relocated;
+            total.bytes_relocated += r.bytes_relocated;
+        }
+        Ok(total)
+    }
+
+    fn device(&self, id: DeviceId) -> Result<&Arc<Device<D>>, NodeError> {
+        self.devices
+            .get(&id)
+            .ok_or_else(|| NodeError::DeviceUnavailable(format!("no device {} here", id.0)))
+    }
+}
+
+async fn compact_forever<D: DiskIo>(devs: Vec<Arc<Device<D>>>, interval_ms: u64) {
+    let mut tick = tokio::time::interval(Duration::from_millis(interval_ms));
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        for dev in &devs {
+            match compact::compact_device(dev).await {
+                Ok(r) if r.segments_removed > 0 => {
+                    tracing::info!(device = dev.id.0, ?r, "compaction pass")
+                }
+                Ok(_) | Err(NodeError::DeviceUnavailable(_)) => {}
+                Err(e) => tracing::warn!(device = dev.id.0, error = %e, "compaction failed"),
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl<D: DiskIo> ObjectNode for StorageNode<D> {
+    async fn put(
+        &self,
+        device: DeviceId,
+        key: ObjectKey,
+        body: mpsc::Receiver<PutChunk>,
+    ) -> Result<PutAck, NodeError> {
+        put::put(self.device(device)?, key, body).await
+    }
+
+    async fn get(
+        &self,
+        device: DeviceId,
+        key: ObjectKey,
+        range: Option<ByteRange>,
+    ) -> Result<GetStream, NodeError> {
+        read::get(self.device(device)?, key, range).await
+    }
+
+    async fn head(&self, device: DeviceId, key: ObjectKey) -> Result<ObjectMeta, NodeError> {
+        read::head(self.device(device)?, &key)
+    }
+
+    async fn delete(
+        &self,
+        device: DeviceId,
+        key: ObjectKey,
+        name: &str,
+        ts: Timestamp,
+    ) -> Result<DeleteOutcome, NodeError> {
+        let op = WriteOp::Delete {
+            key,
+            name: name.to_owned(),
+            ts,
+        };
+        match self.device(device)?.submit(op).await? {
+            Outcome::Deleted { existed } => Ok(DeleteOutcome { existed }),
+            other => Err(NodeError::Io(format!("unexpected outcome {other:?}"))),
+        }
+    }
+
+    async fn post(
+        &self,
+        device: DeviceId,
+        key: ObjectKey,
+        req: PostRequest,
+    ) -> Result<ObjectMeta, NodeError> {
+        match self
+            .device(device)?
+            .submit(WriteOp::Post { key, req })
+            .await?
+        {
+            Outcome::Posted(meta) => Ok(meta),
+            other => Err(NodeError::Io(format!("unexpected outcome {other:?}"))),
+        }
+    }
+}
+
+/// A storage node on io_uring when the kernel allows it, else on the plain
+/// blocking-pool disk interface; usable as `Arc<dyn ObjectNode>`.
+pub enum AnyStorageNode {
+    Uring(StorageNode<UringDiskIo>),
+    Std(StorageNode<StdDiskIo>),
+}
+
+macro_rules! each {
+    ($self:ident, $n:ident => $e:expr) => {
+        match $self {
+            AnyStorageNode::Uring($n) => $e,
+            AnyStorageNode::Std($n) => $e,
+        }
+    };
+}
+
+impl AnyStorageNode {
+    /// Opens the node on io_uring, falling back to `StdDiskIo` (with a
+    /// warning) when a ring cannot be set up.
+    pub async fn open(cfg: NodeConfig) -> Result<Self, EngineError> {
+        match UringDiskIo::new() {
+            Ok(io) => Ok(AnyStorageNode::Uring(
+                StorageNode::open(cfg, Arc::new(io)).await?,
+            )),
+            Err(e) => {
+                tracing::warn!(error = %e, "io_uring unavailable; using blocking disk I/O");
+                Ok(AnyStorageNode::Std(
+                    StorageNode::open(cfg, Arc::new(StdDiskIo::new())).await?,
+                ))
+            }
+        }
+    }
+
+    /// Whether the node runs on io_uring.
+    pub fn is_uring(&self) -> bool {
+        matches!(self, AnyStorageNode::Uring(_))
+    }
+
+    pub async fn shutdown(&self) {
+        each!(self, n => n.shutdown().await)
+    }
+
+    pub fn device_stats(&self) -> Vec<DeviceStats> {
+        each!(self, n => n.device_stats())
+    }
+
+    pub async fn compact(&self) -> Result<CompactionReport, NodeError> {
+        each!(self, n => n.compact().await)
+    }
+}
+
+#[async_trait]
+impl ObjectNode for AnyStorageNode {
+    async fn put(
+        &self,
+        device: DeviceId,
+        key: ObjectKey,
+        body: mpsc::Receiver<PutChunk>,
+    ) -> Result<PutAck, NodeError> {
+        each!(self, n => n.put(device, key, body).await)
+    }
+
+    async fn get(
+        &self,
+        device: DeviceId,
+        key: ObjectKey,
+        range: Option<ByteRange>,
+    ) -> Result<GetStream, NodeError> {
+        each!(self, n => n.get(device, key, range).await)
+    }
+
+    async fn head(&self, device: DeviceId, key: ObjectKey) -> Result<ObjectMeta, NodeError> {
+        each!(self, n => n.head(device, key).await)
+    }
+
+    async fn delete(
+        &self,
+        device: DeviceId,
+        key: ObjectKey,
+        name: &str,
+        ts: Timestamp,
+    ) -> Result<DeleteOutcome, NodeError> {
+        each!(self, n => n.delete(device, key, name, ts).await)
+    }
+
+    async fn post(
+        &self,
+        device: DeviceId,
+        key: ObjectKey,
+        req: PostRequest,
+    ) -> Result<ObjectMeta, NodeError> {
+        each!(self, n => n.post(device, key, req).await)
+    }
+}

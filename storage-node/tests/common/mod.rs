@@ -1,0 +1,386 @@
+//! Helpers for the engine tests: a fault-injecting `DiskIo` wrapper, object
+//! keys and bodies, and PUT/GET drivers over the `ObjectNode` trait.
+
+#![allow(dead_code, unused_macros)]
+
+/// Runs each named `async fn(Arc<D>)` test with `StdDiskIo` and with `UringDiskIo`.
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn std_io() {
+                super::$name(std::sync::Arc::new(cairn_diskio::StdDiskIo::new())).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn uring_io() {
+                let io = cairn_diskio::UringDiskIo::new().expect("io_uring available");
+                super::$name(std::sync::Arc::new(io)).await;
+            }
+        }
+    )*};
+}
+
+use bytes::Bytes;
+use cairn_base::Timestamp;
+use cairn_diskio::{DiskFile, DiskIo, OpenMode};
+use cairn_nodeapi::{
+    ByteRange, DeviceId, Frame, NodeError, ObjectKey, ObjectMeta, ObjectNode, PutAck, PutChunk,
+    BODY_CHANNEL_FRAMES_MAX,
+};
+use cairn_storage_node::{DeviceConfig, NodeConfig, CHUNK_BYTES};
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+
+pub const DEV: DeviceId = DeviceId(1);
+
+/// Wraps a `DiskIo` to count syncs and to fail: every operation from the
+/// `fail_after`-th on (a crash: the disk stops), or only syncs, or to report
+/// a chosen amount of free space. With `power_loss`, the crash also undoes
+/// every write not yet covered by an fsync of its file, as a power cut
+/// would drop the page cache.
+pub struct Faulty<D> {
+    inner: Arc<D>,
+    pub power_loss: AtomicBool,
+    /// Writes and preallocations fail with ENOSPC while set.
+    pub enospc: AtomicBool,
+    /// Set at the crash: an operation in flight then does not report success.
+    crashed: AtomicBool,
+    undo: Mutex<Vec<Undo>>,
+    undo_seq: AtomicU64,
+    pub ops: AtomicU64,
+    pub syncs: AtomicU64,
+    pub fail_after: AtomicU64,
+    pub fail_syncs: AtomicBool,
+    pub free_override: AtomicU64,
+}
+
+impl<D: DiskIo> Faulty<D> {
+    pub fn new(inner: Arc<D>) -> Arc<Self> {
+        Arc::new(Faulty {
+            inner,
+            power_loss: AtomicBool::new(false),
+            enospc: AtomicBool::new(false),
+            crashed: AtomicBool::new(false),
+            undo: Mutex::new(Vec::new()),
+            undo_seq: AtomicU64::new(0),
+            ops: AtomicU64::new(0),
+            syncs: AtomicU64::new(0),
+            fail_after: AtomicU64::new(u64::MAX),
+            fail_syncs: AtomicBool::new(false),
+            free_override: AtomicU64::new(u64::MAX),
+        })
+    }
+
+    fn tick(&self) -> io::Result<()> {
+        let n = self.ops.fetch_add(1, Ordering::SeqCst);
+        let fail_at = self.fail_after.load(Ordering::SeqCst);
+        if n == fail_at {
+            self.lose_unsynced();
+        }
+        if n >= fail_at {
+            Err(io::Error::other("simulated crash"))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The power cut: restores the pre-image of every unsynced write, newest first.
+    fn lose_unsynced(&self) {
+        use std::os::unix::fs::FileExt;
+        let mut guard = self.undo.lock().unwrap();
+        self.crashed.store(true, Ordering::SeqCst);
+        let undo = std::mem::take(&mut *guard);
+        for u in undo.into_iter().rev() {
+            let f = u.file.as_std();
+            f.write_all_at(&u.pre, u.offset).unwrap();
+            if f.metadata().unwrap().len() > u.size {
+                f.set_len(u.size).unwrap();
+            }
+        }
+    }
+
+    async fn record_undo(&self, file: &DiskFile, offset: u64, len: usize) -> io::Result<()> {
+        if !self.power_loss.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let pre = self.inner.read_at(file, offset, len).await?;
+        let size = self.inner.size(file).await?;
+        let seq = self.undo_seq.fetch_add(1, Ordering::SeqCst);
+        let ino = ino(file);
+        self.undo.lock().unwrap().push(Undo {
+            seq,
+            ino,
+            file: file.clone(),
+            offset,
+            pre,
+            size,
+        });
+        Ok(())
+    }
+
+    /// After an fsync of `file` that started at `seq`: its earlier writes are
+    /// durable, unless the power was cut while it ran (then it never returned).
+    fn synced(&self, file: &DiskFile, seq: u64) -> io::Result<()> {
+        let ino = ino(file);
+        let mut undo = self.undo.lock().unwrap();
+        if self.crashed.load(Ordering::SeqCst) {
+            return Err(io::Error::other("simulated crash during fsync"));
+        }
+        undo.retain(|u| !(u.ino == ino && u.seq < seq));
+        Ok(())
+    }
+
+    fn space_tick(&self) -> io::Result<()> {
+        self.tick()?;
+        if self.enospc.load(Ordering::SeqCst) {
+            return Err(io::Error::from_raw_os_error(28));
+        }
+        Ok(())
+    }
+
+    fn sync_tick(&self) -> io::Result<()> {
+        self.syncs.fetch_add(1, Ordering::SeqCst);
+        if self.fail_syncs.load(Ordering::SeqCst) {
+            return Err(io::Error::from_raw_os_error(5));
+        }
+        self.tick()
+    }
+}
+
+impl<D: DiskIo> DiskIo for Faulty<D> {
+    async fn open(&self, path: &Path, mode: OpenMode) -> io::Result<DiskFile> {
+        self.tick()?;
+        self.inner.open(path, mode).await
+    }
+    async fn write_at(&self, file: &DiskFile, offset: u64, buf: Vec<u8>) -> io::Result<Vec<u8>> {
+        self.space_tick()?;
+        self.record_undo(file, offset, buf.len()).await?;
+        self.inner.write_at(file, offset, buf).await
+    }
+    async fn read_at(&self, file: &DiskFile, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        self.tick()?;
+        self.inner.read_at(file, offset, len).await
+    }
+    async fn sync_data(&self, file: &DiskFile) -> io::Result<()> {
+        self.sync_tick()?;
+        let seq = self.undo_seq.load(Ordering::SeqCst);
+        self.inner.sync_data(file).await?;
+        self.synced(file, seq)
+    }
+    async fn sync_all(&self, file: &DiskFile) -> io::Result<()> {
+        self.sync_tick()?;
+        let seq = self.undo_seq.load(Ordering::SeqCst);
+        self.inner.sync_all(file).await?;
+        self.synced(file, seq)
+    }
+    async fn sync_dir(&self, path: &Path) -> io::Result<()> {
+        self.sync_tick()?;
+        self.inner.sync_dir(path).await?;
+        if self.crashed.load(Ordering::SeqCst) {
+            return Err(io::Error::other("simulated crash during fsync"));
+        }
+        Ok(())
+    }
+    async fn allocate(&self, file: &DiskFile, offset: u64, len: u64) -> io::Result<()> {
+        self.space_tick()?;
+        self.inner.allocate(file, offset, len).await
+    }
+    async fn set_len(&self, file: &DiskFile, len: u64) -> io::Result<()> {
+        self.tick()?;
+        self.inner.set_len(file, len).await
+    }
+    async fn size(&self, file: &DiskFile) -> io::Result<u64> {
+        self.tick()?;
+        self.inner.size(file).await
+    }
+    async fn remove_file(&self, path: &Path) -> io::Result<()> {
+        self.tick()?;
+        self.inner.remove_file(path).await
+    }
+    async fn create_dir_all(&self, path: &Path) -> io::Result<()> {
+        self.tick()?;
+        self.inner.create_dir_all(path).await
+    }
+    async fn list_dir(&self, path: &Path) -> io::Result<Vec<PathBuf>> {
+        self.tick()?;
+        self.inner.list_dir(path).await
+    }
+    async fn free_space(&self, path: &Path) -> io::Result<u64> {
+        self.tick()?;
+        match self.free_override.load(Ordering::SeqCst) {
+            u64::MAX => self.inner.free_space(path).await,
+            v => Ok(v),
+        }
+    }
+}
+
+/// A write not yet covered by an fsync, and what it overwrote.
+struct Undo {
+    seq: u64,
+    ino: u64,
+    file: DiskFile,
+    offset: u64,
+    pre: Vec<u8>,
+    size: u64,
+}
+
+fn ino(file: &DiskFile) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    file.as_std().metadata().map(|m| m.ino()).unwrap_or(0)
+}
+
+/// A small-segment, no-reserve, no-background-compaction config for one device.
+pub fn cfg(dir: &Path) -> NodeConfig {
+    let mut c = NodeConfig::new(vec![DeviceConfig {
+        id: DEV,
+        path: dir.join("dev1"),
+    }]);
+    c.fallocate_reserve_bytes = 0;
+    c.compaction_interval_ms = 0;
+    c.segment_size_bytes = 4 << 20;
+    c
+}
+
+pub fn key(name: &str) -> ObjectKey {
+    let h = blake3::hash(name.as_bytes());
+    let mut hash = [0u8; 16];
+    hash.copy_from_slice(&h.as_bytes()[..16]);
+    ObjectKey {
+        partition: u32::from(h.as_bytes()[16]),
+        hash,
+    }
+}
+
+pub fn ts(t: u64) -> Timestamp {
+    Timestamp::from_ticks(Timestamp::from_secs(1_700_000_000).ticks() + t)
+}
+
+pub fn meta(name: &str, t: u64, len: u64) -> ObjectMeta {
+    ObjectMeta {
+        name: name.to_owned(),
+        data_ts: ts(t),
+        meta_ts: ts(t),
+        content_length: len,
+        etag: "etag".into(),
+        content_type: "application/octet-stream".into(),
+        headers: vec![("x-object-meta-color".into(), "blue".into())],
+    }
+}
+
+/// A body whose bytes depend on `seed`, so a misplaced byte is caught.
+pub fn body(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// PUTs `data` as `name` at tick `t`, in 64 KiB frames.
+pub async fn put<N: ObjectNode + ?Sized>(
+    node: &N,
+    name: &str,
+    t: u64,
+    data: &[u8],
+) -> Result<PutAck, NodeError> {
+    let (tx, rx) = mpsc::channel(BODY_CHANNEL_FRAMES_MAX);
+    let owned = data.to_vec();
+    let m = meta(name, t, data.len() as u64);
+    let sender = tokio::spawn(async move {
+        for c in owned.chunks(64 << 10) {
+            let f = Frame::new(Bytes::copy_from_slice(c));
+            if tx.send(PutChunk::Data(f)).await.is_err() {
+                return;
+            }
+        }
+        let _ = tx.send(PutChunk::End(m)).await;
+    });
+    let r = node.put(DEV, key(name), rx).await;
+    let _ = sender.await;
+    r
+}
+
+/// GETs `name` (or a range of it) and gathers the verified body.
+pub async fn get<N: ObjectNode + ?Sized>(
+    node: &N,
+    name: &str,
+    range: Option<ByteRange>,
+) -> Result<Vec<u8>, NodeError> {
+    let mut s = node.get(DEV, key(name), range).await?;
+    let mut out = Vec::new();
+    while let Some(f) = s.body.recv().await {
+        let f = f?;
+        assert!(f.len() as u64 <= CHUNK_BYTES, "frame over 1 MiB");
+        out.extend_from_slice(&f.verify()?);
+    }
+    assert_eq!(out.len() as u64, s.range.end - s.range.start);
+    Ok(out)
+}
+
+/// The seed for a randomized test: `SEED=` or the clock; printed.
+pub fn seed() -> u64 {
+    let s = std::env::var("SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1)
+        });
+    println!("SEED={s}");
+    s
+}
+
+/// Files in `dir` (names only), sorted.
+pub fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .map(|r| r.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Flips one byte of `path` at `offset`.
+pub fn flip(path: &Path, offset: u64) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let mut b = [0u8; 1];
+    f.read_at(&mut b, offset).unwrap();
+    b[0] ^= 0x40;
+    f.write_at(&b, offset).unwrap();
+}
+
+/// Offset of the first occurrence of `needle` in the file at `path`.
+pub fn find(path: &Path, needle: &[u8]) -> Option<u64> {
+    let hay = std::fs::read(path).ok()?;
+    hay.windows(needle.len())
+        .position(|w| w == needle)
+        .map(|p| p as u64)
+}
+
+/// Checks every name against its expected body (`None`: deleted).
+pub async fn verify_all<N: ObjectNode>(node: &N, expect: &HashMap<String, Option<Vec<u8>>>) {
+    for (name, want) in expect {
+        let got = get(node, name, None).await;
+        match want {
+            Some(d) => assert_eq!(got.as_ref().ok(), Some(d), "{name}"),
+            None => assert!(
+                matches!(got, Err(NodeError::NotFound { tombstone: Some(_) })),
+                "{name}"
+            ),
+        }
+    }
+}
