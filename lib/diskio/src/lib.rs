@@ -83,21 +83,43 @@ pub trait DiskIo: Send + Sync + 'static {
         len: u64,
     ) -> impl Future<Output = io::Result<()>> + Send;
 
+    // The metadata operations below have no io_uring form worth having here
+    // (or none in the kernels we target): every implementation runs them on
+    // the blocking pool, so they are provided once, as defaults.
+
     /// `ftruncate`: sets the file's length (shrinking frees its tail).
-    fn set_len(&self, file: &DiskFile, len: u64) -> impl Future<Output = io::Result<()>> + Send;
+    fn set_len(&self, file: &DiskFile, len: u64) -> impl Future<Output = io::Result<()>> + Send {
+        let file = file.clone();
+        blocking::run(move || file.as_std().set_len(len))
+    }
 
     /// The file's length in bytes.
-    fn size(&self, file: &DiskFile) -> impl Future<Output = io::Result<u64>> + Send;
+    fn size(&self, file: &DiskFile) -> impl Future<Output = io::Result<u64>> + Send {
+        let file = file.clone();
+        blocking::run(move || Ok(file.as_std().metadata()?.len()))
+    }
 
     /// Unlinks the file at `path` (the caller syncs the directory if it must).
-    fn remove_file(&self, path: &Path) -> impl Future<Output = io::Result<()>> + Send;
+    fn remove_file(&self, path: &Path) -> impl Future<Output = io::Result<()>> + Send {
+        let path = path.to_owned();
+        blocking::run(move || std::fs::remove_file(&path))
+    }
 
     /// Creates a directory and its parents.
-    fn create_dir_all(&self, path: &Path) -> impl Future<Output = io::Result<()>> + Send;
+    fn create_dir_all(&self, path: &Path) -> impl Future<Output = io::Result<()>> + Send {
+        let path = path.to_owned();
+        blocking::run(move || std::fs::create_dir_all(&path))
+    }
 
     /// The entries of a directory (full paths), in no particular order.
-    fn list_dir(&self, path: &Path) -> impl Future<Output = io::Result<Vec<PathBuf>>> + Send;
+    fn list_dir(&self, path: &Path) -> impl Future<Output = io::Result<Vec<PathBuf>>> + Send {
+        let path = path.to_owned();
+        blocking::run(move || blocking::list_dir(&path))
+    }
 
     /// Bytes available to unprivileged writers on the filesystem holding `path`.
-    fn free_space(&self, path: &Path) -> impl Future<Output = io::Result<u64>> + Send;
+    fn free_space(&self, path: &Path) -> impl Future<Output = io::Result<u64>> + Send {
+        let path = path.to_owned();
+        blocking::run(move || blocking::free_space(&path))
+    }
 }

@@ -3,7 +3,7 @@
 use crate::{blocking, DiskFile, DiskIo, OpenMode};
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The plain implementation of [`DiskIo`]: each operation is a blocking
 /// syscall run on tokio's blocking thread pool.
@@ -54,36 +54,6 @@ impl DiskIo for StdDiskIo {
     async fn allocate(&self, file: &DiskFile, offset: u64, len: u64) -> io::Result<()> {
         let file = file.clone();
         blocking::run(move || blocking::allocate(&file, offset, len)).await
-    }
-
-    async fn set_len(&self, file: &DiskFile, len: u64) -> io::Result<()> {
-        let file = file.clone();
-        blocking::run(move || file.as_std().set_len(len)).await
-    }
-
-    async fn size(&self, file: &DiskFile) -> io::Result<u64> {
-        let file = file.clone();
-        blocking::run(move || Ok(file.as_std().metadata()?.len())).await
-    }
-
-    async fn remove_file(&self, path: &Path) -> io::Result<()> {
-        let path = path.to_owned();
-        blocking::run(move || std::fs::remove_file(&path)).await
-    }
-
-    async fn create_dir_all(&self, path: &Path) -> io::Result<()> {
-        let path = path.to_owned();
-        blocking::run(move || std::fs::create_dir_all(&path)).await
-    }
-
-    async fn list_dir(&self, path: &Path) -> io::Result<Vec<PathBuf>> {
-        let path = path.to_owned();
-        blocking::run(move || blocking::list_dir(&path)).await
-    }
-
-    async fn free_space(&self, path: &Path) -> io::Result<u64> {
-        let path = path.to_owned();
-        blocking::run(move || blocking::free_space(&path)).await
     }
 }
 
