@@ -34,12 +34,11 @@ fn http_date_secs(headers: &HeaderMap, name: &str) -> Option<u64> {
 /// last modified at `last_modified_secs` (whole seconds, rounded up).
 pub fn evaluate(headers: &HeaderMap, etag: &str, last_modified_secs: u64) -> CondOutcome {
     let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
-    if let Some(im) = header("if-match") {
-        if !etag_list_matches(im, etag) {
-            return CondOutcome::PreconditionFailed;
-        }
-    } else if http_date_secs(headers, "if-unmodified-since").is_some_and(|t| last_modified_secs > t)
-    {
+    // As swob, If-Unmodified-Since is judged even when If-Match passed.
+    if header("if-match").is_some_and(|im| !etag_list_matches(im, etag)) {
+        return CondOutcome::PreconditionFailed;
+    }
+    if http_date_secs(headers, "if-unmodified-since").is_some_and(|t| last_modified_secs > t) {
         return CondOutcome::PreconditionFailed;
     }
     if let Some(inm) = header("if-none-match") {
@@ -131,6 +130,9 @@ mod tests {
             evaluate(&h(&[("if-modified-since", "garbage")]), "e", at),
             CondOutcome::Proceed
         );
+        // A matching If-Match does not excuse a failed If-Unmodified-Since.
+        let both = h(&[("if-match", "e"), ("if-unmodified-since", &before)]);
+        assert_eq!(evaluate(&both, "e", at), CondOutcome::PreconditionFailed);
         // An ETag condition takes precedence over the matching date condition.
         let both = h(&[("if-none-match", "zzz"), ("if-modified-since", &d)]);
         assert_eq!(evaluate(&both, "e", at), CondOutcome::Proceed);

@@ -4,6 +4,7 @@
 use crate::config::Constraints;
 use crate::errors::SwiftError;
 use http::HeaderMap;
+use std::collections::BTreeMap;
 
 /// Which resource's metadata a request carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +83,43 @@ pub fn check_metadata(
     Ok(())
 }
 
+/// Swift's check of the metadata a POST leaves behind (db.py's
+/// `validate_metadata`): `existing` with `updates` applied (an empty value
+/// removes) must stay within the count and overall-size limits.
+pub fn check_merged_metadata(
+    existing: &BTreeMap<String, String>,
+    updates: &BTreeMap<String, String>,
+    target: MetaTarget,
+    c: &Constraints,
+) -> Result<(), SwiftError> {
+    let prefix = target.prefix();
+    let mut merged: BTreeMap<&str, &str> = existing
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    for (k, v) in updates {
+        merged.insert(k, v);
+    }
+    let (mut count, mut size) = (0usize, 0usize);
+    for (k, v) in merged {
+        let Some(name) = k.strip_prefix(prefix) else {
+            continue;
+        };
+        if v.is_empty() {
+            continue;
+        }
+        count += 1;
+        size += name.len() + v.len();
+    }
+    if count > c.max_meta_count || size > c.max_meta_overall_size {
+        return Err(SwiftError::BadRequest(format!(
+            "Too many metadata items or total metadata too large; max {} items, {} bytes",
+            c.max_meta_count, c.max_meta_overall_size
+        )));
+    }
+    Ok(())
+}
+
 /// Account, container and object name checks.
 pub fn check_names(
     c: &Constraints,
@@ -90,7 +128,7 @@ pub fn check_names(
     object: Option<&str>,
 ) -> Result<(), SwiftError> {
     if account.len() > c.max_account_name_length {
-        return Err(SwiftError::BadRequest(format!(
+        return Err(SwiftError::BadName(format!(
             "Account name length of {} longer than {}",
             account.len(),
             c.max_account_name_length
@@ -98,7 +136,7 @@ pub fn check_names(
     }
     if let Some(cn) = container {
         if cn.len() > c.max_container_name_length {
-            return Err(SwiftError::BadRequest(format!(
+            return Err(SwiftError::BadName(format!(
                 "Container name length of {} longer than {}",
                 cn.len(),
                 c.max_container_name_length
@@ -129,7 +167,7 @@ pub fn delete_at(headers: &HeaderMap, now_secs: u64) -> Result<Option<u64>, Swif
         if after < 0 {
             return Err(SwiftError::BadRequest("X-Delete-After in past".into()));
         }
-        return Ok(Some(now_secs + after as u64));
+        return Ok(Some((now_secs + after as u64).min(DELETE_AT_MAX)));
     }
     let Some(v) = headers.get("x-delete-at") else {
         return Ok(None);
@@ -146,8 +184,12 @@ pub fn delete_at(headers: &HeaderMap, now_secs: u64) -> Result<Option<u64>, Swif
     if at < 0.0 || (at as u64) <= now_secs {
         return Err(SwiftError::BadRequest("X-Delete-At in past".into()));
     }
-    Ok(Some(at as u64))
+    Ok(Some((at as u64).min(DELETE_AT_MAX)))
 }
+
+/// Swift caps expiry times at 9999999999 (Nov 2286) so that they keep ten
+/// digits (`normalize_delete_at_timestamp`).
+pub const DELETE_AT_MAX: u64 = 9_999_999_999;
 
 #[cfg(test)]
 mod tests {

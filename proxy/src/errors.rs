@@ -9,6 +9,10 @@ pub enum SwiftError {
     /// 400 with an explanation (constraints, malformed headers).
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// 400 for a too-long account or container name: Swift's proxy sends
+    /// the explanation with its default HTML content type.
+    #[error("bad name: {0}")]
+    BadName(String),
     #[error("unauthorized")]
     Unauthorized,
     #[error("forbidden")]
@@ -52,7 +56,7 @@ impl SwiftError {
     /// The HTTP status Swift answers with.
     pub fn http_status(&self) -> StatusCode {
         match self {
-            SwiftError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            SwiftError::BadRequest(_) | SwiftError::BadName(_) => StatusCode::BAD_REQUEST,
             SwiftError::Unauthorized => StatusCode::UNAUTHORIZED,
             SwiftError::Forbidden => StatusCode::FORBIDDEN,
             SwiftError::NotFound => StatusCode::NOT_FOUND,
@@ -82,6 +86,7 @@ impl SwiftError {
             |title: &str, text: &str| (format!("<html><h1>{title}</h1><p>{text}</p></html>"), HTML);
         match self {
             SwiftError::BadRequest(msg) => (msg.clone(), TEXT),
+            SwiftError::BadName(msg) => (msg.clone(), HTML),
             SwiftError::PreconditionFailed(Some(msg)) => (msg.clone(), TEXT),
             SwiftError::Unauthorized => html("Unauthorized", "This server could not verify that you are authorized to access the document you requested."),
             SwiftError::Forbidden => html("Forbidden", "Access was denied to this resource."),

@@ -254,6 +254,9 @@ pub fn render_objects(fmt: Format, container: &str, items: &[ObjectListItem]) ->
     Some(out)
 }
 
+/// The one storage policy, named in account listings as Swift names it.
+pub const STORAGE_POLICY: &str = "Policy-0";
+
 /// Renders a container listing; `None` for an empty plain listing (a 204).
 pub fn render_containers(
     fmt: Format,
@@ -291,7 +294,7 @@ pub fn render_containers(
                     } => {
                         let _ = write!(
                             out,
-                            "{{\"name\": {}, \"count\": {object_count}, \"bytes\": {bytes_used}, \"last_modified\": \"{}\"}}",
+                            "{{\"name\": {}, \"count\": {object_count}, \"bytes\": {bytes_used}, \"last_modified\": \"{}\", \"storage_policy\": \"{STORAGE_POLICY}\"}}",
                             json_str(name),
                             iso_timestamp(*last_modified)
                         );
@@ -319,7 +322,7 @@ pub fn render_containers(
                         xml_escape(&mut out, name);
                         let _ = write!(
                             out,
-                            "</name><count>{object_count}</count><bytes>{bytes_used}</bytes><last_modified>{}</last_modified></container>",
+                            "</name><count>{object_count}</count><bytes>{bytes_used}</bytes><last_modified>{}</last_modified><storage_policy>{STORAGE_POLICY}</storage_policy></container>",
                             iso_timestamp(*last_modified)
                         );
                     }

@@ -37,6 +37,10 @@ pub enum PathError {
     /// No resource under this path (404).
     #[error("no such resource")]
     NotFound,
+    /// A single path segment, such as a version with no account: Swift's
+    /// proxy finds no controller for it (412 `Bad URL`).
+    #[error("Bad URL")]
+    BadUrl,
 }
 
 /// Parses a raw request path (no query). Percent-escapes are decoded once,
@@ -50,10 +54,21 @@ pub fn parse_path(raw: &str) -> Result<Route, PathError> {
         "/auth/v1.0" | "/auth/v1.0/" | "/auth/v1/" | "/v1.0" | "/v1.0/" => return Ok(Route::Auth),
         _ => {}
     }
-    let rest = decoded
+    let Some(rest) = decoded
         .strip_prefix("/v1/")
         .or_else(|| decoded.strip_prefix("/v1.0/"))
-        .ok_or(PathError::NotFound)?;
+    else {
+        let single = decoded
+            .strip_prefix('/')
+            .map(|s| s.strip_suffix('/').unwrap_or(s));
+        return match single {
+            Some(seg) if !seg.is_empty() && !seg.contains('/') => Err(PathError::BadUrl),
+            _ => Err(PathError::NotFound),
+        };
+    };
+    if rest.is_empty() {
+        return Err(PathError::BadUrl);
+    }
     split_resource(rest)
 }
 
@@ -108,11 +123,14 @@ pub fn parse_query(query: &str) -> Result<Vec<(String, String)>, PathError> {
     Ok(out)
 }
 
+/// One query component: UTF-8 is required, NUL is allowed (Swift's
+/// `get_param` accepts it, and markers such as `name\0` use it).
 fn decode_form(s: &str) -> Result<String, PathError> {
     let plus = s.replace('+', " ");
-    decode(&plus)
+    percent_decode_str(&plus)
+        .decode_utf8()
         .map(Cow::into_owned)
-        .ok_or(PathError::InvalidUtf8)
+        .map_err(|_| PathError::InvalidUtf8)
 }
 
 /// The first value of `name` in parsed query parameters.
@@ -201,10 +219,12 @@ mod tests {
     #[test]
     fn odd_paths_name_nothing() {
         // Empty segments before the object and unknown roots are 404s, never panics.
-        for p in [
-            "", "/", "//", "/v1", "/v1/", "/v1//c", "/v1/a//o", "/v2/a", "v1/a",
-        ] {
+        for p in ["", "/", "//", "/v1//c", "/v1/a//o", "/v2/a", "v1/a"] {
             assert_eq!(parse_path(p), Err(PathError::NotFound), "{p:?}");
+        }
+        // A lone segment (a version without an account) is Swift's 412 Bad URL.
+        for p in ["/v1", "/v1/", "/info asdf", "/v2/"] {
+            assert_eq!(parse_path(p), Err(PathError::BadUrl), "{p:?}");
         }
         assert_eq!(parse_path("/info"), Ok(Route::Info));
         assert_eq!(parse_path("/auth/v1.0"), Ok(Route::Auth));

@@ -217,6 +217,11 @@ impl BlobWriter {
             dev.poison(format!("fsync of blobs directory failed: {e}"));
             return Err(NodeError::DeviceUnavailable(e.to_string()));
         }
+        // The bytes are durable; their clean pages can go. Advice only: a
+        // failure costs memory, not data.
+        if let Err(e) = dev.io.drop_cache(file).await {
+            tracing::debug!(error = %e, "posix_fadvise(DONTNEED) of a blob failed");
+        }
         Ok(())
     }
 

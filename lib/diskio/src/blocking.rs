@@ -66,3 +66,17 @@ fn to_off(v: u64) -> io::Result<libc::off_t> {
     libc::off_t::try_from(v)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "offset out of range"))
 }
+
+/// `posix_fadvise(DONTNEED)` over the whole file: its clean cached pages are
+/// released.
+pub(crate) fn drop_cache(file: &DiskFile) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_std().as_raw_fd();
+    // SAFETY: `fd` is open for as long as `file` lives (we hold a clone);
+    // posix_fadvise only advises the kernel and touches no memory of ours.
+    let rc = unsafe { libc::posix_fadvise(fd, 0, 0, libc::POSIX_FADV_DONTNEED) };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    Ok(())
+}

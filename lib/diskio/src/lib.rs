@@ -117,6 +117,15 @@ pub trait DiskIo: Send + Sync + 'static {
         blocking::run(move || blocking::list_dir(&path))
     }
 
+    /// Releases the file's cached pages once its data is durable
+    /// (`posix_fadvise(DONTNEED)`), as Swift does after writing an object:
+    /// large bodies that are written once would otherwise fill the page cache
+    /// with pages that every new write must first allocate.
+    fn drop_cache(&self, file: &DiskFile) -> impl Future<Output = io::Result<()>> + Send {
+        let file = file.clone();
+        blocking::run(move || blocking::drop_cache(&file))
+    }
+
     /// Bytes available to unprivileged writers on the filesystem holding `path`.
     fn free_space(&self, path: &Path) -> impl Future<Output = io::Result<u64>> + Send {
         let path = path.to_owned();

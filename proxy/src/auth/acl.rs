@@ -31,13 +31,22 @@ impl Acl {
         let mut out: Vec<String> = Vec::new();
         for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             if let Some(r) = referrer_rule(entry) {
-                let host = r.strip_prefix('-').unwrap_or(r);
-                if host.is_empty() || host == "-" {
+                let r = r.trim();
+                let (negate, host) = match r.strip_prefix('-') {
+                    Some(h) => ("-", h.trim()),
+                    None => ("", r),
+                };
+                // `*.example.com` means `.example.com` (a domain suffix).
+                let host = match host.strip_prefix('*') {
+                    Some(rest) if !rest.is_empty() => rest.trim(),
+                    _ => host,
+                };
+                if host.is_empty() || host == "." {
                     return Err(format!(
                         "No host/domain value after referrer designation in ACL: {entry:?}"
                     ));
                 }
-                out.push(format!(".r:{r}"));
+                out.push(format!(".r:{negate}{host}"));
             } else if entry.starts_with('.') && entry != ".rlistings" {
                 return Err(format!("Unknown designator {entry:?} in ACL"));
             } else {
@@ -248,5 +257,11 @@ mod tests {
         assert!(Acl::clean(".r:").is_err());
         assert!(Acl::clean(".bogus").is_err());
         assert_eq!(Acl::clean(".rlistings"), Ok(".rlistings".into()));
+        // `*.domain` is cleaned to the suffix rule `.domain`, as Swift's clean_acl does.
+        assert_eq!(
+            Acl::clean(".r:*.example.com, .r:-*.bad.com"),
+            Ok(".r:.example.com,.r:-.bad.com".into())
+        );
+        assert_eq!(Acl::clean(".r:*"), Ok(".r:*".into()));
     }
 }

@@ -4,7 +4,7 @@
 use super::respond::{empty, set, with_body};
 use super::{denied, Ctx, Shared};
 use crate::auth::{authorize, AccessRequest, Decision};
-use crate::constraints::{check_metadata, check_names, MetaTarget};
+use crate::constraints::{check_merged_metadata, check_metadata, check_names, MetaTarget};
 use crate::errors::SwiftError;
 use crate::listing::{choose_format, list_query, render_containers};
 use axum::body::Body;
@@ -145,6 +145,15 @@ async fn post(sh: &Shared, ctx: &Ctx, account: &str) -> Result<Response<Body>, S
     let ts = ctx.timestamp()?;
     let updates = meta_updates(&ctx.headers, "x-account-meta-", "x-remove-account-meta-");
     sh.meta.ensure_account(account, ts).await?;
+    if !updates.is_empty() {
+        let existing = account_or_empty(sh, account).await?.meta;
+        check_merged_metadata(
+            &existing,
+            &updates,
+            MetaTarget::Account,
+            &sh.cfg.constraints,
+        )?;
+    }
     let info = if updates.is_empty() {
         account_or_empty(sh, account).await?
     } else {

@@ -5,8 +5,9 @@ use super::account::meta_updates;
 use super::respond::{empty, header_text, set, with_body};
 use super::{denied, Ctx, Shared};
 use crate::auth::{authorize, AccessRequest, Acl, Decision};
-use crate::constraints::{check_metadata, check_names, MetaTarget};
+use crate::constraints::{check_merged_metadata, check_metadata, check_names, MetaTarget};
 use crate::errors::SwiftError;
+use crate::listing::STORAGE_POLICY;
 use crate::listing::{choose_format, list_query, render_objects};
 use axum::body::Body;
 use cairn_meta_api::{ContainerInfo, ContainerPut, MetaMap};
@@ -79,6 +80,16 @@ async fn put(
     account: &str,
     container: &str,
 ) -> Result<Response<Body>, SwiftError> {
+    if let Some(p) = ctx.headers.get("x-storage-policy") {
+        let name = header_text(p);
+        // An empty value asks for the default policy.
+        let name = name.trim();
+        if !name.is_empty() && !name.eq_ignore_ascii_case(STORAGE_POLICY) {
+            return Err(SwiftError::BadRequest(format!(
+                "Invalid X-Storage-Policy '{name}'"
+            )));
+        }
+    }
     let meta = container_meta(sh, ctx)?;
     let ts = ctx.timestamp()?;
     let status = match sh.meta.put_container(account, container, meta, ts).await? {
@@ -95,6 +106,8 @@ async fn post(
     container: &str,
 ) -> Result<Response<Body>, SwiftError> {
     let meta = container_meta(sh, ctx)?;
+    let existing = sh.meta.container(account, container).await?.meta;
+    check_merged_metadata(&existing, &meta, MetaTarget::Container, &sh.cfg.constraints)?;
     let ts = ctx.timestamp()?;
     sh.meta
         .update_container_meta(account, container, meta, ts)
@@ -123,7 +136,7 @@ fn container_headers(c: &ContainerInfo, owner: bool) -> HeaderMap {
     set(&mut h, "x-container-bytes-used", &c.bytes_used.to_string());
     set(&mut h, "x-timestamp", &c.created.to_string());
     set(&mut h, "x-put-timestamp", &c.put_ts.to_string());
-    set(&mut h, "x-storage-policy", "Policy-0");
+    set(&mut h, "x-storage-policy", STORAGE_POLICY);
     set(
         &mut h,
         "last-modified",

@@ -4,6 +4,7 @@
 
 mod account;
 mod container;
+mod dlo;
 mod fanout;
 mod info;
 mod object_put;
@@ -29,7 +30,7 @@ use cairn_base::{Clock, SystemClock, Timestamp};
 use cairn_meta_api::{ContainerInfo, Metadata};
 use cairn_nodeapi::{NodeId, ObjectNode};
 use http::{HeaderMap, HeaderValue, Method, Request, Response};
-use respond::error_response;
+use respond::{error_response, set};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -137,17 +138,6 @@ impl Proxy {
             async move { shared.handle(req).await }
         })
     }
-
-    /// Serves on `listener` until `shutdown` completes.
-    pub async fn serve(
-        self,
-        listener: tokio::net::TcpListener,
-        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        axum::serve(listener, self.router())
-            .with_graceful_shutdown(shutdown)
-            .await
-    }
 }
 
 impl Shared {
@@ -155,6 +145,11 @@ impl Shared {
         let now = self.clock.now();
         let trans_id = new_trans_id(now.secs());
         let is_head = req.method() == Method::HEAD;
+        let raw_path = req.uri().path().to_owned();
+        let keep_alive = req
+            .headers()
+            .get(http::header::CONNECTION)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"keep-alive"));
         let span = tracing::debug_span!("swift", trans_id = %trans_id, method = %req.method(), path = %req.uri().path());
         let mut resp = match self.dispatch(req, now).instrument(span).await {
             Ok(r) => r,
@@ -165,10 +160,21 @@ impl Shared {
                 error_response(&e, is_head)
             }
         };
+        let unauthorized = resp.status() == http::StatusCode::UNAUTHORIZED;
         let h = resp.headers_mut();
         if let Ok(v) = HeaderValue::from_str(&trans_id) {
             h.insert("x-trans-id", v.clone());
             h.insert("x-openstack-request-id", v);
+        }
+        if unauthorized && !h.contains_key("www-authenticate") {
+            set(h, "www-authenticate", &respond::www_authenticate(&raw_path));
+        }
+        if keep_alive {
+            // Swift (eventlet) echoes a client's `Connection: keep-alive`.
+            h.insert(
+                http::header::CONNECTION,
+                HeaderValue::from_static("keep-alive"),
+            );
         }
         if !h.contains_key(http::header::CONTENT_TYPE) {
             h.insert(
@@ -193,6 +199,9 @@ impl Shared {
                 )))
             }
             Err(PathError::NotFound) => return Err(SwiftError::NotFound),
+            Err(PathError::BadUrl) => {
+                return Err(SwiftError::PreconditionFailed(Some("Bad URL".into())))
+            }
         };
         let params = parse_query(parts.uri.query().unwrap_or(""))
             .map_err(|_| SwiftError::BadRequest("Invalid UTF8 or contains NULL".into()))?;

@@ -1,9 +1,11 @@
 //! Object PUT (with a body, or server-side copy through X-Copy-From) and
 //! COPY: constraints, metadata, the quorum write, then the listing commit.
 
+use super::dlo;
 use super::fanout::{write_object, BodyStream, WriteSpec, Written};
 use super::object_read::expired;
 use super::reader::{self, Piece, Replicas, Version};
+use super::respond::QUOTE;
 use super::respond::{empty, header_text, last_modified_secs, set};
 use super::{Ctx, ObjectPath, Shared};
 use crate::conditional::http_date;
@@ -17,21 +19,14 @@ use cairn_meta_api::ObjectEntry;
 use cairn_nodeapi::ObjectMeta;
 use futures::StreamExt;
 use http::{HeaderMap, Response, StatusCode};
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-
-/// What Python's `quote` leaves alone (plus `/`).
-const QUOTE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'/')
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
+use percent_encoding::utf8_percent_encode;
 
 /// Headers persisted with an object besides user metadata.
-const KEPT_HEADERS: [&str; 3] = [
+const KEPT_HEADERS: [&str; 4] = [
     "content-disposition",
     "content-encoding",
     "content-language",
+    "x-object-manifest",
 ];
 
 fn is_true(v: Option<&str>) -> bool {
@@ -99,8 +94,7 @@ pub async fn put(
 ) -> Result<Response<Body>, SwiftError> {
     let c = &sh.cfg.constraints;
     check_names(c, &obj.account, Some(&obj.container), Some(&obj.object))?;
-    sh.authorize_in_container(ctx, &obj.account, &obj.container, true, "x-container-write")
-        .await?;
+    dlo::validate_header(ctx.header("x-object-manifest"))?;
     if let Some(src) = ctx.headers.get("x-copy-from") {
         if ctx
             .header("content-length")
@@ -119,6 +113,8 @@ pub async fn put(
         };
         return copy_object(sh, ctx, &src, obj).await;
     }
+    sh.authorize_in_container(ctx, &obj.account, &obj.container, true, "x-container-write")
+        .await?;
     let len = body_length(ctx, c.max_file_size)?;
     check_metadata(&ctx.headers, MetaTarget::Object, c)?;
     let at = delete_at(&ctx.headers, ctx.now.secs())?;
@@ -259,12 +255,11 @@ pub async fn copy(sh: &Shared, ctx: &Ctx, obj: &ObjectPath) -> Result<Response<B
         Some(&dst.container),
         Some(&dst.object),
     )?;
-    sh.authorize_in_container(ctx, &dst.account, &dst.container, true, "x-container-write")
-        .await?;
     copy_object(sh, ctx, obj, &dst).await
 }
 
 /// Server-side copy: streams the source's replicas into a new quorum write.
+/// Authorizes the source read, then the destination write.
 async fn copy_object(
     sh: &Shared,
     ctx: &Ctx,
@@ -286,25 +281,45 @@ async fn copy_object(
     if expired(&src_meta, ctx.now.secs()) {
         return Err(SwiftError::NotFound);
     }
-    let mut headers = if is_true(ctx.header("x-fresh-metadata")) {
+    // As Swift's copy middleware, the source is read before the destination
+    // is authorized: a missing source is a 404 whoever may write the target.
+    sh.authorize_in_container(ctx, &dst.account, &dst.container, true, "x-container-write")
+        .await?;
+    // A manifest is copied as the concatenation of its segments, unless the
+    // client asked for the manifest itself (`multipart-manifest=get`).
+    let manifest_itself = crate::path::param(&ctx.params, "multipart-manifest") == Some("get");
+    let as_dlo = src_meta.header("x-object-manifest").is_some() && !manifest_itself;
+    let mut headers: Vec<(String, String)> = if is_true(ctx.header("x-fresh-metadata")) {
         Vec::new()
     } else {
         src_meta
             .headers
             .iter()
-            .filter(|(k, _)| k != "x-delete-at")
+            .filter(|(k, _)| k != "x-delete-at" && k != "x-object-manifest")
             .cloned()
             .collect()
     };
+    if manifest_itself {
+        if let Some(m) = src_meta.header("x-object-manifest") {
+            headers.push(("x-object-manifest".into(), m.to_owned()));
+        }
+    }
     for (k, v) in request_headers(ctx, at) {
         headers.retain(|(hk, _)| *hk != k);
         headers.push((k, v));
     }
     let ctype = content_type(ctx, &dst.object).unwrap_or_else(|| src_meta.content_type.clone());
-    let version = Version::of(&src_meta);
-    let len = src_meta.content_length;
-    let opened = reader::open(&reps, Some(&version)).await?;
-    let src_body = reader::spawn_body(reps, version, Some(opened), vec![Piece::Range(0, len)]);
+    let (src_body, len, src_etag) = if as_dlo {
+        dlo_source(sh, ctx, src, &src_meta).await?
+    } else {
+        let version = Version::of(&src_meta);
+        let (start, end) = copy_range(ctx, src_meta.content_length)?;
+        let whole = (start, end) == (0, src_meta.content_length);
+        let opened = reader::open(&reps, Some(&version)).await?;
+        let body = reader::spawn_body(reps, version, Some(opened), vec![Piece::Range(start, end)]);
+        let etag = whole.then(|| src_meta.etag.clone());
+        (body, end - start, etag)
+    };
     let stream: BodyStream = Box::pin(
         src_body
             .into_data_stream()
@@ -313,7 +328,7 @@ async fn copy_object(
     let spec = WriteSpec {
         meta: new_meta(dst, ts.max(src_meta.data_ts.next()), ctype, headers),
         expected_len: Some(len),
-        expected_etag: Some(src_meta.etag.clone()),
+        expected_etag: src_etag,
         max_len: c.max_file_size,
     };
     let Some(written) = store(sh, dst, stream, spec).await? else {
@@ -339,4 +354,37 @@ async fn copy_object(
         );
     }
     Ok(created(&written.meta, h))
+}
+
+/// The concatenated segments of a manifest being copied: the body, its
+/// length, and no expected ETag (the copy's is the md5 of the content).
+async fn dlo_source(
+    sh: &Shared,
+    ctx: &Ctx,
+    src: &ObjectPath,
+    manifest: &ObjectMeta,
+) -> Result<(Body, u64, Option<String>), SwiftError> {
+    let (container, prefix) = dlo::manifest_target(manifest).ok_or_else(|| {
+        SwiftError::BadRequest("X-Object-Manifest must be in the format container/prefix".into())
+    })?;
+    let segs = dlo::segments(sh, ctx, &src.account, &container, &prefix).await?;
+    let len: u64 = segs.iter().map(|s| s.size).sum();
+    if len > sh.cfg.constraints.max_file_size {
+        return Err(SwiftError::TooLarge);
+    }
+    let body = dlo::spawn_body(sh, &src.account, &container, &segs, (0, len)).await?;
+    Ok((body, len, None))
+}
+
+/// The part of the source a copy takes: a single satisfiable `Range` of the
+/// request, else the whole object (several ranges are served whole here).
+fn copy_range(ctx: &Ctx, len: u64) -> Result<(u64, u64), SwiftError> {
+    let Some(specs) = ctx.header("range").and_then(crate::range::parse_range) else {
+        return Ok((0, len));
+    };
+    match crate::range::plan(&specs, len) {
+        crate::range::RangePlan::Ranges(r) if r.len() == 1 => Ok(r[0]),
+        crate::range::RangePlan::Unsatisfiable => Err(SwiftError::RangeNotSatisfiable),
+        _ => Ok((0, len)),
+    }
 }

@@ -68,11 +68,19 @@ pub async fn get_or_head(
     if expired(&meta, ctx.now.secs()) {
         return Err(SwiftError::NotFound);
     }
+    if meta.header("x-object-manifest").is_some()
+        && crate::path::param(&ctx.params, "multipart-manifest") != Some("get")
+    {
+        drop(opened);
+        return super::dlo::get_or_head(sh, ctx, obj, &meta).await;
+    }
     let mut h = object_headers(&meta);
+    // Swift answers a failed condition with the object's headers (ETag,
+    // Last-Modified, Accept-Ranges…) and an empty body.
     match evaluate(&ctx.headers, &meta.etag, last_modified_secs(meta.meta_ts)) {
         CondOutcome::Proceed => {}
         CondOutcome::NotModified => return Ok(empty(StatusCode::NOT_MODIFIED, h)),
-        CondOutcome::PreconditionFailed => return Err(SwiftError::PreconditionFailed(None)),
+        CondOutcome::PreconditionFailed => return Ok(empty(StatusCode::PRECONDITION_FAILED, h)),
     }
     let len = meta.content_length;
     if ctx.is_head() {
@@ -97,6 +105,11 @@ pub async fn get_or_head(
         RangePlan::Unsatisfiable => {
             let e = SwiftError::RangeNotSatisfiable;
             let mut r = super::respond::error_response(&e, false);
+            for (k, v) in h.iter() {
+                if k != "content-type" {
+                    r.headers_mut().insert(k.clone(), v.clone());
+                }
+            }
             set(r.headers_mut(), "content-range", &format!("bytes */{len}"));
             Ok(r)
         }

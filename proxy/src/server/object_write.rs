@@ -1,12 +1,15 @@
 //! Object POST (replace metadata, 202) and DELETE (tombstones on a quorum,
 //! then the listing removal).
 
+use super::object_read::expired;
+use super::reader::{self, Replicas};
 use super::respond::{empty, header_text};
 use super::{Ctx, ObjectPath, Shared};
 use crate::constraints::{check_metadata, check_names, delete_at, MetaTarget};
 use crate::errors::SwiftError;
 use crate::placement::Target;
 use axum::body::Body;
+use cairn_meta_api::ObjectEntry;
 use cairn_nodeapi::{NodeError, PostRequest};
 use http::{HeaderMap, Response, StatusCode};
 use std::time::Duration;
@@ -63,6 +66,16 @@ pub async fn post(sh: &Shared, ctx: &Ctx, obj: &ObjectPath) -> Result<Response<B
         .await?;
     check_metadata(&ctx.headers, MetaTarget::Object, c)?;
     let at = delete_at(&ctx.headers, ctx.now.secs())?;
+    // An expired object stays gone: a POST must not lift its X-Delete-At.
+    let loc = sh
+        .placement
+        .locate(&obj.account, &obj.container, &obj.object);
+    let mut reps = Replicas::new(sh, &loc);
+    if let Ok(m) = reader::head(&mut reps, false).await {
+        if expired(&m, ctx.now.secs()) {
+            return Err(SwiftError::NotFound);
+        }
+    }
     let ts = ctx.timestamp()?;
     let mut headers: Vec<(String, String)> = ctx
         .headers
@@ -72,7 +85,10 @@ pub async fn post(sh: &Shared, ctx: &Ctx, obj: &ObjectPath) -> Result<Response<B
             n.starts_with("x-object-meta-")
                 || matches!(
                     n,
-                    "content-disposition" | "content-encoding" | "content-language"
+                    "content-disposition"
+                        | "content-encoding"
+                        | "content-language"
+                        | "x-object-manifest"
                 )
         })
         .map(|(n, v)| (n.as_str().to_owned(), header_text(v)))
@@ -106,6 +122,22 @@ pub async fn post(sh: &Shared, ctx: &Ctx, obj: &ObjectPath) -> Result<Response<B
         .filter(|r| matches!(r, Err(NodeError::NotFound { .. })))
         .count();
     if ok.len() >= quorum || (!ok.is_empty() && not_found < quorum) {
+        if req.content_type.is_some() {
+            // As Swift's object server, a new Content-Type is also sent to the
+            // listing, stamped with the POST's time.
+            if let Some(m) = ok.iter().max_by_key(|m| (m.data_ts, m.meta_ts)) {
+                let entry = ObjectEntry {
+                    name: obj.object.clone(),
+                    ts,
+                    size: m.content_length,
+                    etag: m.etag.clone(),
+                    content_type: m.content_type.clone(),
+                };
+                sh.meta
+                    .put_object_entry(&obj.account, &obj.container, entry)
+                    .await?;
+            }
+        }
         return Ok(empty(StatusCode::ACCEPTED, HeaderMap::new()));
     }
     if not_found > 0 {
@@ -127,6 +159,7 @@ pub async fn delete(
     )?;
     sh.authorize_in_container(ctx, &obj.account, &obj.container, true, "x-container-write")
         .await?;
+    if_delete_at(sh, ctx, obj).await?;
     let ts = ctx.timestamp()?;
     let key = sh
         .placement
@@ -166,4 +199,33 @@ pub async fn delete(
     } else {
         Err(SwiftError::NotFound)
     }
+}
+
+/// `X-If-Delete-At` on DELETE: the object must exist with that expiry
+/// (400 for a malformed value, 404 without the object, 412 on a mismatch).
+async fn if_delete_at(sh: &Shared, ctx: &Ctx, obj: &ObjectPath) -> Result<(), SwiftError> {
+    let Some(v) = ctx.header("x-if-delete-at") else {
+        return Ok(());
+    };
+    let wanted: u64 = v
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|f| f.is_finite() && *f >= 0.0)
+        .map(|f| f as u64)
+        .ok_or_else(|| SwiftError::BadRequest("Bad X-If-Delete-At header value".into()))?;
+    let loc = sh
+        .placement
+        .locate(&obj.account, &obj.container, &obj.object);
+    let mut reps = Replicas::new(sh, &loc);
+    let meta = reader::head(&mut reps, true).await?;
+    let at = meta
+        .header("x-delete-at")
+        .and_then(|a| a.parse::<u64>().ok());
+    if at != Some(wanted) {
+        return Err(SwiftError::PreconditionFailed(Some(
+            "X-If-Delete-At and X-Delete-At do not match".into(),
+        )));
+    }
+    Ok(())
 }

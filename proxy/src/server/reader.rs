@@ -12,6 +12,7 @@ use axum::body::Body;
 use bytes::Bytes;
 use cairn_base::Timestamp;
 use cairn_nodeapi::{ByteRange, GetStream, NodeError, ObjectKey, ObjectMeta, ObjectNode};
+use rand::seq::SliceRandom;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -29,11 +30,19 @@ pub struct Replicas {
 }
 
 impl Replicas {
+    /// The primaries in random order (as Swift's `sorting_method = shuffle`:
+    /// reads spread over every replica, so each replica's bytes are verified
+    /// by ordinary traffic), then the handoffs in ring order.
     pub fn new(sh: &Shared, loc: &Locations) -> Self {
-        let list = loc
+        let mut list: Vec<_> = loc
             .read_order()
             .filter_map(|t| sh.nodes.get(&t.node).map(|n| (t, n.clone())))
             .collect();
+        let primaries = list
+            .iter()
+            .take_while(|(t, _)| loc.primaries.contains(t))
+            .count();
+        list[..primaries].shuffle(&mut rand::thread_rng());
         Replicas {
             key: loc.key,
             list,

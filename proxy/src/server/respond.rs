@@ -5,6 +5,27 @@ use axum::body::Body;
 use cairn_base::Timestamp;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+/// What Python's `quote` leaves alone (plus `/`).
+pub const QUOTE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'/')
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// swob's `WWW-Authenticate` for a 401: the account named by the path
+/// (`/v1/<account>…`) is the realm, else `unknown`.
+pub fn www_authenticate(raw_path: &str) -> String {
+    let decoded = crate::path::decode(raw_path).unwrap_or_default();
+    let mut segs = decoded.split('/').skip(1);
+    let realm = match (segs.next(), segs.next()) {
+        (Some(v), Some(r)) if !v.is_empty() && !r.is_empty() && r != "v1.0" && r != "auth" => r,
+        _ => "unknown",
+    };
+    format!("Swift realm=\"{}\"", utf8_percent_encode(realm, QUOTE))
+}
 
 /// Swift's answer for an error; HEAD answers carry no body.
 pub fn error_response(e: &SwiftError, is_head: bool) -> Response<Body> {
