@@ -7,11 +7,11 @@
 //! stop accepting requests and drain them, then close the metadata group and
 //! the storage devices, so a restart finds every acknowledged object.
 
+mod http;
 mod init;
 
 use crate::config::FileConfig;
 use anyhow::{Context, Result};
-use axum::serve::ListenerExt;
 use cairn_nodeapi::{DeviceId, NodeId, ObjectNode};
 use init::DataDir;
 use std::collections::HashMap;
@@ -63,26 +63,16 @@ async fn serve(dir: DataDir) -> Result<()> {
         nodes,
         meta.clone(),
     );
-    // TCP_NODELAY: a response's headers and body leave in separate writes;
-    // with Nagle on, the body waits for the client's delayed ACK (~40 ms).
     let listener = tokio::net::TcpListener::bind(cfg.proxy.listen)
         .await
-        .with_context(|| format!("binding {}", cfg.proxy.listen))?
-        .tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::warn!(error = %e, "could not set TCP_NODELAY");
-            }
-        });
+        .with_context(|| format!("binding {}", cfg.proxy.listen))?;
     let openrc = init::write_openrc(&dir)?;
     print_banner(&dir, &openrc);
 
     let app = proxy
         .router()
         .merge(crate::metrics::router(storage.clone()));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving the proxy")?;
+    http::serve(listener, app, shutdown_signal()).await;
 
     tracing::info!("shutting down: closing metadata and devices");
     meta.shutdown()
