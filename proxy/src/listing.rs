@@ -102,13 +102,7 @@ pub fn list_query(params: &[(String, String)], limit_max: usize) -> Result<ListQ
     }
     let delimiter = match param(params, "delimiter") {
         None | Some("") => None,
-        Some(d) => {
-            let mut chars = d.chars();
-            match (chars.next(), chars.next()) {
-                (Some(c), None) => Some(c),
-                _ => return Err(SwiftError::PreconditionFailed(Some("Bad delimiter".into()))),
-            }
-        }
+        Some(d) => Some(d.to_owned()),
     };
     let nonempty = |n: &str| {
         param(params, n)
@@ -388,13 +382,20 @@ mod tests {
         )
         .unwrap();
         assert_eq!(q.prefix.as_deref(), Some("a"));
-        assert_eq!(q.delimiter, Some('/'));
+        assert_eq!(q.delimiter.as_deref(), Some("/"));
         assert_eq!(q.limit, 5);
         assert!(q.reverse);
         assert_eq!(list_query(&params("limit=abc"), 100).unwrap().limit, 100);
         assert!(list_query(&params("limit=101"), 100).is_err());
         assert!(list_query(&params("limit=99999999999999999999999"), 100).is_err());
-        assert!(list_query(&params("delimiter=ab"), 100).is_err());
+        // Swift accepts delimiters of several characters.
+        assert_eq!(
+            list_query(&params("delimiter=-%26"), 100)
+                .unwrap()
+                .delimiter
+                .as_deref(),
+            Some("-&")
+        );
     }
 
     #[test]

@@ -75,7 +75,9 @@ pub enum ContainerListItem {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListQuery {
     pub prefix: Option<String>,
-    pub delimiter: Option<char>,
+    /// Rolls names up at the first occurrence of this string after the
+    /// prefix (Swift allows several characters).
+    pub delimiter: Option<String>,
     /// Only names strictly after this (before it when `reverse`).
     pub marker: Option<String>,
     /// Only names strictly before this (after it when `reverse`).

@@ -112,9 +112,10 @@ where
 
     /// The common prefix (ending in the delimiter) `name` rolls up into.
     fn subdir<'n>(&self, name: &'n [u8]) -> Option<&'n [u8]> {
-        let delim = self.q.delimiter?;
-        let mut buf = [0u8; 4];
-        let d = delim.encode_utf8(&mut buf).as_bytes();
+        let d = self.q.delimiter.as_deref()?.as_bytes();
+        if d.is_empty() {
+            return None;
+        }
         let rest = &name[self.prefix.len()..];
         let at = rest.windows(d.len()).position(|w| w == d)?;
         Some(&name[..self.prefix.len() + at + d.len()])

@@ -172,7 +172,7 @@ async fn concurrent_object_writes_commit_with_group_commit() {
         (total as u64, 10 * total as u64)
     );
     let q = ListQuery {
-        delimiter: Some('/'),
+        delimiter: Some("/".into()),
         limit: 1000,
         ..Default::default()
     };

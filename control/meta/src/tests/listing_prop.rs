@@ -35,10 +35,10 @@ fn oracle(names: &BTreeSet<String>, q: &ListQuery) -> Vec<Row> {
     let mut rows = Vec::new();
     let mut last_dir: Option<String> = None;
     for n in cands {
-        let dir = q.delimiter.and_then(|d| {
+        let dir = q.delimiter.as_deref().and_then(|d| {
             n[prefix.len()..]
                 .find(d)
-                .map(|i| n[..prefix.len() + i + d.len_utf8()].to_string())
+                .map(|i| n[..prefix.len() + i + d.len()].to_string())
         });
         match dir {
             Some(dir) => {
@@ -67,7 +67,10 @@ fn name(max: usize) -> impl Strategy<Value = String> {
 fn query() -> impl Strategy<Value = ListQuery> {
     (
         proptest::option::of(name(2)),
-        proptest::option::of(proptest::sample::select(vec!['/', '-', 'é'])),
+        // One- and several-character delimiters, as Swift allows both.
+        proptest::option::of(
+            proptest::sample::select(vec!["/", "-", "é", "-/", "a/"]).prop_map(String::from),
+        ),
         proptest::option::of(name(4)),
         proptest::option::of(name(4)),
         0usize..12,
@@ -191,7 +194,7 @@ fn delimiter_paging_example() {
             .collect()
     };
     let q = ListQuery {
-        delimiter: Some('/'),
+        delimiter: Some("/".into()),
         limit: 2,
         ..Default::default()
     };

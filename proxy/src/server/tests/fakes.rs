@@ -238,9 +238,9 @@ fn list_names<T: Clone>(items: Vec<(String, T)>, q: &ListQuery) -> Vec<Result<T,
             continue;
         }
         let plen = q.prefix.as_ref().map_or(0, |p| p.len());
-        if let Some(d) = q.delimiter {
+        if let Some(d) = q.delimiter.as_deref() {
             if let Some(i) = name[plen..].find(d) {
-                let sub = name[..plen + i + d.len_utf8()].to_owned();
+                let sub = name[..plen + i + d.len()].to_owned();
                 if last_sub.as_ref() != Some(&sub) {
                     last_sub = Some(sub.clone());
                     out.push(Err(sub));
