@@ -10,7 +10,7 @@ use crate::errors::SwiftError;
 use crate::listing::STORAGE_POLICY;
 use crate::listing::{choose_format, list_query, render_objects};
 use axum::body::Body;
-use cairn_meta_api::{ContainerInfo, ContainerPut, MetaMap};
+use cairn_meta_api::{ContainerInfo, ContainerPut, ListQuery, MetaMap, ObjectListItem};
 use http::{HeaderMap, Response, StatusCode};
 
 pub async fn handle(
@@ -174,7 +174,10 @@ async fn get_or_head(
         return Ok(empty(StatusCode::NO_CONTENT, h));
     }
     let q = list_query(&ctx.params, sh.cfg.constraints.container_listing_limit)?;
-    let items = sh.meta.list_objects(account, container, &q).await?;
+    let items = match crate::path::param(&ctx.params, "path") {
+        Some(path) => list_path(sh, account, container, path, q).await?,
+        None => sh.meta.list_objects(account, container, &q).await?,
+    };
     let fresh = sh
         .meta
         .container(account, container)
@@ -194,4 +197,45 @@ async fn get_or_head(
             false,
         )),
     }
+}
+
+/// Swift's `path=` listing: the objects directly inside the pseudo-directory
+/// `path` (prefix `path/`, delimiter `/`), including directory-marker objects
+/// named `path/sub/`, but neither `path/` itself nor subdir rows.
+async fn list_path(
+    sh: &Shared,
+    account: &str,
+    container: &str,
+    path: &str,
+    mut q: ListQuery,
+) -> Result<Vec<ObjectListItem>, SwiftError> {
+    let prefix = if path.is_empty() {
+        String::new()
+    } else {
+        format!("{}/", path.trim_end_matches('/'))
+    };
+    q.prefix = Some(prefix.clone()).filter(|p| !p.is_empty());
+    q.delimiter = Some("/".into());
+    let mut out = Vec::new();
+    for row in sh.meta.list_objects(account, container, &q).await? {
+        match row {
+            ObjectListItem::Object(e) if e.name != prefix => out.push(ObjectListItem::Object(e)),
+            ObjectListItem::Object(_) => {}
+            ObjectListItem::Subdir(dir) => {
+                // The roll-up hides a marker object named exactly `dir`.
+                let probe = ListQuery {
+                    prefix: Some(dir.clone()),
+                    limit: 1,
+                    ..ListQuery::default()
+                };
+                let first = sh.meta.list_objects(account, container, &probe).await?;
+                if let Some(ObjectListItem::Object(e)) = first.into_iter().next() {
+                    if e.name == dir {
+                        out.push(ObjectListItem::Object(e));
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
 }

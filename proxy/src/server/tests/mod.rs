@@ -1133,3 +1133,19 @@ async fn client_disconnect_mid_body_stores_nothing() {
         StatusCode::NO_CONTENT
     );
 }
+
+#[tokio::test]
+async fn path_listing_shows_direct_children_and_markers() {
+    // `?path=a` lists what is directly in `a/`: objects and directory-marker
+    // objects, not `a/` itself, nested objects or subdir rows.
+    let h = harness().await;
+    h.req("PUT", "/v1/AUTH_test/c", &[], b"").await;
+    for name in ["a/", "a/b", "a/c/", "a/c/d", "a/e/f", "x"] {
+        let r = h
+            .req("PUT", &format!("/v1/AUTH_test/c/{name}"), &[], b"1")
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{name}");
+    }
+    let l = h.req("GET", "/v1/AUTH_test/c?path=a", &[], b"").await;
+    assert_eq!(&l.body[..], b"a/b\na/c/\n");
+}
