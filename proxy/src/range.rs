@@ -17,10 +17,10 @@ pub enum RangeSpec {
 /// Parses a Range header; `None` when it must be ignored.
 pub fn parse_range(value: &str) -> Option<Vec<RangeSpec>> {
     let v: String = value.chars().filter(|c| *c != ' ').collect();
-    let rest = if v.len() >= 6 && v[..6].eq_ignore_ascii_case("bytes=") {
-        &v[6..]
-    } else {
-        return None;
+    // `get`, not indexing: byte 6 may fall inside a multi-byte character.
+    let rest = match v.get(..6) {
+        Some(unit) if unit.eq_ignore_ascii_case("bytes=") => &v[6..],
+        _ => return None,
     };
     let mut specs = Vec::new();
     for rng in rest.split(',') {
@@ -73,7 +73,9 @@ pub fn plan(specs: &[RangeSpec], length: u64) -> RangePlan {
             RangeSpec::Suffix(0) => {}
             RangeSpec::Suffix(n) => out.push((length.saturating_sub(n), length)),
             RangeSpec::FromTo(b, None) if b < length => out.push((b, length)),
-            RangeSpec::FromTo(b, Some(e)) if b < length => out.push((b, (e + 1).min(length))),
+            RangeSpec::FromTo(b, Some(e)) if b < length => {
+                out.push((b, e.saturating_add(1).min(length)))
+            }
             RangeSpec::FromTo(..) => {}
         }
     }
@@ -176,6 +178,14 @@ mod tests {
     }
 
     #[test]
+    fn non_ascii_unit_is_ignored() {
+        // A multi-byte character straddling byte 6 (found by the fuzzer) is ignored, not a panic.
+        for h in ["bytes\u{e9}=0-1", "%%f\u{519}\u{4c8}", "abcde\u{e9}"] {
+            assert_eq!(p(h, 10), RangePlan::Whole, "{h}");
+        }
+    }
+
+    #[test]
     fn unsatisfiable_ranges() {
         // Ranges past the end, zero suffixes and empty objects are 416s.
         assert_eq!(p("bytes=10-", 10), RangePlan::Unsatisfiable);
@@ -188,6 +198,15 @@ mod tests {
             RangePlan::Unsatisfiable
         );
         assert_eq!(p("bytes=0-5,1-6,2-7,3-8", 10), RangePlan::Unsatisfiable);
+    }
+
+    #[test]
+    fn largest_end_clamps() {
+        // An end of u64::MAX clamps to the object instead of overflowing `end + 1`.
+        assert_eq!(
+            p("bytes=0-18446744073709551615", 10),
+            RangePlan::Ranges(vec![(0, 10)])
+        );
     }
 
     #[test]
