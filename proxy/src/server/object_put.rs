@@ -208,18 +208,22 @@ async fn store(
     if written.acked.is_empty() {
         return Ok(None);
     }
-    let m = &written.meta;
-    let entry = ObjectEntry {
-        name: obj.object.clone(),
-        ts: m.data_ts,
-        size: m.content_length,
-        etag: m.etag.clone(),
-        content_type: m.content_type.clone(),
-    };
+    let entry = listing_entry(&obj.object, written.meta.data_ts, &written.meta);
     sh.meta
         .put_object_entry(&obj.account, &obj.container, entry)
         .await?;
     Ok(Some(written))
+}
+
+/// The listing row of an object stored with metadata `m`, stamped `ts`.
+pub(super) fn listing_entry(object: &str, ts: Timestamp, m: &ObjectMeta) -> ObjectEntry {
+    ObjectEntry {
+        name: object.to_owned(),
+        ts,
+        size: m.content_length,
+        etag: m.etag.clone(),
+        content_type: m.content_type.clone(),
+    }
 }
 
 fn created(m: &ObjectMeta, mut h: HeaderMap) -> Response<Body> {

@@ -9,7 +9,6 @@ use crate::constraints::{check_metadata, check_names, delete_at, MetaTarget};
 use crate::errors::SwiftError;
 use crate::placement::Target;
 use axum::body::Body;
-use cairn_meta_api::ObjectEntry;
 use cairn_nodeapi::{NodeError, PostRequest};
 use http::{HeaderMap, Response, StatusCode};
 use std::time::Duration;
@@ -126,13 +125,7 @@ pub async fn post(sh: &Shared, ctx: &Ctx, obj: &ObjectPath) -> Result<Response<B
             // As Swift's object server, a new Content-Type is also sent to the
             // listing, stamped with the POST's time.
             if let Some(m) = ok.iter().max_by_key(|m| (m.data_ts, m.meta_ts)) {
-                let entry = ObjectEntry {
-                    name: obj.object.clone(),
-                    ts,
-                    size: m.content_length,
-                    etag: m.etag.clone(),
-                    content_type: m.content_type.clone(),
-                };
+                let entry = super::object_put::listing_entry(&obj.object, ts, m);
                 sh.meta
                     .put_object_entry(&obj.account, &obj.container, entry)
                     .await?;
