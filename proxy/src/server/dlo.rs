@@ -14,15 +14,12 @@ use crate::conditional::{evaluate, CondOutcome};
 use crate::errors::SwiftError;
 use crate::range::{self, RangePlan};
 use axum::body::Body;
-use bytes::Bytes;
 use cairn_meta_api::{ListQuery, ObjectEntry, ObjectListItem};
 use cairn_nodeapi::{GetStream, ObjectMeta};
-use futures::StreamExt;
 use http::header::CONTENT_LENGTH;
 use http::{HeaderValue, Response, StatusCode};
 use md5::{Digest, Md5};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
 
 /// A GET of a manifest is cut after this long (Swift's `max_get_time`).
 pub const MAX_GET_TIME_SECS: u64 = 86_400;
@@ -32,15 +29,46 @@ pub const RATE_LIMIT_AFTER_SEGMENT: usize = 10;
 pub const RATE_LIMIT_SEGMENTS_PER_SEC: u64 = 1;
 /// Listing pages read for one manifest; beyond this the manifest is refused.
 pub const LISTING_PAGES_MAX: usize = 100;
-/// Chunks queued towards the client before the segment reader waits.
-const CLIENT_CHUNKS_MAX: usize = 8;
 
-/// The manifest's `container/prefix`, percent-decoded; `None` if malformed.
-pub fn manifest_target(meta: &ObjectMeta) -> Option<(String, String)> {
-    let raw = meta.header("x-object-manifest")?;
-    let decoded = crate::path::decode(raw)?;
-    let (c, p) = decoded.split_once('/')?;
-    Some((c.to_owned(), p.to_owned()))
+/// What Swift answers for a malformed `X-Object-Manifest`.
+fn bad_manifest() -> SwiftError {
+    SwiftError::BadRequest("X-Object-Manifest must be in the format container/prefix".into())
+}
+
+/// The manifest's `container/prefix`, percent-decoded.
+fn manifest_target(meta: &ObjectMeta) -> Result<(String, String), SwiftError> {
+    let raw = meta.header("x-object-manifest").ok_or_else(bad_manifest)?;
+    let decoded = crate::path::decode(raw).ok_or_else(bad_manifest)?;
+    let (c, p) = decoded.split_once('/').ok_or_else(bad_manifest)?;
+    Ok((c.to_owned(), p.to_owned()))
+}
+
+/// A manifest resolved to its segments, as the requester may read them.
+pub struct Manifest {
+    /// The segments' container (in the manifest's account).
+    pub container: String,
+    pub segments: Vec<ObjectEntry>,
+    /// The concatenation's length in bytes.
+    pub total: u64,
+}
+
+impl Manifest {
+    /// Lists the segments the manifest `meta` in `account` names.
+    pub async fn load(
+        sh: &Shared,
+        ctx: &Ctx,
+        account: &str,
+        meta: &ObjectMeta,
+    ) -> Result<Manifest, SwiftError> {
+        let (container, prefix) = manifest_target(meta)?;
+        let segments = segments(sh, ctx, account, &container, &prefix).await?;
+        let total = segments.iter().map(|s| s.size).sum();
+        Ok(Manifest {
+            container,
+            segments,
+            total,
+        })
+    }
 }
 
 /// Swift's check of an `X-Object-Manifest` header on PUT and POST.
@@ -55,14 +83,12 @@ pub fn validate_header(value: Option<&str>) -> Result<(), SwiftError> {
     if ok {
         Ok(())
     } else {
-        Err(SwiftError::BadRequest(
-            "X-Object-Manifest must be in the format container/prefix".into(),
-        ))
+        Err(bad_manifest())
     }
 }
 
 /// Every segment under `prefix` in `container`, read as the requester.
-pub async fn segments(
+async fn segments(
     sh: &Shared,
     ctx: &Ctx,
     account: &str,
@@ -117,12 +143,9 @@ pub async fn get_or_head(
     obj: &ObjectPath,
     manifest: &ObjectMeta,
 ) -> Result<Response<Body>, SwiftError> {
-    let (container, prefix) = manifest_target(manifest).ok_or_else(|| {
-        SwiftError::BadRequest("X-Object-Manifest must be in the format container/prefix".into())
-    })?;
-    let segs = segments(sh, ctx, &obj.account, &container, &prefix).await?;
-    let total: u64 = segs.iter().map(|s| s.size).sum();
-    let etag = etag(&segs);
+    let m = Manifest::load(sh, ctx, &obj.account, manifest).await?;
+    let total = m.total;
+    let etag = etag(&m.segments);
     let mut h = object_headers(manifest);
     set(&mut h, "etag", &format!("\"{etag}\""));
     let lm = last_modified_secs(manifest.meta_ts);
@@ -162,7 +185,7 @@ pub async fn get_or_head(
     if ctx.is_head() {
         return Ok(response(status, h, Body::empty()));
     }
-    let body = spawn_body(sh, &obj.account, &container, &segs, (start, end)).await?;
+    let body = spawn_body(sh, &obj.account, &m, (start, end)).await?;
     Ok(response(status, h, body))
 }
 
@@ -212,14 +235,13 @@ async fn open_part(reps: &Replicas, part: &Part) -> Result<(Version, Opened), Sw
 pub async fn spawn_body(
     sh: &Shared,
     account: &str,
-    container: &str,
-    segs: &[ObjectEntry],
+    m: &Manifest,
     span: (u64, u64),
 ) -> Result<Body, SwiftError> {
-    let work: Vec<(Part, Replicas)> = parts(segs, span)
+    let work: Vec<(Part, Replicas)> = parts(&m.segments, span)
         .into_iter()
         .map(|p| {
-            let loc = sh.placement.locate(account, container, &p.name);
+            let loc = sh.placement.locate(account, &m.container, &p.name);
             let reps = Replicas::new(sh, &loc);
             (p, reps)
         })
@@ -231,7 +253,7 @@ pub async fn spawn_body(
         })?),
         None => None,
     };
-    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(CLIENT_CHUNKS_MAX);
+    let (tx, body) = reader::body_channel();
     tokio::spawn(async move {
         let began = Instant::now();
         for (i, (part, reps)) in work.into_iter().enumerate() {
@@ -254,22 +276,15 @@ pub async fn spawn_body(
                     return;
                 }
             };
+            // Straight into the client's channel: one task for the whole
+            // manifest, no second hop per segment.
             let piece = vec![Piece::Range(part.start, part.end)];
-            let mut body =
-                reader::spawn_body(reps, version, Some(opened), piece).into_data_stream();
-            while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(std::io::Error::other);
-                let failed = chunk.is_err();
-                if tx.send(chunk).await.is_err() || failed {
-                    return;
-                }
+            if !reader::stream_pieces(reps, version, Some(opened), piece, tx.clone()).await {
+                return;
             }
         }
     });
-    Ok(Body::from_stream(futures::stream::unfold(
-        rx,
-        |mut rx| async move { rx.recv().await.map(|x| (x, rx)) },
-    )))
+    Ok(body)
 }
 
 /// Swift's RateLimitedIterator: after the first segments, at most

@@ -368,16 +368,12 @@ async fn dlo_source(
     src: &ObjectPath,
     manifest: &ObjectMeta,
 ) -> Result<(Body, u64, Option<String>), SwiftError> {
-    let (container, prefix) = dlo::manifest_target(manifest).ok_or_else(|| {
-        SwiftError::BadRequest("X-Object-Manifest must be in the format container/prefix".into())
-    })?;
-    let segs = dlo::segments(sh, ctx, &src.account, &container, &prefix).await?;
-    let len: u64 = segs.iter().map(|s| s.size).sum();
-    if len > sh.cfg.constraints.max_file_size {
+    let m = dlo::Manifest::load(sh, ctx, &src.account, manifest).await?;
+    if m.total > sh.cfg.constraints.max_file_size {
         return Err(SwiftError::TooLarge);
     }
-    let body = dlo::spawn_body(sh, &src.account, &container, &segs, (0, len)).await?;
-    Ok((body, len, None))
+    let body = dlo::spawn_body(sh, &src.account, &m, (0, m.total)).await?;
+    Ok((body, m.total, None))
 }
 
 /// The part of the source a copy takes: a single satisfiable `Range` of the

@@ -191,28 +191,51 @@ pub fn spawn_body(
     first: Option<(GetStream, usize)>,
     pieces: Vec<Piece>,
 ) -> Body {
-    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(CLIENT_CHUNKS_MAX);
-    tokio::spawn(async move {
-        let mut r = RangeReader {
-            failed: vec![false; reps.list.len()],
-            reps,
-            version,
-            first,
-            tx,
-        };
-        for p in pieces {
-            let ok = match p {
-                Piece::Literal(b) => r.tx.send(Ok(b)).await.is_ok(),
-                Piece::Range(s, e) => r.stream_range(s, e).await,
-            };
-            if !ok {
-                return;
-            }
-        }
-    });
-    Body::from_stream(futures::stream::unfold(rx, |mut rx| async move {
+    let (tx, body) = body_channel();
+    tokio::spawn(stream_pieces(reps, version, first, pieces, tx));
+    body
+}
+
+/// A response body fed through a bounded channel: the sender end for the
+/// task that produces it, the body for the client.
+pub fn body_channel() -> (ChunkSender, Body) {
+    let (tx, rx) = mpsc::channel(CLIENT_CHUNKS_MAX);
+    let body = Body::from_stream(futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|x| (x, rx))
-    }))
+    }));
+    (tx, body)
+}
+
+/// The producing end of a response body.
+pub type ChunkSender = mpsc::Sender<Result<Bytes, std::io::Error>>;
+
+/// Streams `pieces` of one object into `tx`, failing over between replicas.
+/// `false` when the response must stop (the client left, or no replica could
+/// finish a range — then an error has been sent and the body is cut).
+pub async fn stream_pieces(
+    reps: Replicas,
+    version: Version,
+    first: Option<(GetStream, usize)>,
+    pieces: Vec<Piece>,
+    tx: ChunkSender,
+) -> bool {
+    let mut r = RangeReader {
+        failed: vec![false; reps.list.len()],
+        reps,
+        version,
+        first,
+        tx,
+    };
+    for p in pieces {
+        let ok = match p {
+            Piece::Literal(b) => r.tx.send(Ok(b)).await.is_ok(),
+            Piece::Range(s, e) => r.stream_range(s, e).await,
+        };
+        if !ok {
+            return false;
+        }
+    }
+    true
 }
 
 struct RangeReader {
@@ -220,7 +243,7 @@ struct RangeReader {
     version: Version,
     first: Option<(GetStream, usize)>,
     failed: Vec<bool>,
-    tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
+    tx: ChunkSender,
 }
 
 impl RangeReader {
