@@ -12,6 +12,18 @@ pub enum CondOutcome {
     PreconditionFailed,
 }
 
+impl CondOutcome {
+    /// The status a failed condition is answered with (Swift sends it with
+    /// the object's headers and no body); `None` to go on.
+    pub fn refusal(self) -> Option<http::StatusCode> {
+        match self {
+            CondOutcome::Proceed => None,
+            CondOutcome::NotModified => Some(http::StatusCode::NOT_MODIFIED),
+            CondOutcome::PreconditionFailed => Some(http::StatusCode::PRECONDITION_FAILED),
+        }
+    }
+}
+
 /// Whether the ETag list `value` (`*`, or comma-separated, quoted or not) names `etag`.
 pub fn etag_list_matches(value: &str, etag: &str) -> bool {
     value

@@ -10,7 +10,7 @@ use super::object_read::object_headers;
 use super::reader::{self, Piece, Replicas, Version};
 use super::respond::{empty, error_response, last_modified_secs, response, set};
 use super::{Ctx, ObjectPath, Shared};
-use crate::conditional::{evaluate, CondOutcome};
+use crate::conditional::evaluate;
 use crate::errors::SwiftError;
 use crate::range::{self, RangePlan};
 use axum::body::Body;
@@ -149,10 +149,8 @@ pub async fn get_or_head(
     let mut h = object_headers(manifest);
     set(&mut h, "etag", &format!("\"{etag}\""));
     let lm = last_modified_secs(manifest.meta_ts);
-    match evaluate(&ctx.headers, &etag, lm) {
-        CondOutcome::Proceed => {}
-        CondOutcome::NotModified => return Ok(empty(StatusCode::NOT_MODIFIED, h)),
-        CondOutcome::PreconditionFailed => return Ok(empty(StatusCode::PRECONDITION_FAILED, h)),
+    if let Some(status) = evaluate(&ctx.headers, &etag, lm).refusal() {
+        return Ok(empty(status, h));
     }
     // Only a single range is honoured; several are ignored (a 200), as in Swift.
     let specs = ctx

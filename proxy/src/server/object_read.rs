@@ -4,7 +4,7 @@
 use super::reader::{self, Piece, Replicas, Version};
 use super::respond::{empty, last_modified_secs, response, set};
 use super::{Ctx, ObjectPath, Shared};
-use crate::conditional::{evaluate, http_date, CondOutcome};
+use crate::conditional::{evaluate, http_date};
 use crate::constraints::check_names;
 use crate::errors::SwiftError;
 use crate::range::{self, RangePlan};
@@ -77,10 +77,10 @@ pub async fn get_or_head(
     let mut h = object_headers(&meta);
     // Swift answers a failed condition with the object's headers (ETag,
     // Last-Modified, Accept-Ranges…) and an empty body.
-    match evaluate(&ctx.headers, &meta.etag, last_modified_secs(meta.meta_ts)) {
-        CondOutcome::Proceed => {}
-        CondOutcome::NotModified => return Ok(empty(StatusCode::NOT_MODIFIED, h)),
-        CondOutcome::PreconditionFailed => return Ok(empty(StatusCode::PRECONDITION_FAILED, h)),
+    if let Some(status) =
+        evaluate(&ctx.headers, &meta.etag, last_modified_secs(meta.meta_ts)).refusal()
+    {
+        return Ok(empty(status, h));
     }
     let len = meta.content_length;
     if ctx.is_head() {
