@@ -4,7 +4,7 @@
 use crate::errors::SwiftError;
 use crate::path::param;
 use cairn_base::Timestamp;
-use cairn_meta_api::{ContainerListItem, ListQuery, ObjectListItem};
+use cairn_meta_api::{ContainerListItem, ListQuery, ObjectEntry, ObjectListItem};
 use std::fmt::Write;
 
 /// A listing's output format.
@@ -170,6 +170,62 @@ fn json_str(s: &str) -> String {
     serde_json::Value::String(s.to_owned()).to_string()
 }
 
+/// The listed size of a large object rides on its row's content type.
+const SWIFT_BYTES_PARAM: &str = "swift_bytes=";
+/// The SLO ETag rides on its row's hash.
+const SLO_ETAG_PARAM: &str = "slo_etag=";
+
+/// The listing row of a large object, as Swift's container server keeps it:
+/// the manifest's own `etag` with `; slo_etag=E` and its `content_type` with
+/// `;swift_bytes=N`, the size clients see. The row's size stays the
+/// manifest's own, so container and account byte counts do not count the
+/// segments twice.
+pub fn large_object_row(
+    etag: &str,
+    slo_etag: &str,
+    content_type: &str,
+    listed_bytes: u64,
+) -> (String, String) {
+    (
+        format!("{etag}; {SLO_ETAG_PARAM}{slo_etag}"),
+        format!("{content_type};{SWIFT_BYTES_PARAM}{listed_bytes}"),
+    )
+}
+
+/// An object row as clients see it: [`large_object_row`]'s parameters
+/// taken out of the hash and the content type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShownEntry<'a> {
+    pub hash: &'a str,
+    /// The SLO ETag, unquoted.
+    pub slo_etag: Option<&'a str>,
+    pub bytes: u64,
+    pub content_type: &'a str,
+}
+
+impl<'a> ShownEntry<'a> {
+    pub fn of(e: &'a ObjectEntry) -> Self {
+        let (hash, slo_etag) = match e.etag.split_once(';') {
+            Some((h, params)) => match params.trim_start().strip_prefix(SLO_ETAG_PARAM) {
+                Some(slo) => (h.trim_end(), Some(slo)),
+                None => (e.etag.as_str(), None),
+            },
+            None => (e.etag.as_str(), None),
+        };
+        let swift_bytes = e.content_type.rsplit_once(';').and_then(|(ct, param)| {
+            let n = param.trim_start().strip_prefix(SWIFT_BYTES_PARAM)?;
+            Some((ct, n.parse::<u64>().ok()?))
+        });
+        let (content_type, bytes) = swift_bytes.unwrap_or((&e.content_type, e.size));
+        ShownEntry {
+            hash,
+            slo_etag,
+            bytes,
+            content_type,
+        }
+    }
+}
+
 /// Renders an object listing; `None` for an empty plain listing (a 204).
 pub fn render_objects(fmt: Format, container: &str, items: &[ObjectListItem]) -> Option<String> {
     let mut out = String::new();
@@ -195,15 +251,21 @@ pub fn render_objects(fmt: Format, container: &str, items: &[ObjectListItem]) ->
                 }
                 match it {
                     ObjectListItem::Object(e) => {
+                        let shown = ShownEntry::of(e);
                         let _ = write!(
                             out,
-                            "{{\"hash\": {}, \"last_modified\": \"{}\", \"bytes\": {}, \"name\": {}, \"content_type\": {}}}",
-                            json_str(&e.etag),
+                            "{{\"hash\": {}, \"last_modified\": \"{}\", \"bytes\": {}, \"name\": {}, \"content_type\": {}",
+                            json_str(shown.hash),
                             iso_timestamp(e.ts),
-                            e.size,
+                            shown.bytes,
                             json_str(&e.name),
-                            json_str(&e.content_type)
+                            json_str(shown.content_type)
                         );
+                        if let Some(slo) = shown.slo_etag {
+                            let _ =
+                                write!(out, ", \"slo_etag\": {}", json_str(&format!("\"{slo}\"")));
+                        }
+                        out.push('}');
                     }
                     ObjectListItem::Subdir(s) => {
                         let _ = write!(out, "{{\"subdir\": {}}}", json_str(s));
@@ -219,14 +281,15 @@ pub fn render_objects(fmt: Format, container: &str, items: &[ObjectListItem]) ->
             for it in items {
                 match it {
                     ObjectListItem::Object(e) => {
+                        let shown = ShownEntry::of(e);
                         out.push_str("<object><name>");
                         xml_escape(&mut out, &e.name);
                         let _ = write!(
                             out,
                             "</name><hash>{}</hash><bytes>{}</bytes><content_type>",
-                            e.etag, e.size
+                            shown.hash, shown.bytes
                         );
-                        xml_escape(&mut out, &e.content_type);
+                        xml_escape(&mut out, shown.content_type);
                         let _ = write!(
                             out,
                             "</content_type><last_modified>{}</last_modified></object>",
@@ -338,7 +401,6 @@ pub fn render_containers(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cairn_meta_api::ObjectEntry;
 
     fn params(q: &str) -> Vec<(String, String)> {
         crate::path::parse_query(q).unwrap()
@@ -435,6 +497,38 @@ mod tests {
         assert!(xml.contains("<subdir name=\"d/\"><name>d/</name></subdir>"));
         assert_eq!(render_objects(Format::Plain, "c", &[]), None);
         assert_eq!(render_objects(Format::Json, "c", &[]).unwrap(), "[]");
+    }
+
+    #[test]
+    fn large_object_rows_show_their_listed_size_and_slo_etag() {
+        // The row's parameters become `bytes` and `slo_etag` and leave the hash and content type.
+        let (etag, ctype) = large_object_row("m5", "slo5", "text/plain", 1234);
+        let e = ObjectEntry {
+            name: "big".into(),
+            ts: Timestamp::from_secs(1),
+            size: 80,
+            etag,
+            content_type: ctype,
+        };
+        let shown = ShownEntry::of(&e);
+        assert_eq!(
+            shown,
+            ShownEntry {
+                hash: "m5",
+                slo_etag: Some("slo5"),
+                bytes: 1234,
+                content_type: "text/plain",
+            }
+        );
+        let items = vec![ObjectListItem::Object(e)];
+        let json: serde_json::Value =
+            serde_json::from_str(&render_objects(Format::Json, "c", &items).unwrap()).unwrap();
+        assert_eq!(json[0]["hash"], "m5");
+        assert_eq!(json[0]["slo_etag"], "\"slo5\"");
+        assert_eq!(json[0]["bytes"], 1234);
+        assert_eq!(json[0]["content_type"], "text/plain");
+        let xml = render_objects(Format::Xml("application/xml"), "c", &items).unwrap();
+        assert!(xml.contains("<hash>m5</hash><bytes>1234</bytes><content_type>text/plain<"));
     }
 
     #[test]

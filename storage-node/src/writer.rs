@@ -372,11 +372,7 @@ fn decide_post(key: ObjectKey, old: Option<Entry>, req: PostRequest) -> Result<P
         });
     }
     let mut new = o.clone();
-    new.meta.meta_ts = req.meta_ts;
-    new.meta.headers = req.headers;
-    if let Some(ct) = req.content_type {
-        new.meta.content_type = ct;
-    }
+    new.meta.apply_post(req);
     meta_json(&new.meta)?;
     let meta = new.meta.clone();
     Ok(plan(key, old, Some(new), Outcome::Posted(meta)))

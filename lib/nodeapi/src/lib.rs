@@ -21,8 +21,8 @@ mod types;
 pub use error::NodeError;
 pub use frame::Frame;
 pub use types::{
-    ByteRange, DeleteOutcome, DeviceId, GetStream, NodeId, ObjectKey, ObjectMeta, PostRequest,
-    PutAck, PutChunk,
+    written_with_data, ByteRange, DeleteOutcome, DeviceId, GetStream, NodeId, ObjectKey,
+    ObjectMeta, PostRequest, PutAck, PutChunk,
 };
 
 use async_trait::async_trait;

@@ -49,6 +49,29 @@ impl ObjectMeta {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
+
+    /// Applies a POST: its metadata time and headers, and its content type
+    /// when given. The headers written with the data stay (see
+    /// [`written_with_data`]), as on Swift's object server.
+    pub fn apply_post(&mut self, req: PostRequest) {
+        self.meta_ts = req.meta_ts;
+        self.headers.retain(|(k, _)| written_with_data(k));
+        self.headers.extend(
+            req.headers
+                .into_iter()
+                .filter(|(k, _)| !written_with_data(k)),
+        );
+        if let Some(ct) = req.content_type {
+            self.content_type = ct;
+        }
+    }
+}
+
+/// Whether a persisted header belongs to the data rather than to the
+/// metadata a POST replaces: system metadata (`x-object-sysmeta-*`) and
+/// `x-static-large-object`, which describe how the body is to be read.
+pub fn written_with_data(name: &str) -> bool {
+    name.starts_with("x-object-sysmeta-") || name == "x-static-large-object"
 }
 
 /// One message of a PUT body stream.
@@ -79,8 +102,8 @@ pub struct DeleteOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PostRequest {
     pub meta_ts: Timestamp,
-    /// Replaces every persisted header but content-type, which is set only
-    /// when `content_type` is given.
+    /// Replaces every persisted header but those [`written_with_data`] and
+    /// content-type, which is set only when `content_type` is given.
     pub headers: Vec<(String, String)>,
     pub content_type: Option<String>,
 }
@@ -99,4 +122,46 @@ pub struct GetStream {
     /// The range actually served (`[0, len)` for a whole object).
     pub range: ByteRange,
     pub body: mpsc::Receiver<Result<Frame, NodeError>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn post_replaces_metadata_but_keeps_what_was_written_with_the_data() {
+        // Sysmeta and X-Static-Large-Object survive a POST; user metadata is
+        // replaced; a POST cannot smuggle in headers of the data.
+        let mut meta = ObjectMeta {
+            name: "/a/c/o".into(),
+            data_ts: Timestamp::from_secs(1),
+            meta_ts: Timestamp::from_secs(1),
+            content_length: 3,
+            etag: "e".into(),
+            content_type: "text/plain".into(),
+            headers: vec![
+                ("x-object-meta-old".into(), "1".into()),
+                ("x-static-large-object".into(), "True".into()),
+                ("x-object-sysmeta-slo-etag".into(), "s".into()),
+            ],
+        };
+        meta.apply_post(PostRequest {
+            meta_ts: Timestamp::from_secs(2),
+            headers: vec![
+                ("x-object-meta-new".into(), "2".into()),
+                ("x-object-sysmeta-slo-etag".into(), "forged".into()),
+            ],
+            content_type: None,
+        });
+        assert_eq!(meta.meta_ts, Timestamp::from_secs(2));
+        assert_eq!(meta.content_type, "text/plain");
+        assert_eq!(
+            meta.headers,
+            vec![
+                ("x-static-large-object".to_owned(), "True".to_owned()),
+                ("x-object-sysmeta-slo-etag".to_owned(), "s".to_owned()),
+                ("x-object-meta-new".to_owned(), "2".to_owned()),
+            ]
+        );
+    }
 }

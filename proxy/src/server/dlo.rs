@@ -6,27 +6,20 @@
 //! segment container. The ETag is the quoted md5 of the segments' ETags;
 //! a single Range is served over the concatenation, several are ignored.
 
+use super::large_object::{self, Expected, Pacer, Requested};
 use super::object_read::object_headers;
-use super::reader::{self, Piece, Replicas, Version};
-use super::respond::{empty, error_response, last_modified_secs, response, set};
+use super::reader::{self, Piece, Replicas};
+use super::respond::{empty, last_modified_secs, response, set};
 use super::{Ctx, ObjectPath, Shared};
 use crate::conditional::evaluate;
 use crate::errors::SwiftError;
-use crate::range::{self, RangePlan};
 use axum::body::Body;
 use cairn_meta_api::{ListQuery, ObjectEntry, ObjectListItem};
-use cairn_nodeapi::{GetStream, ObjectMeta};
+use cairn_nodeapi::{ByteRange, ObjectMeta};
 use http::header::CONTENT_LENGTH;
 use http::{HeaderValue, Response, StatusCode};
 use md5::{Digest, Md5};
-use std::time::{Duration, Instant};
 
-/// A GET of a manifest is cut after this long (Swift's `max_get_time`).
-pub const MAX_GET_TIME_SECS: u64 = 86_400;
-/// Segments served before rate limiting starts (`rate_limit_after_segment`).
-pub const RATE_LIMIT_AFTER_SEGMENT: usize = 10;
-/// Segments per second after that (`rate_limit_segments_per_sec`).
-pub const RATE_LIMIT_SEGMENTS_PER_SEC: u64 = 1;
 /// Listing pages read for one manifest; beyond this the manifest is refused.
 pub const LISTING_PAGES_MAX: usize = 100;
 
@@ -153,30 +146,14 @@ pub async fn get_or_head(
         return Ok(empty(status, h));
     }
     // Only a single range is honoured; several are ignored (a 200), as in Swift.
-    let specs = ctx
-        .header("range")
-        .and_then(range::parse_range)
-        .filter(|s| s.len() == 1);
-    let plan = specs
-        .map(|s| range::plan(&s, total))
-        .unwrap_or(RangePlan::Whole);
-    let (status, start, end) = match plan {
-        RangePlan::Whole => (StatusCode::OK, 0, total),
-        RangePlan::Unsatisfiable => {
-            let mut r = error_response(&SwiftError::RangeNotSatisfiable, ctx.is_head());
-            set(
-                r.headers_mut(),
-                "content-range",
-                &format!("bytes */{total}"),
-            );
-            set(r.headers_mut(), "accept-ranges", "bytes");
-            return Ok(r);
+    let (status, start, end) = match large_object::requested(ctx, total, false) {
+        Requested::Whole => (StatusCode::OK, 0, total),
+        Requested::Unsatisfiable => {
+            return Ok(large_object::unsatisfiable(&h, total, ctx.is_head()))
         }
-        RangePlan::Ranges(r) => {
-            let (s, e) = r[0];
-            let cr = format!("bytes {s}-{}/{total}", e - 1);
-            set(&mut h, "content-range", &cr);
-            (StatusCode::PARTIAL_CONTENT, s, e)
+        Requested::Ranges(r) => {
+            large_object::set_content_range(&mut h, r[0], total);
+            (StatusCode::PARTIAL_CONTENT, r[0].0, r[0].1)
         }
     };
     h.insert(CONTENT_LENGTH, HeaderValue::from(end - start));
@@ -216,16 +193,20 @@ fn parts(segs: &[ObjectEntry], (start, end): (u64, u64)) -> Vec<Part> {
     out
 }
 
-type Opened = (GetStream, usize);
-
-/// Opens one segment, checking it still has the listed length.
-async fn open_part(reps: &Replicas, part: &Part) -> Result<(Version, Opened), SwiftError> {
-    let opened = reader::open(reps, None).await?;
-    if opened.0.meta.content_length != part.size {
-        tracing::warn!(segment = %part.name, "DLO segment changed size since listed");
-        return Err(SwiftError::Conflict);
-    }
-    Ok((Version::of(&opened.0.meta), opened))
+/// Opens one part, checking its segment still has the listed length.
+async fn open_part(
+    reps: &Replicas,
+    part: &Part,
+) -> Result<(reader::Version, large_object::Opened), SwiftError> {
+    let range = ByteRange {
+        start: part.start,
+        end: part.end,
+    };
+    let expected = Expected {
+        size: part.size,
+        etag: None,
+    };
+    large_object::open_segment(reps, range, expected).await
 }
 
 /// The concatenated body: the first segment is opened before answering
@@ -253,15 +234,12 @@ pub async fn spawn_body(
     };
     let (tx, body) = reader::body_channel();
     tokio::spawn(async move {
-        let began = Instant::now();
-        for (i, (part, reps)) in work.into_iter().enumerate() {
-            if began.elapsed() > Duration::from_secs(MAX_GET_TIME_SECS) {
-                let _ = tx
-                    .send(Err(std::io::Error::other("max_get_time exceeded")))
-                    .await;
+        let mut pacer = Pacer::new();
+        for (part, reps) in work {
+            if let Err(e) = pacer.next_segment(true).await {
+                let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
                 return;
             }
-            rate_limit(began, i).await;
             let opened = match first.take() {
                 Some(o) => Ok(o),
                 None => open_part(&reps, &part).await,
@@ -283,14 +261,4 @@ pub async fn spawn_body(
         }
     });
     Ok(body)
-}
-
-/// Swift's RateLimitedIterator: after the first segments, at most
-/// [`RATE_LIMIT_SEGMENTS_PER_SEC`] segments per second.
-async fn rate_limit(began: Instant, index: usize) {
-    let Some(over) = index.checked_sub(RATE_LIMIT_AFTER_SEGMENT) else {
-        return;
-    };
-    let due = began + Duration::from_secs(over as u64 / RATE_LIMIT_SEGMENTS_PER_SEC);
-    tokio::time::sleep_until(due.into()).await;
 }

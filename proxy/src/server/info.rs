@@ -35,6 +35,7 @@ pub fn info(sh: &Shared, ctx: &Ctx) -> Result<Response<Body>, SwiftError> {
             "policies": [{"name": "Policy-0", "default": true, "aliases": "Policy-0"}],
         },
         "tempauth": {"account_acls": false},
+        "slo": super::slo::capabilities(),
     });
     let body = doc.to_string();
     Ok(with_body(

@@ -7,11 +7,13 @@ mod container;
 mod dlo;
 mod fanout;
 mod info;
+mod large_object;
 mod object_put;
 mod object_read;
 mod object_write;
 mod reader;
 mod respond;
+mod slo;
 #[cfg(test)]
 mod tests;
 
@@ -32,7 +34,7 @@ use cairn_nodeapi::{NodeId, ObjectNode};
 use http::{HeaderMap, HeaderValue, Method, Request, Response};
 use respond::{error_response, set};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Instant;
 use tracing::Instrument;
 
@@ -51,6 +53,9 @@ pub(crate) struct Shared {
     pub clock: Arc<dyn Clock>,
     pub tempauth: TempAuth,
     pub containers: ContainerCache,
+    /// This state itself, for the tasks a request spawns (large-object
+    /// bodies, heartbeats) that outlive the handler's borrow.
+    me: Weak<Shared>,
 }
 
 /// One request's parsed context.
@@ -81,13 +86,35 @@ impl Ctx {
 
     /// Whether the client asked every replica for the newest copy.
     pub fn newest(&self) -> bool {
-        self.header("x-newest").is_some_and(|v| {
-            matches!(
-                v.to_ascii_lowercase().as_str(),
-                "true" | "1" | "yes" | "on" | "t" | "y"
-            )
-        })
+        is_true(self.header("x-newest"))
     }
+
+    /// The context of a subrequest this request makes (Swift's
+    /// `make_subrequest`): the same requester (identity, Referer) and
+    /// time, no query parameters, no other headers.
+    pub fn subrequest(&self, method: Method) -> Ctx {
+        let mut headers = HeaderMap::new();
+        if let Some(r) = self.headers.get(http::header::REFERER) {
+            headers.insert(http::header::REFERER, r.clone());
+        }
+        Ctx {
+            method,
+            headers,
+            params: Vec::new(),
+            now: self.now,
+            id: self.id.clone(),
+        }
+    }
+}
+
+/// Swift's `config_true_value`.
+pub(crate) fn is_true(v: Option<&str>) -> bool {
+    v.is_some_and(|v| {
+        matches!(
+            v.to_ascii_lowercase().as_str(),
+            "true" | "1" | "yes" | "on" | "t" | "y"
+        )
+    })
 }
 
 impl Proxy {
@@ -116,7 +143,7 @@ impl Proxy {
         );
         let tempauth = TempAuth::new(&cfg.tempauth_users, &cfg.token_secret, cfg.token_ttl_secs);
         let containers = ContainerCache::new(cfg.container_cache_ttl);
-        let shared = Shared {
+        let shared = Arc::new_cyclic(|me| Shared {
             cfg,
             placement,
             nodes,
@@ -124,10 +151,9 @@ impl Proxy {
             clock,
             tempauth,
             containers,
-        };
-        Proxy {
-            shared: Arc::new(shared),
-        }
+            me: me.clone(),
+        });
+        Proxy { shared }
     }
 
     /// The axum router serving every Swift path.
@@ -141,6 +167,14 @@ impl Proxy {
 }
 
 impl Shared {
+    /// An owning handle on this state, for a task a request spawns.
+    pub fn arc(&self) -> Arc<Shared> {
+        // A request runs only while the router holds the state.
+        self.me
+            .upgrade()
+            .expect("the proxy state outlives its requests")
+    }
+
     async fn handle(self: Arc<Self>, req: Request<Body>) -> Response<Body> {
         let now = self.clock.now();
         let trans_id = new_trans_id(now.secs());
@@ -233,6 +267,9 @@ impl Shared {
                 };
                 match ctx.method.as_str() {
                     "GET" | "HEAD" => object_read::get_or_head(self, &ctx, &obj).await,
+                    _ if slo::is_manifest_put(&ctx) => slo::put(self, &ctx, &obj, body).await,
+                    _ if slo::is_manifest_delete(&ctx) => slo::delete(self, &ctx, &obj).await,
+                    _ if slo::has_reserved_header(&ctx) => Err(slo::reserved_header()),
                     "PUT" => object_put::put(self, &ctx, &obj, body).await,
                     "COPY" => object_put::copy(self, &ctx, &obj).await,
                     "POST" => object_write::post(self, &ctx, &obj).await,

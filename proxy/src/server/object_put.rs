@@ -7,7 +7,7 @@ use super::object_read::expired;
 use super::reader::{self, Piece, Replicas, Version};
 use super::respond::QUOTE;
 use super::respond::{empty, header_text, last_modified_secs, set};
-use super::{Ctx, ObjectPath, Shared};
+use super::{is_true, slo, Ctx, ObjectPath, Shared};
 use crate::conditional::http_date;
 use crate::constraints::{check_metadata, check_names, delete_at, MetaTarget};
 use crate::errors::SwiftError;
@@ -29,17 +29,8 @@ const KEPT_HEADERS: [&str; 4] = [
     "x-object-manifest",
 ];
 
-fn is_true(v: Option<&str>) -> bool {
-    v.is_some_and(|v| {
-        matches!(
-            v.to_ascii_lowercase().as_str(),
-            "true" | "1" | "yes" | "on" | "t" | "y"
-        )
-    })
-}
-
 /// The body length the client announced: `Some(len)`, or `None` for chunked.
-fn body_length(ctx: &Ctx, max: u64) -> Result<Option<u64>, SwiftError> {
+pub(super) fn body_length(ctx: &Ctx, max: u64) -> Result<Option<u64>, SwiftError> {
     if let Some(te) = ctx.header("transfer-encoding") {
         if !te.eq_ignore_ascii_case("chunked") {
             return Err(SwiftError::NotImplemented);
@@ -61,7 +52,7 @@ fn body_length(ctx: &Ctx, max: u64) -> Result<Option<u64>, SwiftError> {
 }
 
 /// The user metadata and kept headers of the request, lowercase.
-fn request_headers(ctx: &Ctx, delete_at_secs: Option<u64>) -> Vec<(String, String)> {
+pub(super) fn request_headers(ctx: &Ctx, delete_at_secs: Option<u64>) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = ctx
         .headers
         .iter()
@@ -76,7 +67,7 @@ fn request_headers(ctx: &Ctx, delete_at_secs: Option<u64>) -> Vec<(String, Strin
     out
 }
 
-fn content_type(ctx: &Ctx, object: &str) -> Option<String> {
+pub(super) fn content_type(ctx: &Ctx, object: &str) -> Option<String> {
     if is_true(ctx.header("x-detect-content-type")) {
         return Some(mime::guess(object).to_owned());
     }
@@ -156,7 +147,11 @@ fn copy_account(ctx: &Ctx, header: &str, default: &str) -> Result<String, SwiftE
 }
 
 /// Swift's `If-None-Match: *` on PUT: refuse to overwrite.
-async fn if_none_match(sh: &Shared, ctx: &Ctx, obj: &ObjectPath) -> Result<(), SwiftError> {
+pub(super) async fn if_none_match(
+    sh: &Shared,
+    ctx: &Ctx,
+    obj: &ObjectPath,
+) -> Result<(), SwiftError> {
     let Some(v) = ctx.header("if-none-match") else {
         return Ok(());
     };
@@ -176,7 +171,7 @@ async fn if_none_match(sh: &Shared, ctx: &Ctx, obj: &ObjectPath) -> Result<(), S
     }
 }
 
-fn new_meta(
+pub(super) fn new_meta(
     obj: &ObjectPath,
     ts: Timestamp,
     content_type: String,
@@ -195,7 +190,7 @@ fn new_meta(
 
 /// The quorum write, then the listing commit (the point of visibility).
 /// `None` when a quorum already held a newer version (Swift's 202).
-async fn store(
+pub(super) async fn store(
     sh: &Shared,
     obj: &ObjectPath,
     body: BodyStream,
@@ -217,16 +212,17 @@ async fn store(
 
 /// The listing row of an object stored with metadata `m`, stamped `ts`.
 pub(super) fn listing_entry(object: &str, ts: Timestamp, m: &ObjectMeta) -> ObjectEntry {
+    let (etag, content_type) = slo::listing_fields(m);
     ObjectEntry {
         name: object.to_owned(),
         ts,
         size: m.content_length,
-        etag: m.etag.clone(),
-        content_type: m.content_type.clone(),
+        etag,
+        content_type,
     }
 }
 
-fn created(m: &ObjectMeta, mut h: HeaderMap) -> Response<Body> {
+pub(super) fn created(m: &ObjectMeta, mut h: HeaderMap) -> Response<Body> {
     set(&mut h, "etag", &m.etag);
     set(
         &mut h,
@@ -293,6 +289,7 @@ async fn copy_object(
     // client asked for the manifest itself (`multipart-manifest=get`).
     let manifest_itself = crate::path::param(&ctx.params, "multipart-manifest") == Some("get");
     let as_dlo = src_meta.header("x-object-manifest").is_some() && !manifest_itself;
+    let as_slo = slo::is_manifest(&src_meta);
     let mut headers: Vec<(String, String)> = if is_true(ctx.header("x-fresh-metadata")) {
         Vec::new()
     } else {
@@ -300,6 +297,7 @@ async fn copy_object(
             .headers
             .iter()
             .filter(|(k, _)| k != "x-delete-at" && k != "x-object-manifest")
+            .filter(|(k, _)| !slo::is_slo_header(k))
             .cloned()
             .collect()
     };
@@ -313,7 +311,19 @@ async fn copy_object(
         headers.push((k, v));
     }
     let ctype = content_type(ctx, &dst.object).unwrap_or_else(|| src_meta.content_type.clone());
-    let (src_body, len, src_etag) = if as_dlo {
+    if as_slo && manifest_itself {
+        let object = slo::ManifestObject {
+            headers,
+            content_type: ctype,
+            ts: ts.max(src_meta.data_ts.next()),
+        };
+        let from = copied_from_headers(src, dst, &src_meta);
+        return slo::copy_manifest(sh, ctx, (reps, &src_meta), dst, object, from).await;
+    }
+    let (src_body, len, src_etag) = if as_slo {
+        let (body, len) = slo::copy_source(sh, ctx, src, &src_meta, reps).await?;
+        (body, len, None)
+    } else if as_dlo {
         dlo_source(sh, ctx, src, &src_meta).await?
     } else {
         let version = Version::of(&src_meta);
@@ -338,6 +348,14 @@ async fn copy_object(
     let Some(written) = store(sh, dst, stream, spec).await? else {
         return Ok(empty(StatusCode::ACCEPTED, HeaderMap::new()));
     };
+    Ok(created(
+        &written.meta,
+        copied_from_headers(src, dst, &src_meta),
+    ))
+}
+
+/// The `X-Copied-From*` headers of a copy's answer.
+fn copied_from_headers(src: &ObjectPath, dst: &ObjectPath, src_meta: &ObjectMeta) -> HeaderMap {
     let mut h = HeaderMap::new();
     let from = format!("{}/{}", src.container, src.object);
     set(
@@ -357,7 +375,7 @@ async fn copy_object(
             &utf8_percent_encode(&src.account, QUOTE).to_string(),
         );
     }
-    Ok(created(&written.meta, h))
+    h
 }
 
 /// The concatenated segments of a manifest being copied: the body, its
@@ -378,7 +396,7 @@ async fn dlo_source(
 
 /// The part of the source a copy takes: a single satisfiable `Range` of the
 /// request, else the whole object (several ranges are served whole here).
-fn copy_range(ctx: &Ctx, len: u64) -> Result<(u64, u64), SwiftError> {
+pub(super) fn copy_range(ctx: &Ctx, len: u64) -> Result<(u64, u64), SwiftError> {
     let Some(specs) = ctx.header("range").and_then(crate::range::parse_range) else {
         return Ok((0, len));
     };

@@ -3,7 +3,7 @@
 
 use super::reader::{self, Piece, Replicas, Version};
 use super::respond::{empty, last_modified_secs, response, set};
-use super::{Ctx, ObjectPath, Shared};
+use super::{slo, Ctx, ObjectPath, Shared};
 use crate::conditional::{evaluate, http_date};
 use crate::constraints::check_names;
 use crate::errors::SwiftError;
@@ -21,6 +21,9 @@ pub fn expired(m: &ObjectMeta, now_secs: u64) -> bool {
         .is_some_and(|at| at <= now_secs)
 }
 
+/// System metadata: kept with an object, never shown to clients.
+const SYSMETA_PREFIX: &str = "x-object-sysmeta-";
+
 /// The headers describing a stored object.
 pub fn object_headers(m: &ObjectMeta) -> HeaderMap {
     let mut h = HeaderMap::new();
@@ -33,7 +36,11 @@ pub fn object_headers(m: &ObjectMeta) -> HeaderMap {
     );
     set(&mut h, "x-timestamp", &m.meta_ts.to_string());
     set(&mut h, "accept-ranges", "bytes");
-    for (k, v) in &m.headers {
+    for (k, v) in m
+        .headers
+        .iter()
+        .filter(|(k, _)| !k.starts_with(SYSMETA_PREFIX))
+    {
         set(&mut h, k, v);
     }
     h
@@ -68,6 +75,14 @@ pub async fn get_or_head(
     if expired(&meta, ctx.now.secs()) {
         return Err(SwiftError::NotFound);
     }
+    let slo_view = slo::is_manifest(&meta).then(|| slo::View::of(ctx));
+    match slo_view {
+        Some(slo::View::Concatenation) => {
+            return slo::get_or_head(sh, ctx, obj, meta, reps, opened).await
+        }
+        Some(slo::View::Raw) => return slo::get_raw(ctx, meta, reps, opened).await,
+        Some(slo::View::Stored) | None => {}
+    }
     if meta.header("x-object-manifest").is_some()
         && crate::path::param(&ctx.params, "multipart-manifest") != Some("get")
     {
@@ -75,6 +90,9 @@ pub async fn get_or_head(
         return super::dlo::get_or_head(sh, ctx, obj, &meta).await;
     }
     let mut h = object_headers(&meta);
+    if slo_view.is_some() {
+        set(&mut h, "content-type", slo::MANIFEST_CONTENT_TYPE);
+    }
     // Swift answers a failed condition with the object's headers (ETag,
     // Last-Modified, Accept-Ranges…) and an empty body.
     if let Some(status) =

@@ -12,6 +12,7 @@ use axum::body::Body;
 use bytes::Bytes;
 use cairn_base::Timestamp;
 use cairn_nodeapi::{ByteRange, GetStream, NodeError, ObjectKey, ObjectMeta, ObjectNode};
+use futures::StreamExt;
 use rand::seq::SliceRandom;
 use std::sync::Arc;
 use std::time::Duration;
@@ -155,9 +156,19 @@ pub async fn open(
     reps: &Replicas,
     version: Option<&Version>,
 ) -> Result<(GetStream, usize), SwiftError> {
+    open_at(reps, version, None).await
+}
+
+/// Opens `range` of the object (all of it when `None`) on the first good
+/// replica (of `version`, when given).
+pub async fn open_at(
+    reps: &Replicas,
+    version: Option<&Version>,
+    range: Option<ByteRange>,
+) -> Result<(GetStream, usize), SwiftError> {
     let mut misses = Misses::default();
     for (i, (t, n)) in reps.list.iter().enumerate() {
-        match with_timeout(reps.node_timeout, n.get(t.device, reps.key, None)).await {
+        match with_timeout(reps.node_timeout, n.get(t.device, reps.key, range)).await {
             Ok(s) if version.is_some_and(|v| *v != Version::of(&s.meta)) => misses.errors += 1,
             Ok(s) if misses.shadows(s.meta.data_ts) => misses.not_found += 1,
             Ok(s) => return Ok((s, i)),
@@ -196,18 +207,58 @@ pub fn spawn_body(
     body
 }
 
+/// Reads a whole small object (a manifest) from its open stream, with
+/// failover; `Err` when it is longer than `max_bytes` or cannot be read.
+pub async fn read_all(
+    reps: Replicas,
+    opened: (GetStream, usize),
+    max_bytes: usize,
+) -> Result<Bytes, SwiftError> {
+    let meta = opened.0.meta.clone();
+    if meta.content_length > max_bytes as u64 {
+        return Err(SwiftError::Internal(format!(
+            "{} is {} bytes, more than the {max_bytes} read whole",
+            meta.name, meta.content_length
+        )));
+    }
+    let pieces = vec![Piece::Range(0, meta.content_length)];
+    let (tx, body) = body_channel();
+    let (_, read) = tokio::join!(
+        stream_pieces(reps, Version::of(&meta), Some(opened), pieces, tx),
+        axum::body::to_bytes(body, max_bytes)
+    );
+    read.map_err(|e| SwiftError::Unavailable(format!("reading {}: {e}", meta.name)))
+}
+
 /// A response body fed through a bounded channel: the sender end for the
 /// task that produces it, the body for the client.
 pub fn body_channel() -> (ChunkSender, Body) {
     let (tx, rx) = mpsc::channel(CLIENT_CHUNKS_MAX);
-    let body = Body::from_stream(futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|x| (x, rx))
-    }));
-    (tx, body)
+    (tx, body_of(None, rx))
 }
 
+/// A response body that starts only once its producer sent a first chunk
+/// (or finished): `spawn` starts the producer with the sending end. Like
+/// Swift's WSGI server, which sends the status with the first byte, a
+/// client sees the answer of a long task only when it has something to say.
+pub async fn body_when_ready(spawn: impl FnOnce(ChunkSender)) -> Body {
+    let (tx, mut rx) = mpsc::channel(CLIENT_CHUNKS_MAX);
+    spawn(tx);
+    let first = rx.recv().await;
+    body_of(first, rx)
+}
+
+fn body_of(first: Option<Chunk>, rx: mpsc::Receiver<Chunk>) -> Body {
+    let rest =
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) });
+    Body::from_stream(futures::stream::iter(first).chain(rest))
+}
+
+/// One piece of a streamed response body.
+pub type Chunk = Result<Bytes, std::io::Error>;
+
 /// The producing end of a response body.
-pub type ChunkSender = mpsc::Sender<Result<Bytes, std::io::Error>>;
+pub type ChunkSender = mpsc::Sender<Chunk>;
 
 /// Streams `pieces` of one object into `tx`, failing over between replicas.
 /// `false` when the response must stop (the client left, or no replica could

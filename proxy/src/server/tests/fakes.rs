@@ -179,11 +179,7 @@ impl ObjectNode for FakeNode {
         let mut s = self.store.lock().unwrap();
         match s.get_mut(&(device, key)) {
             Some(Entry::Obj { meta, .. }) => {
-                meta.meta_ts = req.meta_ts;
-                meta.headers = req.headers;
-                if let Some(c) = req.content_type {
-                    meta.content_type = c;
-                }
+                meta.apply_post(req);
                 Ok(meta.clone())
             }
             Some(Entry::Tomb(t)) => Err(NodeError::NotFound {

@@ -3,6 +3,7 @@
 
 mod dlo;
 mod fakes;
+mod slo;
 
 use fakes::*;
 
@@ -20,6 +21,8 @@ use tower::ServiceExt;
 
 struct Harness {
     router: Router,
+    /// The proxy's state, for tests of crate-internal entry points.
+    shared: Arc<Shared>,
     node: Arc<FakeNode>,
     clock: Arc<TestClock>,
     token: String,
@@ -56,10 +59,11 @@ async fn harness() -> Harness {
         node_timeout: std::time::Duration::from_secs(2),
         ..ProxyConfig::default()
     };
-    let router =
-        Proxy::with_clock(cfg, Arc::new(FakePlacement), nodes, meta, clock.clone()).router();
+    let proxy = Proxy::with_clock(cfg, Arc::new(FakePlacement), nodes, meta, clock.clone());
+    let shared = proxy.shared.clone();
     let mut h = Harness {
-        router,
+        router: proxy.router(),
+        shared,
         node,
         clock,
         token: String::new(),
