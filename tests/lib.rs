@@ -23,6 +23,8 @@ pub struct Cairn {
     pub data: PathBuf,
     _tmp: Option<tempfile::TempDir>,
     pub listen: String,
+    /// The S3 API's own listener.
+    pub s3_listen: String,
     pub openrc: HashMap<String, String>,
 }
 
@@ -55,6 +57,7 @@ impl Cairn {
             data,
             _tmp: Some(tmp),
             listen: format!("127.0.0.1:{}", free_port()),
+            s3_listen: format!("127.0.0.1:{}", free_port()),
             openrc: HashMap::new(),
         };
         c.spawn()?;
@@ -71,6 +74,7 @@ impl Cairn {
             .args(["up", "--data"])
             .arg(&self.data)
             .args(["--listen", &self.listen])
+            .args(["--s3-listen", &self.s3_listen])
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()

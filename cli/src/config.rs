@@ -18,6 +18,8 @@ pub struct FileConfig {
     pub storage: StorageSection,
     #[serde(default)]
     pub tempauth: TempAuthSection,
+    #[serde(default)]
+    pub s3: S3Section,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -64,6 +66,52 @@ pub struct TempAuthUserEntry {
     pub groups: Vec<String>,
 }
 
+/// The S3 API: its region, optional virtual-host domain, and access keys.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Section {
+    /// Where the S3 API listens (it also answers on the Swift address).
+    #[serde(default = "default_s3_listen")]
+    pub listen: SocketAddr,
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// `Host: <bucket>.<domain>` addresses a bucket when set.
+    #[serde(default)]
+    pub domain: Option<String>,
+    #[serde(default)]
+    pub credentials: Vec<S3CredentialEntry>,
+}
+
+impl Default for S3Section {
+    fn default() -> Self {
+        S3Section {
+            listen: default_s3_listen(),
+            region: default_region(),
+            domain: None,
+            credentials: Vec::new(),
+        }
+    }
+}
+
+/// An access key and secret acting as a tempauth user (with its rights).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3CredentialEntry {
+    pub access_key: String,
+    pub secret: String,
+    pub account: String,
+    pub user: String,
+}
+
+/// Clear of the Swift API (8090) and the Swift reference's ports.
+fn default_s3_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8091))
+}
+
+fn default_region() -> String {
+    "us-east-1".into()
+}
+
 fn default_token_ttl_secs() -> u64 {
     86_400
 }
@@ -104,6 +152,23 @@ impl FileConfig {
         for u in &self.tempauth.users {
             if !seen.insert((&u.account, &u.user)) {
                 bail!("tempauth user {}:{} is declared twice", u.account, u.user);
+            }
+        }
+        let mut keys = std::collections::HashSet::new();
+        for c in &self.s3.credentials {
+            if c.access_key.is_empty() || c.secret.is_empty() {
+                bail!("every S3 credential needs an access_key and a secret");
+            }
+            if !keys.insert(&c.access_key) {
+                bail!("S3 access key {} is declared twice", c.access_key);
+            }
+            if !seen.contains(&(&c.account, &c.user)) {
+                bail!(
+                    "S3 access key {} names {}:{}, which is not a tempauth user",
+                    c.access_key,
+                    c.account,
+                    c.user
+                );
             }
         }
         Ok(())

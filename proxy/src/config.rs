@@ -16,6 +16,19 @@ pub struct TempAuthUser {
     pub reseller_admin: bool,
 }
 
+/// An S3 access key bound to a tempauth account and user (what the identity
+/// service later manages as EC2 credentials).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Credential {
+    pub access_key: String,
+    pub secret: String,
+    /// The tempauth account (`demo`): its Swift account is `AUTH_demo`.
+    pub account: String,
+    pub user: String,
+    /// Owns the account (as tempauth's `.admin`).
+    pub admin: bool,
+}
+
 /// Swift's constraints (swift/common/constraints.py), advertised in `/info`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Constraints {
@@ -66,6 +79,17 @@ pub struct ProxyConfig {
     pub client_timeout: Duration,
     /// How long a container's existence and ACLs are cached.
     pub container_cache_ttl: Duration,
+    /// S3 access keys besides the tempauth users (whose `account:user` and
+    /// key also work as an access key and secret, as with Swift's s3api).
+    pub s3_credentials: Vec<S3Credential>,
+    /// The region S3 reports (`GetBucketLocation`) and accepts in
+    /// `CreateBucketConfiguration`.
+    pub s3_region: String,
+    /// With a domain, `Host: <bucket>.<domain>` addresses a bucket
+    /// (virtual-host style); path style always works.
+    pub s3_domain: Option<String>,
+    /// How long an unfinished multipart upload is kept.
+    pub s3_upload_ttl: Duration,
 }
 
 impl Default for ProxyConfig {
@@ -79,6 +103,10 @@ impl Default for ProxyConfig {
             node_timeout: Duration::from_secs(10),
             client_timeout: Duration::from_secs(60),
             container_cache_ttl: Duration::from_secs(1),
+            s3_credentials: Vec::new(),
+            s3_region: "us-east-1".into(),
+            s3_domain: None,
+            s3_upload_ttl: Duration::from_secs(7 * 86_400),
         }
     }
 }

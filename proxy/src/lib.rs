@@ -1,4 +1,5 @@
-//! cairn-proxy: the OpenStack Swift API v1 in front of Cairn's storage nodes.
+//! cairn-proxy: the OpenStack Swift API v1 and the S3 API in front of
+//! Cairn's storage nodes.
 //!
 //! It authenticates (tempauth v1.0 with stateless HMAC tokens, container
 //! ACLs), checks Swift's constraints, places objects with the ring, streams
@@ -23,16 +24,18 @@ pub mod conditional;
 pub mod config;
 pub mod constraints;
 pub mod errors;
+pub mod expirer;
 pub mod listing;
 pub mod mime;
 pub mod path;
 pub mod placement;
 pub mod quorum;
 pub mod range;
+pub mod s3;
 pub mod server;
 pub mod transid;
 
-pub use config::{Constraints, ProxyConfig, TempAuthUser};
+pub use config::{Constraints, ProxyConfig, S3Credential, TempAuthUser};
 pub use errors::SwiftError;
 pub use path::{parse_path, parse_query, Route};
 pub use placement::{LiveRing, Locations, Placement, Target};

@@ -174,20 +174,28 @@ fn json_str(s: &str) -> String {
 const SWIFT_BYTES_PARAM: &str = "swift_bytes=";
 /// The SLO ETag rides on its row's hash.
 const SLO_ETAG_PARAM: &str = "slo_etag=";
+/// So does the S3 ETag of a multipart upload's object (as s3api keeps it).
+const S3_ETAG_PARAM: &str = "s3_etag=";
 
 /// The listing row of a large object, as Swift's container server keeps it:
-/// the manifest's own `etag` with `; slo_etag=E` and its `content_type` with
-/// `;swift_bytes=N`, the size clients see. The row's size stays the
+/// the manifest's own `etag` with `; slo_etag=E` (and `; s3_etag=S` for an
+/// S3 multipart object) and its `content_type` with `;swift_bytes=N`, the
+/// size clients see. The row's size stays the
 /// manifest's own, so container and account byte counts do not count the
 /// segments twice.
 pub fn large_object_row(
     etag: &str,
     slo_etag: &str,
+    s3_etag: Option<&str>,
     content_type: &str,
     listed_bytes: u64,
 ) -> (String, String) {
+    let mut hash = format!("{etag}; {SLO_ETAG_PARAM}{slo_etag}");
+    if let Some(s3) = s3_etag {
+        hash.push_str(&format!("; {S3_ETAG_PARAM}{s3}"));
+    }
     (
-        format!("{etag}; {SLO_ETAG_PARAM}{slo_etag}"),
+        hash,
         format!("{content_type};{SWIFT_BYTES_PARAM}{listed_bytes}"),
     )
 }
@@ -199,19 +207,24 @@ pub struct ShownEntry<'a> {
     pub hash: &'a str,
     /// The SLO ETag, unquoted.
     pub slo_etag: Option<&'a str>,
+    /// An S3 multipart object's ETag, unquoted.
+    pub s3_etag: Option<&'a str>,
     pub bytes: u64,
     pub content_type: &'a str,
 }
 
 impl<'a> ShownEntry<'a> {
     pub fn of(e: &'a ObjectEntry) -> Self {
-        let (hash, slo_etag) = match e.etag.split_once(';') {
-            Some((h, params)) => match params.trim_start().strip_prefix(SLO_ETAG_PARAM) {
-                Some(slo) => (h.trim_end(), Some(slo)),
-                None => (e.etag.as_str(), None),
-            },
-            None => (e.etag.as_str(), None),
-        };
+        let mut params = e.etag.split(';');
+        let hash = params.next().unwrap_or_default().trim_end();
+        let (mut slo_etag, mut s3_etag) = (None, None);
+        for p in params.map(str::trim) {
+            if let Some(v) = p.strip_prefix(SLO_ETAG_PARAM) {
+                slo_etag = Some(v);
+            } else if let Some(v) = p.strip_prefix(S3_ETAG_PARAM) {
+                s3_etag = Some(v);
+            }
+        }
         let swift_bytes = e.content_type.rsplit_once(';').and_then(|(ct, param)| {
             let n = param.trim_start().strip_prefix(SWIFT_BYTES_PARAM)?;
             Some((ct, n.parse::<u64>().ok()?))
@@ -220,6 +233,7 @@ impl<'a> ShownEntry<'a> {
         ShownEntry {
             hash,
             slo_etag,
+            s3_etag,
             bytes,
             content_type,
         }
@@ -502,7 +516,7 @@ mod tests {
     #[test]
     fn large_object_rows_show_their_listed_size_and_slo_etag() {
         // The row's parameters become `bytes` and `slo_etag` and leave the hash and content type.
-        let (etag, ctype) = large_object_row("m5", "slo5", "text/plain", 1234);
+        let (etag, ctype) = large_object_row("m5", "slo5", None, "text/plain", 1234);
         let e = ObjectEntry {
             name: "big".into(),
             ts: Timestamp::from_secs(1),
@@ -516,6 +530,7 @@ mod tests {
             ShownEntry {
                 hash: "m5",
                 slo_etag: Some("slo5"),
+                s3_etag: None,
                 bytes: 1234,
                 content_type: "text/plain",
             }

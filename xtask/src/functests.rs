@@ -57,6 +57,8 @@ groups = ["admin", "reseller_admin"]
 /// Port of the `cairn up` the suite runs against (out of the way of a
 /// developer's own `cairn up` and of the Swift anchor on 8080).
 const FUNCTEST_PORT: u16 = 8093;
+/// Its S3 listener, clear of `cairn up`'s default 8091.
+const FUNCTEST_S3_PORT: u16 = 8094;
 
 /// Kills the `cairn up` child when the run ends, however it ends.
 struct Server(Child);
@@ -75,7 +77,17 @@ pub fn run_suite(root: &Path) -> Result<()> {
     let bin = root.join("target/release/cairn");
     let listen = format!("127.0.0.1:{FUNCTEST_PORT}");
     let data_arg = data.to_str().context("data dir path is not UTF-8")?;
-    run(Command::new(&bin).args(["up", "--data", data_arg, "--listen", &listen, "--init-only"]))?;
+    let s3_listen = format!("127.0.0.1:{FUNCTEST_S3_PORT}");
+    run(Command::new(&bin).args([
+        "up",
+        "--data",
+        data_arg,
+        "--listen",
+        &listen,
+        "--s3-listen",
+        &s3_listen,
+        "--init-only",
+    ]))?;
     let config = data.join("cairn.toml");
     let text = std::fs::read_to_string(&config).context("reading cairn.toml")?;
     let mut text = without_admin_user(&text);

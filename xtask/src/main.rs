@@ -19,8 +19,14 @@ mod functests;
 const BUILD_PACKAGES: &[&str] = &["libclang-dev", "clang", "librocksdb-dev", "pkg-config"];
 /// Debian packages the tests drive.
 const TEST_PACKAGES: &[&str] = &["rclone", "python3-venv", "curl", "iproute2"];
-/// Python packages the tests drive, pinned to what the Swift anchor uses.
-const PY_PACKAGES: &[&str] = &["python-swiftclient==4.11.0"];
+/// Python packages the tests drive: python-swiftclient pinned to what the
+/// Swift anchor uses, and the S3 clients.
+const PY_PACKAGES: &[&str] = &[
+    "python-swiftclient==4.11.0",
+    "boto3==1.44.8",
+    "awscli==1.46.3",
+    "s3cmd==2.4.0",
+];
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

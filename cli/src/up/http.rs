@@ -3,7 +3,8 @@
 //!
 //! `axum::serve` offers none of hyper's connection settings; Swift's clients
 //! and functional tests need three of them: headers written in Title-Case
-//! (as Swift's eventlet server does), room for Swift's 90 metadata headers
+//! (as Swift's eventlet server does; the S3 listener keeps S3's lowercase,
+//! since clients read user metadata names off the header names), room for Swift's 90 metadata headers
 //! plus the usual ones (hyper's default is 100 headers in all), and
 //! TCP_NODELAY (a response's headers and body leave in separate writes; with
 //! Nagle on, the body would wait ~40 ms for the client's delayed ACK).
@@ -22,13 +23,27 @@ const REQUEST_HEADERS_MAX: usize = 256;
 /// How long shutdown waits for in-flight requests to finish.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How response header names are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderCase {
+    /// `Content-Type`, as Swift's eventlet server writes them.
+    Title,
+    /// `content-type`, as S3 writes them.
+    Lower,
+}
+
 /// Serves `app` on `listener` until `shutdown` resolves, then drains the
 /// open connections (bounded by [`DRAIN_TIMEOUT`]).
-pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Output = ()>) {
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    case: HeaderCase,
+    shutdown: impl Future<Output = ()>,
+) {
     let graceful = GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
-        .title_case_headers(true)
+        .title_case_headers(case == HeaderCase::Title)
         .max_headers(REQUEST_HEADERS_MAX)
         .keep_alive(true);
     tokio::pin!(shutdown);

@@ -12,7 +12,10 @@
 //! openrc              exports for the usual clients
 //! ```
 
-use crate::config::{FileConfig, ProxySection, StorageSection, TempAuthSection, TempAuthUserEntry};
+use crate::config::{
+    FileConfig, ProxySection, S3CredentialEntry, S3Section, StorageSection, TempAuthSection,
+    TempAuthUserEntry,
+};
 use anyhow::{Context, Result};
 use cairn_ring::{DeviceSpec, Ring, RingBuilder};
 use rand::Rng;
@@ -57,9 +60,13 @@ impl DataDir {
     }
 }
 
-/// Loads DIR, creating what is missing. `listen` overrides the configured
-/// address (and is written into a new config).
-pub fn open_or_create(root: &Path, listen: Option<SocketAddr>) -> Result<DataDir> {
+/// Loads DIR, creating what is missing. `listen` and `s3_listen` override
+/// the configured addresses (and are written into a new config).
+pub fn open_or_create(
+    root: &Path,
+    listen: Option<SocketAddr>,
+    s3_listen: Option<SocketAddr>,
+) -> Result<DataDir> {
     std::fs::create_dir_all(root).with_context(|| format!("creating {root:?}"))?;
     let root = root
         .canonicalize()
@@ -67,14 +74,28 @@ pub fn open_or_create(root: &Path, listen: Option<SocketAddr>) -> Result<DataDir
     let config_path = DataDir::config_path(&root);
     let created = !config_path.exists();
     let mut config = if created {
-        let cfg = default_config(listen.unwrap_or(DEFAULT_LISTEN.parse()?));
+        let mut cfg = default_config(listen.unwrap_or(DEFAULT_LISTEN.parse()?));
+        if let Some(l) = s3_listen {
+            cfg.s3.listen = l;
+        }
         cfg.save(&config_path)?;
         cfg
     } else {
-        FileConfig::load(&config_path)?
+        let mut cfg = FileConfig::load(&config_path)?;
+        // A directory made before the S3 API existed gets the demo user's key now.
+        if cfg.s3.credentials.is_empty() {
+            if let Some(c) = demo_credential(&cfg.tempauth.users) {
+                cfg.s3.credentials.push(c);
+                cfg.save(&config_path)?;
+            }
+        }
+        cfg
     };
     if let Some(l) = listen {
         config.proxy.listen = l;
+    }
+    if let Some(l) = s3_listen {
+        config.s3.listen = l;
     }
     let token_secret = load_or_create_key(&root.join("keys/token.key"))?;
     let ring = load_or_create_ring(&root.join("ring"))?;
@@ -124,15 +145,38 @@ fn default_config(listen: SocketAddr) -> FileConfig {
             fallocate_reserve_bytes: 256 << 20,
             disable_io_uring: false,
         },
+        s3: S3Section {
+            credentials: demo_credential(&users).into_iter().collect(),
+            // `*.localhost` is loopback (RFC 6761): `bucket.localhost:port`
+            // reaches a bucket virtual-host style with no DNS set-up.
+            domain: Some("localhost".into()),
+            ..S3Section::default()
+        },
         tempauth: TempAuthSection { users },
     }
 }
 
+/// A fresh S3 access key for the demo user, if there is one.
+fn demo_credential(users: &[TempAuthUserEntry]) -> Option<S3CredentialEntry> {
+    let demo = users.iter().find(|u| u.account == "demo")?;
+    Some(S3CredentialEntry {
+        access_key: format!("CAIRN{}", random_chars(15).to_ascii_uppercase()),
+        secret: random_chars(40),
+        account: demo.account.clone(),
+        user: demo.user.clone(),
+    })
+}
+
 /// 20 random alphanumeric characters (~119 bits).
 fn random_password() -> String {
+    random_chars(20)
+}
+
+/// `n` random alphanumeric characters.
+fn random_chars(n: usize) -> String {
     rand::thread_rng()
         .sample_iter(&rand::distributions::Alphanumeric)
-        .take(20)
+        .take(n)
         .map(char::from)
         .collect()
 }
@@ -194,13 +238,28 @@ pub fn write_openrc(dir: &DataDir) -> Result<PathBuf> {
         .find(|u| u.account == "demo")
         .or_else(|| dir.config.tempauth.users.first())
         .context("no tempauth user configured")?;
-    let text = format!(
-        "# Written by `cairn up`: source it, then `swift stat` works.\n\
+    let mut text = format!(
+        "# Written by `cairn up`: source it, then `swift stat` and `aws s3 ls` work.\n\
          export ST_AUTH=http://{listen}/auth/v1.0\n\
          export ST_USER={}:{}\n\
          export ST_KEY={}\n",
         user.account, user.user, user.key
     );
+    let s3 = &dir.config.s3;
+    if let Some(c) = s3
+        .credentials
+        .iter()
+        .find(|c| c.account == user.account && c.user == user.user)
+    {
+        text.push_str(&format!(
+            "export AWS_ACCESS_KEY_ID={}\n\
+             export AWS_SECRET_ACCESS_KEY={}\n\
+             export AWS_ENDPOINT_URL=http://{}\n\
+             export AWS_DEFAULT_REGION={}\n\
+             export AWS_REGION={}\n",
+            c.access_key, c.secret, s3.listen, s3.region, s3.region
+        ));
+    }
     let path = dir.root.join("openrc");
     crate::files::write_private(&path, text.as_bytes())?;
     Ok(path)

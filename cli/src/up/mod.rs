@@ -28,13 +28,16 @@ pub struct UpArgs {
     /// Address of the Swift API (overrides the config file).
     #[arg(long)]
     pub listen: Option<SocketAddr>,
+    /// Address of the S3 API (overrides the config file).
+    #[arg(long)]
+    pub s3_listen: Option<SocketAddr>,
     /// Create the data directory and its config, then exit without serving.
     #[arg(long)]
     pub init_only: bool,
 }
 
 pub fn run(args: UpArgs) -> Result<()> {
-    let dir = init::open_or_create(&args.data, args.listen)?;
+    let dir = init::open_or_create(&args.data, args.listen, args.s3_listen)?;
     if args.init_only {
         println!("cairn: initialised {}", dir.root.display());
         return Ok(());
@@ -63,16 +66,41 @@ async fn serve(dir: DataDir) -> Result<()> {
         nodes,
         meta.clone(),
     );
-    let listener = tokio::net::TcpListener::bind(cfg.proxy.listen)
-        .await
-        .with_context(|| format!("binding {}", cfg.proxy.listen))?;
+    let listener = bind(cfg.proxy.listen).await?;
+    let s3_listener = bind(cfg.s3.listen).await?;
     let openrc = init::write_openrc(&dir)?;
     print_banner(&dir, &openrc);
 
+    let expirer = proxy.spawn_expirer(EXPIRER_INTERVAL);
     let app = proxy
+        .clone()
         .router()
         .merge(crate::metrics::router(storage.clone()));
-    http::serve(listener, app, shutdown_signal()).await;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    // Swift's clients expect Title-Case header names; S3's do not (user
+    // metadata names come back as sent, lowercase).
+    tokio::join!(
+        http::serve(
+            listener,
+            app,
+            http::HeaderCase::Title,
+            stopped(stop_rx.clone())
+        ),
+        http::serve(
+            s3_listener,
+            proxy.s3_router(),
+            http::HeaderCase::Lower,
+            stopped(stop_rx)
+        ),
+    );
+    expirer.abort();
 
     tracing::info!("shutting down: closing metadata and devices");
     meta.shutdown()
@@ -81,6 +109,15 @@ async fn serve(dir: DataDir) -> Result<()> {
     storage.shutdown().await;
     println!("cairn: stopped cleanly");
     Ok(())
+}
+
+/// How often expired objects are swept.
+const EXPIRER_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+
+async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))
 }
 
 type Storage = cairn_storage_node::AnyStorageNode;
@@ -126,8 +163,25 @@ fn proxy_config(dir: &DataDir) -> cairn_proxy::ProxyConfig {
             reseller_admin: u.groups.iter().any(|g| g == "reseller_admin"),
         })
         .collect();
+    let s3 = &dir.config.s3;
+    let s3_credentials = s3
+        .credentials
+        .iter()
+        .map(|c| cairn_proxy::S3Credential {
+            access_key: c.access_key.clone(),
+            secret: c.secret.clone(),
+            account: c.account.clone(),
+            user: c.user.clone(),
+            admin: dir.config.tempauth.users.iter().any(|u| {
+                u.account == c.account && u.user == c.user && u.groups.iter().any(|g| g == "admin")
+            }),
+        })
+        .collect();
     cairn_proxy::ProxyConfig {
         tempauth_users: users,
+        s3_credentials,
+        s3_region: s3.region.clone(),
+        s3_domain: s3.domain.clone(),
         token_secret: dir.token_secret.clone(),
         token_ttl_secs: dir.config.proxy.token_ttl_secs,
         ..cairn_proxy::ProxyConfig::default()
@@ -140,6 +194,9 @@ fn redacted(cfg: &FileConfig) -> FileConfig {
     for u in &mut c.tempauth.users {
         u.key = format!("<{} chars>", u.key.len());
     }
+    for k in &mut c.s3.credentials {
+        k.secret = format!("<{} chars>", k.secret.len());
+    }
     c
 }
 
@@ -149,9 +206,19 @@ fn print_banner(dir: &DataDir, openrc: &std::path::Path) {
     println!("cairn is up (data in {}, {how})", dir.root.display());
     println!("  Swift API   http://{listen}/v1/AUTH_<account>");
     println!("  auth v1.0   http://{listen}/auth/v1.0");
+    println!(
+        "  S3 API      http://{}  (region {}; also on the Swift address)",
+        dir.config.s3.listen, dir.config.s3.region
+    );
     println!("  devices     {}", dir.ring.devices().len());
     for u in &dir.config.tempauth.users {
         println!("  user        {}:{}  key {}", u.account, u.user, u.key);
+    }
+    for c in &dir.config.s3.credentials {
+        println!(
+            "  S3 key      {}  secret {}  ({}:{})",
+            c.access_key, c.secret, c.account, c.user
+        );
     }
     println!("  openrc      source {}", openrc.display());
     println!("Ctrl-C stops it; a restart keeps every object.");

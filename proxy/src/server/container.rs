@@ -36,7 +36,7 @@ pub async fn handle(
     }
 }
 
-fn require_owner(ctx: &Ctx, account: &str) -> Result<(), SwiftError> {
+pub(crate) fn require_owner(ctx: &Ctx, account: &str) -> Result<(), SwiftError> {
     let access = AccessRequest {
         account,
         has_container: true,

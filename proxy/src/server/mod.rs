@@ -3,17 +3,17 @@
 //! object handlers.
 
 mod account;
-mod container;
+pub(crate) mod container;
 mod dlo;
 mod fanout;
 mod info;
 mod large_object;
-mod object_put;
-mod object_read;
-mod object_write;
-mod reader;
-mod respond;
-mod slo;
+pub(crate) mod object_put;
+pub(crate) mod object_read;
+pub(crate) mod object_write;
+pub(crate) mod reader;
+pub(crate) mod respond;
+pub(crate) mod slo;
 #[cfg(test)]
 mod tests;
 
@@ -52,6 +52,7 @@ pub(crate) struct Shared {
     pub meta: Arc<dyn Metadata>,
     pub clock: Arc<dyn Clock>,
     pub tempauth: TempAuth,
+    pub s3_keys: crate::s3::Keyring,
     pub containers: ContainerCache,
     /// This state itself, for the tasks a request spawns (large-object
     /// bodies, heartbeats) that outlive the handler's borrow.
@@ -65,6 +66,10 @@ pub(crate) struct Ctx {
     pub params: Vec<(String, String)>,
     pub now: Timestamp,
     pub id: Option<Identity>,
+    /// Conditional requests compare with this stored header instead of the
+    /// ETag when the object has it (Swift's `X-Backend-Etag-Is-At`; S3 uses
+    /// it for multipart objects).
+    pub etag_is_at: Option<&'static str>,
 }
 
 impl Ctx {
@@ -103,6 +108,7 @@ impl Ctx {
             params: Vec::new(),
             now: self.now,
             id: self.id.clone(),
+            etag_is_at: None,
         }
     }
 }
@@ -143,6 +149,7 @@ impl Proxy {
         );
         let tempauth = TempAuth::new(&cfg.tempauth_users, &cfg.token_secret, cfg.token_ttl_secs);
         let containers = ContainerCache::new(cfg.container_cache_ttl);
+        let s3_keys = crate::s3::Keyring::new(&cfg.s3_credentials, &cfg.tempauth_users);
         let shared = Arc::new_cyclic(|me| Shared {
             cfg,
             placement,
@@ -150,13 +157,41 @@ impl Proxy {
             meta,
             clock,
             tempauth,
+            s3_keys,
             containers,
             me: me.clone(),
         });
         Proxy { shared }
     }
 
-    /// The axum router serving every Swift path.
+    /// A router serving only the S3 API (for a listener of its own).
+    pub fn s3_router(self) -> Router {
+        let shared = self.shared;
+        Router::new().fallback(move |req: Request<Body>| {
+            let shared = shared.clone();
+            async move { shared.handle_s3(req).await }
+        })
+    }
+
+    /// Runs the object expirer every `interval` until the task is aborted.
+    pub fn spawn_expirer(&self, interval: std::time::Duration) -> tokio::task::JoinHandle<()> {
+        let shared = self.shared.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                match crate::expirer::sweep(&shared, shared.clock.now()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(expired = n, "expirer: sweep done"),
+                    Err(e) => tracing::warn!(error = %e, "expirer: sweep failed"),
+                }
+            }
+        })
+    }
+
+    /// The axum router serving every Swift path (and S3 requests, told
+    /// apart by `s3::addressing::is_s3`).
     pub fn router(self) -> Router {
         let shared = self.shared;
         Router::new().fallback(move |req: Request<Body>| {
@@ -175,7 +210,19 @@ impl Shared {
             .expect("the proxy state outlives its requests")
     }
 
+    async fn handle_s3(self: Arc<Self>, req: Request<Body>) -> Response<Body> {
+        let now = self.clock.now();
+        let request_id = new_trans_id(now.secs());
+        let span = tracing::debug_span!("s3", request_id = %request_id, method = %req.method(), path = %req.uri().path());
+        crate::s3::handle(&self, req, now, &request_id)
+            .instrument(span)
+            .await
+    }
+
     async fn handle(self: Arc<Self>, req: Request<Body>) -> Response<Body> {
+        if crate::s3::addressing::is_s3(req.uri(), req.headers(), self.cfg.s3_domain.as_deref()) {
+            return self.handle_s3(req).await;
+        }
         let now = self.clock.now();
         let trans_id = new_trans_id(now.secs());
         let is_head = req.method() == Method::HEAD;
@@ -196,6 +243,7 @@ impl Shared {
         };
         let unauthorized = resp.status() == http::StatusCode::UNAUTHORIZED;
         let h = resp.headers_mut();
+        strip_sysmeta(h);
         if let Ok(v) = HeaderValue::from_str(&trans_id) {
             h.insert("x-trans-id", v.clone());
             h.insert("x-openstack-request-id", v);
@@ -246,6 +294,7 @@ impl Shared {
             params,
             now,
             id,
+            etag_is_at: None,
         };
         match route {
             Route::Info => info::info(self, &ctx),
@@ -337,6 +386,21 @@ impl Shared {
             d @ (Decision::Owner | Decision::Allowed) => Ok((d, info)),
             d => Err(denied(d)),
         }
+    }
+}
+
+/// System metadata is kept with objects and never shown to Swift clients
+/// (Swift's gatekeeper).
+const SYSMETA_PREFIX: &str = "x-object-sysmeta-";
+
+fn strip_sysmeta(h: &mut HeaderMap) {
+    let names: Vec<http::HeaderName> = h
+        .keys()
+        .filter(|k| k.as_str().starts_with(SYSMETA_PREFIX))
+        .cloned()
+        .collect();
+    for n in names {
+        h.remove(n);
     }
 }
 

@@ -22,11 +22,15 @@ use http::{HeaderMap, Response, StatusCode};
 use percent_encoding::utf8_percent_encode;
 
 /// Headers persisted with an object besides user metadata.
-const KEPT_HEADERS: [&str; 4] = [
+/// (Swift's object server `allowed_headers`.)
+pub(super) const KEPT_HEADERS: [&str; 7] = [
+    "cache-control",
     "content-disposition",
     "content-encoding",
     "content-language",
+    "expires",
     "x-object-manifest",
+    "x-robots-tag",
 ];
 
 /// The body length the client announced: `Some(len)`, or `None` for chunked.
@@ -207,6 +211,7 @@ pub(super) async fn store(
     sh.meta
         .put_object_entry(&obj.account, &obj.container, entry)
         .await?;
+    crate::expirer::note_write(sh, obj, &written.meta.headers, written.meta.data_ts).await;
     Ok(Some(written))
 }
 

@@ -21,10 +21,8 @@ pub fn expired(m: &ObjectMeta, now_secs: u64) -> bool {
         .is_some_and(|at| at <= now_secs)
 }
 
-/// System metadata: kept with an object, never shown to clients.
-const SYSMETA_PREFIX: &str = "x-object-sysmeta-";
-
-/// The headers describing a stored object.
+/// The headers describing a stored object, system metadata included (the
+/// front end strips it before a Swift client sees it; S3 reads its own).
 pub fn object_headers(m: &ObjectMeta) -> HeaderMap {
     let mut h = HeaderMap::new();
     set(&mut h, "content-type", &m.content_type);
@@ -36,11 +34,7 @@ pub fn object_headers(m: &ObjectMeta) -> HeaderMap {
     );
     set(&mut h, "x-timestamp", &m.meta_ts.to_string());
     set(&mut h, "accept-ranges", "bytes");
-    for (k, v) in m
-        .headers
-        .iter()
-        .filter(|(k, _)| !k.starts_with(SYSMETA_PREFIX))
-    {
+    for (k, v) in &m.headers {
         set(&mut h, k, v);
     }
     h
@@ -95,8 +89,12 @@ pub async fn get_or_head(
     }
     // Swift answers a failed condition with the object's headers (ETag,
     // Last-Modified, Accept-Ranges…) and an empty body.
+    let cond_etag = ctx
+        .etag_is_at
+        .and_then(|h| meta.header(h))
+        .unwrap_or(&meta.etag);
     if let Some(status) =
-        evaluate(&ctx.headers, &meta.etag, last_modified_secs(meta.meta_ts)).refusal()
+        evaluate(&ctx.headers, cond_etag, last_modified_secs(meta.meta_ts)).refusal()
     {
         return Ok(empty(status, h));
     }

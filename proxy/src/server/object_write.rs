@@ -81,14 +81,7 @@ pub async fn post(sh: &Shared, ctx: &Ctx, obj: &ObjectPath) -> Result<Response<B
         .iter()
         .filter(|(n, _)| {
             let n = n.as_str();
-            n.starts_with("x-object-meta-")
-                || matches!(
-                    n,
-                    "content-disposition"
-                        | "content-encoding"
-                        | "content-language"
-                        | "x-object-manifest"
-                )
+            n.starts_with("x-object-meta-") || super::object_put::KEPT_HEADERS.contains(&n)
         })
         .map(|(n, v)| (n.as_str().to_owned(), header_text(v)))
         .collect();
@@ -121,6 +114,7 @@ pub async fn post(sh: &Shared, ctx: &Ctx, obj: &ObjectPath) -> Result<Response<B
         .filter(|r| matches!(r, Err(NodeError::NotFound { .. })))
         .count();
     if ok.len() >= quorum || (!ok.is_empty() && not_found < quorum) {
+        crate::expirer::note_write(sh, obj, &req.headers, ts).await;
         if req.content_type.is_some() {
             // As Swift's object server, a new Content-Type is also sent to the
             // listing, stamped with the POST's time.

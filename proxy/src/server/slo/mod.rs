@@ -28,13 +28,6 @@ pub use delete::delete;
 pub use put::{copy_manifest, put};
 pub use serve::{copy_source, get_or_head, get_raw};
 pub use store::ManifestObject;
-#[cfg_attr(
-    not(test),
-    expect(
-        unused_imports,
-        reason = "S3's multipart upload, written in parallel, calls it"
-    )
-)]
 pub(crate) use store::{put_manifest, SegmentRef};
 
 use super::{is_true, Ctx};
@@ -119,7 +112,14 @@ impl Attrs {
 pub fn listing_fields(meta: &ObjectMeta) -> (String, String) {
     match Attrs::of(meta) {
         Ok(Some(a)) => {
-            crate::listing::large_object_row(&meta.etag, &a.etag, &meta.content_type, a.size)
+            let s3_etag = meta.header(crate::s3::translate::S3_ETAG_SYSMETA);
+            crate::listing::large_object_row(
+                &meta.etag,
+                &a.etag,
+                s3_etag,
+                &meta.content_type,
+                a.size,
+            )
         }
         _ => (meta.etag.clone(), meta.content_type.clone()),
     }

@@ -103,7 +103,11 @@ pub async fn get_or_head(
     set(&mut h, "etag", &format!("\"{}\"", attrs.etag));
     set(&mut h, "x-manifest-etag", &meta.etag);
     let lm = last_modified_secs(meta.meta_ts);
-    if let Some(status) = evaluate(&ctx.headers, &attrs.etag, lm).refusal() {
+    let cond_etag = ctx
+        .etag_is_at
+        .and_then(|h| meta.header(h))
+        .unwrap_or(&attrs.etag);
+    if let Some(status) = evaluate(&ctx.headers, cond_etag, lm).refusal() {
         return Ok(empty(status, h));
     }
     let total = attrs.size;

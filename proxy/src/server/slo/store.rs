@@ -91,13 +91,6 @@ pub struct SegmentRef {
 /// `Ok(None)` when a quorum already held a newer version of `obj` (Swift's
 /// 202): nothing was written. It bounds neither the segment count nor their
 /// sizes: the caller does (S3: 10,000 parts).
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "S3's multipart upload, written in parallel, calls it"
-    )
-)]
 pub(crate) async fn put_manifest(
     sh: &Shared,
     ctx: &Ctx,

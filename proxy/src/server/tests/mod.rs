@@ -3,6 +3,7 @@
 
 mod dlo;
 mod fakes;
+mod s3;
 mod slo;
 
 use fakes::*;
@@ -57,6 +58,13 @@ async fn harness() -> Harness {
         ],
         token_secret: b"test secret".to_vec(),
         node_timeout: std::time::Duration::from_secs(2),
+        s3_credentials: vec![crate::S3Credential {
+            access_key: crate::s3::auth::testkit::ACCESS_KEY.into(),
+            secret: crate::s3::auth::testkit::SECRET.into(),
+            account: "test".into(),
+            user: "tester".into(),
+            admin: true,
+        }],
         ..ProxyConfig::default()
     };
     let proxy = Proxy::with_clock(cfg, Arc::new(FakePlacement), nodes, meta, clock.clone());
@@ -985,6 +993,53 @@ async fn expired_objects_read_as_404() {
     assert_eq!(
         h.req("HEAD", "/v1/AUTH_test/c/o", &[], b"").await.status,
         StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn expirer_deletes_and_unlists_expired_objects() {
+    // A sweep after X-Delete-At deletes the object and its row; an object
+    // re-written without an expiry, or expiring later, stays.
+    let h = harness().await;
+    let tick = |secs: u64| h.clock.0.fetch_add(secs * 1_000_000, Ordering::SeqCst);
+    h.req("PUT", "/v1/AUTH_test/c", &[], b"").await;
+    for name in ["gone", "kept"] {
+        let path = format!("/v1/AUTH_test/c/{name}");
+        let r = h.req("PUT", &path, &[("x-delete-after", "10")], b"x").await;
+        assert_eq!(r.status, StatusCode::CREATED);
+    }
+    let r = h
+        .req(
+            "PUT",
+            "/v1/AUTH_test/c/later",
+            &[("x-delete-after", "100")],
+            b"x",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    tick(1);
+    assert_eq!(
+        h.req("PUT", "/v1/AUTH_test/c/kept", &[], b"y").await.status,
+        StatusCode::CREATED
+    );
+    let sweep = || crate::expirer::sweep(&h.shared, h.clock.now());
+    assert_eq!(sweep().await.unwrap(), 0, "nothing is due yet");
+    tick(10);
+    assert_eq!(sweep().await.unwrap(), 2, "gone deleted, kept settled");
+    assert_eq!(
+        h.req("GET", "/v1/AUTH_test/c", &[], b"").await.text(),
+        "kept\nlater\n"
+    );
+    assert_eq!(
+        h.req("GET", "/v1/AUTH_test/c/kept", &[], b"").await.text(),
+        "y"
+    );
+    assert_eq!(sweep().await.unwrap(), 0, "settled entries are gone");
+    tick(100);
+    assert_eq!(sweep().await.unwrap(), 1);
+    assert_eq!(
+        h.req("GET", "/v1/AUTH_test/c", &[], b"").await.text(),
+        "kept\n"
     );
 }
 

@@ -666,6 +666,7 @@ async fn put_manifest_writes_a_manifest_swift_serves_whole() {
         params: Vec::new(),
         now: h.shared.clock.now(),
         id: None,
+        etag_is_at: None,
     };
     let obj = ObjectPath {
         account: "AUTH_test".into(),

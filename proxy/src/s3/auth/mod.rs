@@ -1,0 +1,33 @@
+//! S3 authentication: AWS Signature Version 4 (the `Authorization` header
+//! and presigned URLs), the `aws-chunked` bodies of streaming uploads with
+//! their chunk signatures and trailers, and the body checksums S3 clients
+//! send. It decides whether a request is genuine and its body intact; what
+//! an access key may do is the caller's business.
+//!
+//! The flow: [`parse`] a request into a [`SigV4Request`] (or `None`:
+//! anonymous), look up the access key's secret, [`SigV4Request::verify`] it
+//! into a [`Verified`]; then wrap the body in [`decode`] when
+//! [`ChunkMode::for_request`] says it is `aws-chunked`, and in
+//! [`verify_body`] with the request's [`BodyChecks`]. A body stream that
+//! ends with an error must not be committed.
+
+mod canonical;
+mod checksum;
+mod chunked;
+mod error;
+mod sigv4;
+#[cfg(test)]
+pub(crate) mod testkit;
+mod timestamp;
+
+pub use checksum::{verify_body, BodyChecks, ChecksumAlgorithm, ChecksumHasher};
+pub use chunked::{
+    decode, decoded_content_length, trailer_header, ChunkDecoder, ChunkMode, ChunkSigning,
+    CHUNK_BYTES_MAX, CHUNK_LINE_BYTES_MAX, TRAILER_BYTES_MAX,
+};
+pub use error::AuthError;
+pub use sigv4::{
+    parse, CredentialScope, Payload, SigV4Request, Verified, CLOCK_SKEW_SECS_MAX,
+    PRESIGNED_EXPIRES_SECS_MAX, SIGNED_HEADERS_MAX,
+};
+pub use timestamp::AmzDate;

@@ -1,0 +1,131 @@
+//! Request bodies as the client meant them: `aws-chunked` decoded with every
+//! chunk signature checked, and the payload hash and `x-amz-checksum-*`
+//! digests verified when the stream ends. A body that fails a check ends
+//! with an error, so the write underneath never commits it; the S3 error
+//! (BadDigest, SignatureDoesNotMatch …) is kept in a [`Failure`] slot for the
+//! answer, since the Swift layer only sees a broken stream.
+
+use super::auth::{self, verify_body, AuthError, BodyChecks, ChunkMode, Payload};
+use super::error::{S3Error, S3ErrorCode};
+use super::S3Req;
+use axum::body::Body;
+use base64::Engine;
+use bytes::{Bytes, BytesMut};
+use futures::{Stream, StreamExt};
+use std::sync::{Arc, Mutex};
+
+/// The S3 error that broke a body stream, if one did.
+#[derive(Clone, Default)]
+pub struct Failure(Arc<Mutex<Option<S3Error>>>);
+
+impl Failure {
+    fn record(&self, e: S3Error) {
+        if let Ok(mut slot) = self.0.lock() {
+            slot.get_or_insert(e);
+        }
+    }
+
+    /// The recorded error, else `fallback`.
+    pub fn or(&self, fallback: S3Error) -> S3Error {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|mut s| s.take())
+            .unwrap_or(fallback)
+    }
+}
+
+/// A request body ready for the Swift layer.
+pub struct Prepared {
+    pub body: Body,
+    /// The decoded length, when the client announced one.
+    pub len: Option<u64>,
+    pub failure: Failure,
+}
+
+/// Wraps the body with the decoding and checks the request asks for.
+pub fn prepare(body: Body, r: &S3Req) -> Result<Prepared, S3Error> {
+    let failure = Failure::default();
+    let raw = body.into_data_stream();
+    let payload = r
+        .verified
+        .as_ref()
+        .map_or(Payload::Unsigned, |v| v.payload);
+    let checks = BodyChecks::from_headers(&r.headers, &payload)?;
+    let mode = match &r.verified {
+        Some(v) => ChunkMode::for_request(v, &r.headers)?,
+        None => None,
+    };
+    let (checked, len): (AuthStream, Option<u64>) = match mode {
+        Some(mode) => {
+            let len = auth::decoded_content_length(&r.headers)?
+                .ok_or_else(|| S3Error::new(S3ErrorCode::MissingContentLength))?;
+            let decoded = auth::decode(raw, mode, Some(len));
+            (Box::pin(verify_body(decoded, checks)), Some(len))
+        }
+        None => (Box::pin(verify_body(raw, checks)), content_length(r)?),
+    };
+    let slot = failure.clone();
+    let mapped = checked.map(move |item| {
+        item.map_err(|e| {
+            if !e.is_client_disconnect() {
+                slot.record(S3Error::from(e));
+            }
+            std::io::Error::other("S3 request body rejected")
+        })
+    });
+    Ok(Prepared {
+        body: Body::from_stream(mapped),
+        len,
+        failure,
+    })
+}
+
+fn content_length(r: &S3Req) -> Result<Option<u64>, S3Error> {
+    match r.header("content-length") {
+        None => Ok(None),
+        Some(v) => v.trim().parse().map(Some).map_err(|_| {
+            S3Error::new(S3ErrorCode::InvalidArgument)
+                .with("ArgumentName", "Content-Length")
+                .with("ArgumentValue", v)
+        }),
+    }
+}
+
+/// `Content-MD5` as the hex ETag Swift checks the body against.
+pub fn content_md5_hex(r: &S3Req) -> Result<Option<String>, S3Error> {
+    let Some(v) = r.header("content-md5") else {
+        return Ok(None);
+    };
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(v.trim())
+        .ok()
+        .filter(|d| d.len() == 16)
+        .ok_or_else(|| S3Error::new(S3ErrorCode::InvalidDigest))?;
+    Ok(Some(hex::encode(raw)))
+}
+
+/// Reads a small body (an XML document) whole, through the same checks,
+/// refusing more than `max` bytes; verifies `Content-MD5` when given.
+pub async fn read_small(body: Body, max: usize, r: &S3Req) -> Result<Bytes, S3Error> {
+    let p = prepare(body, r)?;
+    let mut stream = p.body.into_data_stream();
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| p.failure.or(S3Error::new(S3ErrorCode::IncompleteBody)))?;
+        if buf.len() + chunk.len() > max {
+            return Err(S3Error::new(S3ErrorCode::MaxMessageLengthExceeded));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    if let Some(want) = content_md5_hex(r)? {
+        use md5::{Digest, Md5};
+        if hex::encode(Md5::digest(&buf)) != want {
+            return Err(S3Error::new(S3ErrorCode::BadDigest));
+        }
+    }
+    Ok(buf.freeze())
+}
+
+/// A body stream of the auth layer's item type.
+pub type AuthStream = std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, AuthError>> + Send>>;

@@ -1,0 +1,75 @@
+//! S3 access keys and the identities they act as: the configured S3
+//! credentials plus every tempauth user (access key `account:user`, secret
+//! its key, as with Swift's s3api in front of tempauth). Authenticating a
+//! request checks its SigV4 signature with the key's secret.
+
+use super::auth::{self, Verified};
+use super::error::{S3Error, S3ErrorCode};
+use crate::auth::Identity;
+use crate::config::{S3Credential, TempAuthUser};
+use http::{HeaderMap, Method, Uri};
+use std::collections::HashMap;
+
+/// A secret and the identity (minus expiry) it authenticates.
+struct Key {
+    secret: String,
+    identity: Identity,
+}
+
+/// Every access key the proxy accepts.
+pub(crate) struct Keyring {
+    keys: HashMap<String, Key>,
+}
+
+impl Keyring {
+    pub fn new(credentials: &[S3Credential], tempauth: &[TempAuthUser]) -> Self {
+        let mut keys = HashMap::new();
+        for u in tempauth {
+            let identity = Identity {
+                account: u.account.clone(),
+                user: u.user.clone(),
+                admin: u.admin,
+                reseller_admin: u.reseller_admin,
+                expires_secs: u64::MAX,
+            };
+            let secret = u.key.clone();
+            keys.insert(
+                format!("{}:{}", u.account, u.user),
+                Key { secret, identity },
+            );
+        }
+        for c in credentials {
+            let identity = Identity {
+                account: c.account.clone(),
+                user: c.user.clone(),
+                admin: c.admin,
+                reseller_admin: false,
+                expires_secs: u64::MAX,
+            };
+            let secret = c.secret.clone();
+            keys.insert(c.access_key.clone(), Key { secret, identity });
+        }
+        Keyring { keys }
+    }
+
+    /// The requester: `None` for an anonymous request, else the identity
+    /// whose signature verified, with what its streaming body needs.
+    pub fn authenticate(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        now_secs: u64,
+    ) -> Result<(Option<Identity>, Option<Verified>), S3Error> {
+        let Some(req) = auth::parse(uri, headers)? else {
+            return Ok((None, None));
+        };
+        let key = self.keys.get(&req.access_key).ok_or_else(|| {
+            S3Error::new(S3ErrorCode::InvalidAccessKeyId).with("AWSAccessKeyId", &req.access_key)
+        })?;
+        let verified = req.verify(&key.secret, method, uri, headers, now_secs)?;
+        let mut identity = key.identity.clone();
+        identity.expires_secs = now_secs.saturating_add(1);
+        Ok((Some(identity), Some(verified)))
+    }
+}

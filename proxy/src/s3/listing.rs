@@ -1,0 +1,198 @@
+//! ListObjects (v1) and ListObjectsV2 over the metadata service's listing:
+//! prefix, delimiter, marker / continuation-token / start-after, max-keys,
+//! encoding-type=url and fetch-owner. Listings are strongly consistent:
+//! they read the Raft-replicated listing, as Swift's container listings do.
+
+use super::bucket::check_readable;
+use super::error::S3Error;
+use super::multipart::key_encoding;
+use super::{xml, S3Req};
+use crate::listing::ShownEntry;
+use crate::server::Shared;
+use axum::body::Body;
+use base64::Engine;
+use cairn_meta_api::{ListQuery, ObjectListItem};
+use http::Response;
+
+/// S3's default and largest page.
+const MAX_KEYS: usize = 1000;
+
+/// One page of a bucket listing.
+struct Page {
+    rows: Vec<ObjectListItem>,
+    truncated: bool,
+}
+
+fn max_keys(r: &S3Req) -> Result<usize, S3Error> {
+    match r.param("max-keys") {
+        None => Ok(MAX_KEYS),
+        Some(v) => v.parse::<usize>().map(|n| n.min(MAX_KEYS)).map_err(|_| {
+            S3Error::invalid_argument(
+                "max-keys",
+                v,
+                "Provided max-keys not an integer or within integer range",
+            )
+        }),
+    }
+}
+
+fn nonempty(v: Option<&str>) -> Option<String> {
+    v.filter(|s| !s.is_empty()).map(str::to_owned)
+}
+
+/// Reads up to `max` rows after `marker`.
+async fn fetch(
+    sh: &Shared,
+    r: &S3Req,
+    bucket: &str,
+    marker: Option<String>,
+    max: usize,
+) -> Result<Page, S3Error> {
+    check_readable(sh, r, bucket).await?;
+    if max == 0 {
+        return Ok(Page {
+            rows: Vec::new(),
+            truncated: false,
+        });
+    }
+    let query = ListQuery {
+        prefix: nonempty(r.param("prefix")),
+        delimiter: nonempty(r.param("delimiter")),
+        marker,
+        limit: max + 1,
+        ..ListQuery::default()
+    };
+    let account = r.account()?;
+    let mut rows = sh
+        .meta
+        .list_objects(&account, bucket, &query)
+        .await
+        .map_err(|e| super::bucket::no_such_bucket(e.into(), bucket))?;
+    let truncated = rows.len() > max;
+    rows.truncate(max);
+    Ok(Page { rows, truncated })
+}
+
+/// The name a row continues a listing after.
+fn row_name(row: &ObjectListItem) -> &str {
+    match row {
+        ObjectListItem::Object(o) => &o.name,
+        ObjectListItem::Subdir(p) => p,
+    }
+}
+
+/// The page's objects and common prefixes, as S3 lists them.
+fn contents(page: &Page) -> (Vec<xml::ObjectEntry>, Vec<String>) {
+    let mut objects = Vec::new();
+    let mut prefixes = Vec::new();
+    for row in &page.rows {
+        match row {
+            ObjectListItem::Object(o) => {
+                let shown = ShownEntry::of(o);
+                objects.push(xml::ObjectEntry {
+                    key: o.name.clone(),
+                    last_modified: o.ts,
+                    // As s3api: a multipart upload's ETag, else an SLO's, else the md5.
+                    etag: shown
+                        .s3_etag
+                        .or(shown.slo_etag)
+                        .unwrap_or(shown.hash)
+                        .to_owned(),
+                    size: shown.bytes,
+                })
+            }
+            ObjectListItem::Subdir(p) => prefixes.push(p.clone()),
+        }
+    }
+    (objects, prefixes)
+}
+
+/// ListObjects (v1).
+pub async fn v1(sh: &Shared, r: &S3Req, bucket: &str) -> Result<Response<Body>, S3Error> {
+    let max = max_keys(r)?;
+    let encoding = key_encoding(r)?;
+    let marker = nonempty(r.param("marker"));
+    let page = fetch(sh, r, bucket, marker.clone(), max).await?;
+    let (contents, common_prefixes) = contents(&page);
+    let doc = xml::ListBucketResult {
+        bucket: bucket.to_owned(),
+        prefix: nonempty(r.param("prefix")),
+        delimiter: nonempty(r.param("delimiter")),
+        max_keys: max as u32,
+        encoding,
+        is_truncated: page.truncated,
+        owner: super::bucket::owner(r),
+        contents,
+        common_prefixes,
+        version: xml::ListVersion::V1 { marker },
+    };
+    Ok(xml::ok(doc.to_xml()))
+}
+
+/// A continuation token: the name the next page starts after, opaque.
+fn token_for(name: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(name)
+}
+
+fn name_of_token(token: &str) -> Result<String, S3Error> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| {
+            S3Error::invalid_argument(
+                "continuation-token",
+                token,
+                "The continuation token provided is incorrect",
+            )
+        })
+}
+
+/// ListObjectsV2.
+pub async fn v2(sh: &Shared, r: &S3Req, bucket: &str) -> Result<Response<Body>, S3Error> {
+    let max = max_keys(r)?;
+    let encoding = key_encoding(r)?;
+    let token = r.param("continuation-token").map(str::to_owned);
+    let start_after = nonempty(r.param("start-after"));
+    let marker = match &token {
+        Some(t) => Some(name_of_token(t)?),
+        None => start_after.clone(),
+    };
+    let page = fetch(sh, r, bucket, marker, max).await?;
+    let next = page
+        .truncated
+        .then(|| page.rows.last().map(|row| token_for(row_name(row))))
+        .flatten();
+    let (contents, common_prefixes) = contents(&page);
+    let doc = xml::ListBucketResult {
+        bucket: bucket.to_owned(),
+        prefix: nonempty(r.param("prefix")),
+        delimiter: nonempty(r.param("delimiter")),
+        max_keys: max as u32,
+        encoding,
+        is_truncated: page.truncated,
+        owner: super::bucket::owner(r),
+        contents,
+        common_prefixes,
+        version: xml::ListVersion::V2 {
+            continuation_token: token,
+            next_continuation_token: next,
+            start_after,
+            fetch_owner: r.param("fetch-owner") == Some("true"),
+        },
+    };
+    Ok(xml::ok(doc.to_xml()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn continuation_tokens_round_trip_any_name() {
+        for name in ["a", "dir/", "ünï/ \u{1}x", ""] {
+            assert_eq!(name_of_token(&token_for(name)).unwrap(), name);
+        }
+        assert!(name_of_token("!!not base64").is_err());
+    }
+}

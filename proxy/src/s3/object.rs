@@ -1,0 +1,335 @@
+//! Object requests: GetObject, HeadObject, PutObject, DeleteObject and
+//! DeleteObjects, served by the Swift handlers, plus dispatch of the
+//! multipart-upload and copy operations that share their paths.
+
+use super::body::{content_md5_hex, prepare, read_small};
+use super::bucket::{no_such_bucket, segments_container};
+use super::error::{S3Error, S3ErrorCode};
+use super::translate::{apply_overrides, s3_object_response, swift_request_headers};
+use super::translate::{S3_ETAG_SYSMETA, S3_UPLOAD_SYSMETA};
+use super::xml::quoted_etag;
+use super::{copy, multipart, xml, S3Req};
+use crate::errors::SwiftError;
+use crate::server::reader::{self, Replicas};
+use crate::server::respond::{empty, header_text, set};
+use crate::server::{object_put, object_read, object_write, ObjectPath, Shared};
+use axum::body::Body;
+use cairn_meta_api::{ListQuery, ObjectListItem};
+use cairn_nodeapi::ObjectMeta;
+use futures::StreamExt;
+use http::{HeaderMap, Method, Response, StatusCode};
+
+/// S3's longest key, in bytes.
+const KEY_BYTES_MAX: usize = 1024;
+/// What S3 stores as the type of an object sent without one.
+const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
+/// Deletions of one DeleteObjects run at once.
+const DELETE_CONCURRENCY: usize = 16;
+
+pub async fn handle(
+    sh: &Shared,
+    r: &S3Req,
+    bucket: &str,
+    key: &str,
+    body: Body,
+) -> Result<Response<Body>, S3Error> {
+    if key.len() > KEY_BYTES_MAX {
+        return Err(S3Error::new(S3ErrorCode::KeyTooLongError));
+    }
+    let account = r.account()?;
+    sh.container_info(&account, bucket)
+        .await
+        .map_err(|e| no_such_bucket(e, bucket))?;
+    let obj = ObjectPath {
+        account,
+        container: bucket.to_owned(),
+        object: key.to_owned(),
+    };
+    let upload = r.has_param("uploadId");
+    match r.method.as_str() {
+        "GET" if upload => multipart::list_parts(sh, r, &obj).await,
+        "GET" | "HEAD" if r.has_param("acl") => object_acl(sh, r, &obj).await,
+        "GET" | "HEAD" => get_or_head(sh, r, &obj).await,
+        "PUT" if upload && r.headers.contains_key("x-amz-copy-source") => {
+            multipart::upload_part_copy(sh, r, &obj).await
+        }
+        "PUT" if upload => multipart::upload_part(sh, r, &obj, body).await,
+        "PUT" if r.has_param("acl") || r.has_param("tagging") => {
+            Err(S3Error::new(S3ErrorCode::NotImplemented))
+        }
+        "PUT" if r.headers.contains_key("x-amz-copy-source") => {
+            copy::copy_object(sh, r, &obj).await
+        }
+        "PUT" => put(sh, r, &obj, body).await,
+        "POST" if r.has_param("uploads") => multipart::create(sh, r, &obj).await,
+        "POST" if upload => multipart::complete(sh, r, &obj, body).await,
+        "DELETE" if upload => multipart::abort(sh, r, &obj).await,
+        "DELETE" => delete(sh, r, &obj).await,
+        _ => Err(S3Error::new(S3ErrorCode::MethodNotAllowed)),
+    }
+}
+
+/// Maps a Swift error about an object (a 404 means the key is missing).
+pub fn no_such_key(e: SwiftError, key: &str) -> S3Error {
+    let err = S3Error::from_swift(e, S3ErrorCode::NoSuchKey);
+    if err.code == S3ErrorCode::NoSuchKey {
+        err.with("Key", key)
+    } else {
+        err
+    }
+}
+
+async fn get_or_head(sh: &Shared, r: &S3Req, obj: &ObjectPath) -> Result<Response<Body>, S3Error> {
+    let mut ctx = r.swift_ctx(r.method.clone(), swift_request_headers(&r.headers));
+    // A multipart object's conditions compare with its S3 ETag.
+    ctx.etag_is_at = Some(S3_ETAG_SYSMETA);
+    let resp = object_read::get_or_head(sh, &ctx, obj)
+        .await
+        .map_err(|e| no_such_key(e, &obj.object))?;
+    match resp.status() {
+        StatusCode::PRECONDITION_FAILED => {
+            Err(S3Error::new(S3ErrorCode::PreconditionFailed).with("Condition", condition_named(r)))
+        }
+        StatusCode::RANGE_NOT_SATISFIABLE => Err(S3Error::new(S3ErrorCode::InvalidRange)),
+        StatusCode::NOT_MODIFIED => {
+            let mut resp = s3_object_response(resp);
+            resp.headers_mut().remove(http::header::CONTENT_LENGTH);
+            Ok(resp)
+        }
+        status => {
+            let mut resp = s3_object_response(resp);
+            apply_overrides(resp.headers_mut(), &r.params, status);
+            Ok(resp)
+        }
+    }
+}
+
+/// The condition header S3 names in a PreconditionFailed error.
+fn condition_named(r: &S3Req) -> &'static str {
+    if r.headers.contains_key("if-match") {
+        "If-Match"
+    } else {
+        "If-Unmodified-Since"
+    }
+}
+
+/// The canned private ACL: the owner has full control.
+async fn object_acl(sh: &Shared, r: &S3Req, obj: &ObjectPath) -> Result<Response<Body>, S3Error> {
+    stored_meta(sh, obj)
+        .await
+        .map_err(|e| no_such_key(e, &obj.object))?;
+    Ok(xml::ok(xml::access_control_policy(&super::bucket::owner(
+        r,
+    ))))
+}
+
+/// The Swift headers of an object write: content, metadata, conditions,
+/// the decoded length and the Content-MD5 as the ETag to check.
+pub fn write_headers(r: &S3Req, len: Option<u64>) -> Result<HeaderMap, S3Error> {
+    let mut h = swift_request_headers(&r.headers);
+    match len {
+        Some(l) => set(&mut h, "content-length", &l.to_string()),
+        None => set(&mut h, "transfer-encoding", "chunked"),
+    }
+    if let Some(md5) = content_md5_hex(r)? {
+        set(&mut h, "etag", &md5);
+    }
+    if !h.contains_key("content-type") {
+        set(&mut h, "content-type", DEFAULT_CONTENT_TYPE);
+    }
+    Ok(h)
+}
+
+/// Stores `body` at `obj` through Swift's PUT; returns the stored ETag.
+pub async fn store(
+    sh: &Shared,
+    r: &S3Req,
+    obj: &ObjectPath,
+    body: Body,
+    extra: HeaderMap,
+) -> Result<String, S3Error> {
+    let p = prepare(body, r)?;
+    let mut headers = write_headers(r, p.len)?;
+    headers.extend(extra);
+    let ctx = r.swift_ctx(Method::PUT, headers);
+    let resp = object_put::put(sh, &ctx, obj, p.body)
+        .await
+        .map_err(|e| match e {
+            SwiftError::ClientDisconnect | SwiftError::RequestTimeout => {
+                p.failure.or(S3Error::from_swift(e, S3ErrorCode::NoSuchKey))
+            }
+            SwiftError::Unprocessable => S3Error::new(S3ErrorCode::BadDigest),
+            SwiftError::BadRequest(m) if m.contains("etadata") => {
+                S3Error::new(S3ErrorCode::MetadataTooLarge).with_message(m)
+            }
+            e => p.failure.or(no_such_key(e, &obj.object)),
+        })?;
+    Ok(resp
+        .headers()
+        .get(http::header::ETAG)
+        .map(header_text)
+        .unwrap_or_default())
+}
+
+async fn put(
+    sh: &Shared,
+    r: &S3Req,
+    obj: &ObjectPath,
+    body: Body,
+) -> Result<Response<Body>, S3Error> {
+    let etag = store(sh, r, obj, body, HeaderMap::new()).await?;
+    let mut h = HeaderMap::new();
+    set(&mut h, "etag", &quoted_etag(&etag));
+    for name in [
+        "x-amz-checksum-crc32",
+        "x-amz-checksum-crc32c",
+        "x-amz-checksum-sha1",
+        "x-amz-checksum-sha256",
+    ] {
+        if let Some(v) = r.header(name) {
+            set(&mut h, name, v);
+        }
+    }
+    Ok(empty(StatusCode::OK, h))
+}
+
+/// An object's stored metadata (any replica's newest), or NotFound.
+pub async fn stored_meta(sh: &Shared, obj: &ObjectPath) -> Result<ObjectMeta, SwiftError> {
+    let loc = sh
+        .placement
+        .locate(&obj.account, &obj.container, &obj.object);
+    let mut reps = Replicas::new(sh, &loc);
+    reader::head(&mut reps, false).await
+}
+
+async fn delete(sh: &Shared, r: &S3Req, obj: &ObjectPath) -> Result<Response<Body>, S3Error> {
+    delete_key(sh, r, obj)
+        .await
+        .map_err(|e| no_such_key(e, &obj.object))?;
+    Ok(empty(StatusCode::NO_CONTENT, HeaderMap::new()))
+}
+
+/// Deletes a key (a missing one is not an error in S3) and, for an object
+/// made by a multipart upload, its parts.
+async fn delete_key(sh: &Shared, r: &S3Req, obj: &ObjectPath) -> Result<(), SwiftError> {
+    let upload = match stored_meta(sh, obj).await {
+        Ok(m) => m.header(S3_UPLOAD_SYSMETA).map(str::to_owned),
+        Err(SwiftError::NotFound) => None,
+        Err(e) => return Err(e),
+    };
+    delete_plain(sh, r, &obj.account, &obj.container, &obj.object).await?;
+    if let Some(upload_id) = upload {
+        let prefix = multipart::parts_prefix(&obj.object, &upload_id);
+        let segments = segments_container(&obj.container);
+        delete_prefix(sh, r, &obj.account, &segments, &prefix).await?;
+    }
+    Ok(())
+}
+
+/// Deletes one object through Swift; a missing object is fine.
+pub async fn delete_plain(
+    sh: &Shared,
+    r: &S3Req,
+    account: &str,
+    container: &str,
+    object: &str,
+) -> Result<(), SwiftError> {
+    let ctx = r.swift_ctx(Method::DELETE, HeaderMap::new());
+    let obj = ObjectPath {
+        account: account.to_owned(),
+        container: container.to_owned(),
+        object: object.to_owned(),
+    };
+    match object_write::delete(sh, &ctx, &obj).await {
+        Ok(_) | Err(SwiftError::NotFound) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Deletes every object of `container` whose name starts with `prefix`.
+pub async fn delete_prefix(
+    sh: &Shared,
+    r: &S3Req,
+    account: &str,
+    container: &str,
+    prefix: &str,
+) -> Result<(), SwiftError> {
+    loop {
+        let query = ListQuery {
+            prefix: Some(prefix.to_owned()),
+            limit: 1000,
+            ..ListQuery::default()
+        };
+        let page = match sh.meta.list_objects(account, container, &query).await {
+            Ok(p) => p,
+            Err(cairn_meta_api::MetaError::ContainerNotFound) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        if page.is_empty() {
+            return Ok(());
+        }
+        for item in page {
+            if let ObjectListItem::Object(o) = item {
+                delete_plain(sh, r, account, container, &o.name).await?;
+            }
+        }
+    }
+}
+
+/// DeleteObjects: up to 1000 keys; each answered as deleted or with its
+/// error (quiet mode lists only errors).
+pub async fn delete_objects(
+    sh: &Shared,
+    r: &S3Req,
+    bucket: &str,
+    body: Body,
+) -> Result<Response<Body>, S3Error> {
+    let account = r.account()?;
+    sh.container_info(&account, bucket)
+        .await
+        .map_err(|e| no_such_bucket(e, bucket))?;
+    let doc = read_small(body, xml::DELETE_BODY_BYTES_MAX, r).await?;
+    let req = xml::parse_delete(&doc)?;
+    let outcomes: Vec<(xml::ObjectIdentifier, Result<(), S3Error>)> =
+        futures::stream::iter(req.objects)
+            .map(|o| {
+                let obj = ObjectPath {
+                    account: account.clone(),
+                    container: bucket.to_owned(),
+                    object: o.key.clone(),
+                };
+                async move {
+                    let outcome = if o.key.len() > KEY_BYTES_MAX {
+                        Err(S3Error::new(S3ErrorCode::KeyTooLongError))
+                    } else {
+                        delete_key(sh, r, &obj)
+                            .await
+                            .map_err(|e| no_such_key(e, &o.key))
+                    };
+                    (o, outcome)
+                }
+            })
+            .buffered(DELETE_CONCURRENCY)
+            .collect()
+            .await;
+    let mut result = xml::DeleteResult {
+        quiet: req.quiet,
+        deleted: Vec::new(),
+        errors: Vec::new(),
+    };
+    for (o, outcome) in outcomes {
+        match outcome {
+            Ok(()) => result.deleted.push(xml::DeletedEntry {
+                key: o.key,
+                version_id: o.version_id,
+            }),
+            Err(e) => result.errors.push(xml::DeleteErrorEntry {
+                key: o.key,
+                version_id: o.version_id,
+                code: e.code,
+                message: e.message,
+            }),
+        }
+    }
+    Ok(xml::ok(result.to_xml()))
+}

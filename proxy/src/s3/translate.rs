@@ -1,0 +1,177 @@
+//! Header translation between the two APIs: an S3 request's headers become
+//! the Swift headers the handlers underneath understand (only those: a
+//! client cannot smuggle Swift-only headers such as `X-Object-Manifest`
+//! through S3), and a Swift object response becomes S3's.
+
+use super::xml::quoted_etag;
+use crate::server::respond::{header_text, set};
+use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
+
+/// Sysmeta holding an S3 multipart object's ETag (`<md5 of md5s>-<parts>`).
+pub const S3_ETAG_SYSMETA: &str = "x-object-sysmeta-s3api-etag";
+/// Sysmeta naming the upload whose parts a multipart object is made of.
+pub const S3_UPLOAD_SYSMETA: &str = "x-object-sysmeta-s3api-upload-id";
+
+/// Request headers passed to Swift unchanged.
+const PASSED: [&str; 10] = [
+    "content-type",
+    "content-disposition",
+    "content-language",
+    "cache-control",
+    "expires",
+    "if-match",
+    "if-none-match",
+    "if-modified-since",
+    "if-unmodified-since",
+    "range",
+];
+
+/// Object headers S3 returns as stored.
+const RETURNED: [&str; 10] = [
+    "content-length",
+    "content-type",
+    "content-range",
+    "content-disposition",
+    "content-encoding",
+    "content-language",
+    "cache-control",
+    "expires",
+    "last-modified",
+    "accept-ranges",
+];
+
+/// The Swift headers of an S3 object request: user metadata
+/// (`x-amz-meta-*` → `x-object-meta-*`), the content headers and the
+/// conditions. `Content-Encoding` loses `aws-chunked`, which only describes
+/// the transfer.
+pub fn swift_request_headers(s3: &HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::new();
+    for (name, value) in s3 {
+        let n = name.as_str();
+        if let Some(meta) = n.strip_prefix("x-amz-meta-") {
+            if let Ok(sn) = HeaderName::try_from(format!("x-object-meta-{meta}")) {
+                out.append(sn, value.clone());
+            }
+        } else if PASSED.contains(&n) {
+            out.append(name.clone(), value.clone());
+        } else if n == "content-encoding" {
+            let text = header_text(value);
+            let kept: Vec<&str> = text
+                .split(',')
+                .map(str::trim)
+                .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("aws-chunked"))
+                .collect();
+            if !kept.is_empty() {
+                set(&mut out, "content-encoding", &kept.join(", "));
+            }
+        }
+    }
+    out
+}
+
+/// Turns a Swift object GET/HEAD answer into S3's: content headers as
+/// stored, user metadata as `x-amz-meta-*`, the S3 ETag (a multipart
+/// upload's own when it has one), nothing else of Swift's.
+pub fn s3_object_response(swift: Response<axum::body::Body>) -> Response<axum::body::Body> {
+    let (parts, body) = swift.into_parts();
+    let mut h = HeaderMap::new();
+    for (name, value) in &parts.headers {
+        let n = name.as_str();
+        if let Some(meta) = n.strip_prefix("x-object-meta-") {
+            if let Ok(sn) = HeaderName::try_from(format!("x-amz-meta-{meta}")) {
+                h.append(sn, value.clone());
+            }
+        } else if RETURNED.contains(&n) {
+            h.append(name.clone(), value.clone());
+        }
+    }
+    let etag = parts
+        .headers
+        .get(S3_ETAG_SYSMETA)
+        .or_else(|| parts.headers.get(http::header::ETAG))
+        .map(header_text);
+    if let Some(e) = etag {
+        set(&mut h, "etag", &quoted_etag(&e));
+    }
+    let mut r = Response::new(body);
+    *r.status_mut() = parts.status;
+    *r.headers_mut() = h;
+    r
+}
+
+/// Applies GET's `response-*` query overrides to a successful answer.
+pub fn apply_overrides(h: &mut HeaderMap, params: &[(String, String)], status: StatusCode) {
+    if !status.is_success() {
+        return;
+    }
+    for (param, header) in [
+        ("response-content-type", "content-type"),
+        ("response-content-language", "content-language"),
+        ("response-expires", "expires"),
+        ("response-cache-control", "cache-control"),
+        ("response-content-disposition", "content-disposition"),
+        ("response-content-encoding", "content-encoding"),
+    ] {
+        if let Some(v) = crate::path::param(params, param) {
+            if let Ok(v) = HeaderValue::from_str(v) {
+                h.insert(header, v);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_headers_keep_only_what_s3_means() {
+        let mut s3 = HeaderMap::new();
+        s3.insert("x-amz-meta-color", HeaderValue::from_static("blue"));
+        s3.insert("content-type", HeaderValue::from_static("text/plain"));
+        s3.insert(
+            "content-encoding",
+            HeaderValue::from_static("aws-chunked,gzip"),
+        );
+        s3.insert("x-object-manifest", HeaderValue::from_static("c/p"));
+        s3.insert(
+            "x-amz-content-sha256",
+            HeaderValue::from_static("UNSIGNED-PAYLOAD"),
+        );
+        s3.insert("if-none-match", HeaderValue::from_static("*"));
+        let sw = swift_request_headers(&s3);
+        assert_eq!(sw.get("x-object-meta-color").unwrap(), "blue");
+        assert_eq!(sw.get("content-type").unwrap(), "text/plain");
+        assert_eq!(sw.get("content-encoding").unwrap(), "gzip");
+        assert_eq!(sw.get("if-none-match").unwrap(), "*");
+        assert!(sw.get("x-object-manifest").is_none());
+        assert!(sw.get("x-amz-content-sha256").is_none());
+        let mut only_chunked = HeaderMap::new();
+        only_chunked.insert("content-encoding", HeaderValue::from_static("aws-chunked"));
+        assert!(swift_request_headers(&only_chunked).is_empty());
+    }
+
+    #[test]
+    fn object_response_speaks_s3() {
+        let mut r = Response::new(axum::body::Body::empty());
+        let h = r.headers_mut();
+        h.insert("etag", HeaderValue::from_static("abc"));
+        h.insert("x-object-meta-k", HeaderValue::from_static("v"));
+        h.insert("x-timestamp", HeaderValue::from_static("1.0"));
+        h.insert("content-length", HeaderValue::from_static("3"));
+        let s3 = s3_object_response(r);
+        assert_eq!(s3.headers().get("etag").unwrap(), "\"abc\"");
+        assert_eq!(s3.headers().get("x-amz-meta-k").unwrap(), "v");
+        assert!(s3.headers().get("x-timestamp").is_none());
+        assert_eq!(s3.headers().get("content-length").unwrap(), "3");
+
+        let mut mpu = Response::new(axum::body::Body::empty());
+        mpu.headers_mut()
+            .insert("etag", HeaderValue::from_static("\"slo\""));
+        mpu.headers_mut()
+            .insert(S3_ETAG_SYSMETA, HeaderValue::from_static("d41d-2"));
+        let s3 = s3_object_response(mpu);
+        assert_eq!(s3.headers().get("etag").unwrap(), "\"d41d-2\"");
+        assert!(s3.headers().get(S3_ETAG_SYSMETA).is_none());
+    }
+}
