@@ -1,11 +1,12 @@
 //! Fuzzes the S3 authentication parsers. The input's head (up to the first
 //! blank line) is a request: `METHOD path?query` on its first line, then
-//! `name: value` headers; SigV4 parsing and verification (with a fixed
-//! secret, at our clock and at the request's own time) may refuse it but
-//! never panic, and never accept a signature without the secret. The rest of
-//! the input is an `aws-chunked` body, fed in pieces through the decoder in
-//! every mode: it yields at most the body's own bytes and, when signed, can
-//! never complete without valid signatures.
+//! `name: value` headers; SigV4 and SigV2 parsing (path-style and with a
+//! virtual-hosted bucket) and verification (with a fixed secret, at our
+//! clock and at the request's own time) may refuse it but never panic, and
+//! never accept a signature without the secret. The rest of the input is an
+//! `aws-chunked` body, fed in pieces through the decoder in every mode: it
+//! yields at most the body's own bytes and, when signed, can never complete
+//! without valid signatures.
 #![no_main]
 
 use cairn_proxy::s3::auth::{self, ChecksumAlgorithm, ChunkDecoder, ChunkMode, ChunkSigning};
@@ -22,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
         None => (data, &[][..]),
     };
     if let Some((method, uri, headers)) = request(head) {
-        sigv4(&method, &uri, &headers);
+        signed(&method, &uri, &headers);
     }
     let frame = usize::from(body.first().copied().unwrap_or(1)).max(1);
     for mode in modes() {
@@ -50,38 +51,52 @@ fn request(head: &[u8]) -> Option<(Method, Uri, HeaderMap)> {
     Some((method, uri, headers))
 }
 
-/// Parse, then verify at our clock and at the request's own time (so the
-/// signature itself is computed); a forged signature never verifies.
-fn sigv4(method: &Method, uri: &Uri, headers: &HeaderMap) {
-    let Ok(Some(req)) = auth::parse(uri, headers) else {
-        return;
-    };
-    let _ = req.verify(SECRET, method, uri, headers, NOW_SECS);
-    let at_its_time = req.verify(SECRET, method, uri, headers, req.timestamp.unix_secs);
-    assert!(
-        at_its_time.is_err(),
-        "a signature verified without the secret"
-    );
-    let _ = ChunkMode::for_request(&fixed_verified(req.payload), headers);
-    let _ = auth::decoded_content_length(headers);
-    let _ = auth::BodyChecks::from_headers(headers, &req.payload);
+/// Parse (path-style and virtual-hosted), then verify at our clock and at
+/// the request's own time (so the signature itself is computed); a forged
+/// signature never verifies.
+fn signed(method: &Method, uri: &Uri, headers: &HeaderMap) {
+    for virtual_bucket in [None, Some("fuzz-bucket")] {
+        let Ok(Some(req)) = auth::parse(uri, headers, virtual_bucket) else {
+            continue;
+        };
+        let _ = req.verify(SECRET, method, uri, headers, NOW_SECS);
+        let (its_time, payload, chunk_signing) = match &req {
+            auth::SignedRequest::V4(r) => (r.timestamp.unix_secs, r.payload, Some(fixed_signing())),
+            auth::SignedRequest::V2(r) => {
+                let (auth::V2Timing::Dated { unix_secs }
+                | auth::V2Timing::Expires { unix_secs, .. }) = r.timing;
+                (unix_secs, r.payload, None)
+            }
+        };
+        let at_its_time = req.verify(SECRET, method, uri, headers, its_time);
+        assert!(
+            at_its_time.is_err(),
+            "a signature verified without the secret"
+        );
+        let verified = auth::Verified {
+            chunk_signing,
+            payload,
+        };
+        let _ = ChunkMode::for_request(&verified, headers);
+        let _ = auth::decoded_content_length(headers);
+        let _ = auth::BodyChecks::from_headers(headers, &payload);
+    }
 }
 
-fn fixed_verified(payload: auth::Payload) -> auth::Verified {
-    auth::Verified {
-        signing_key: [7; 32],
+/// Chunk signing material that no fuzz input signs with.
+fn fixed_signing() -> ChunkSigning {
+    ChunkSigning {
+        key: [7; 32],
         scope: "20231114/us-east-1/s3/aws4_request".into(),
         timestamp: "20231114T221320Z".into(),
-        seed_signature: [9; 32],
-        payload,
+        seed: [9; 32],
     }
 }
 
 /// Unsigned and signed, each without a trailer and with a CRC32C one.
 fn modes() -> Vec<ChunkMode> {
-    let signing = ChunkSigning::from(&fixed_verified(auth::Payload::StreamingSigned));
     let mut modes = Vec::new();
-    for signing in [None, Some(signing)] {
+    for signing in [None, Some(fixed_signing())] {
         for trailer in [None, Some(ChecksumAlgorithm::Crc32c)] {
             modes.push(ChunkMode {
                 signing: signing.clone(),

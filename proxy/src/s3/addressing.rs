@@ -43,7 +43,7 @@ pub fn is_s3(uri: &Uri, headers: &HeaderMap, domain: Option<&str>) -> bool {
 }
 
 /// The bucket named by `Host: <bucket>.<domain>[:port]`, if any.
-fn virtual_bucket<'a>(headers: &'a HeaderMap, domain: Option<&str>) -> Option<&'a str> {
+pub fn virtual_bucket<'a>(headers: &'a HeaderMap, domain: Option<&str>) -> Option<&'a str> {
     let domain = domain?;
     let host = headers.get(http::header::HOST)?.to_str().ok()?;
     let host = match host.rsplit_once(':') {

@@ -47,10 +47,7 @@ pub struct Prepared {
 pub fn prepare(body: Body, r: &S3Req) -> Result<Prepared, S3Error> {
     let failure = Failure::default();
     let raw = body.into_data_stream();
-    let payload = r
-        .verified
-        .as_ref()
-        .map_or(Payload::Unsigned, |v| v.payload);
+    let payload = r.verified.as_ref().map_or(Payload::Unsigned, |v| v.payload);
     let checks = BodyChecks::from_headers(&r.headers, &payload)?;
     let mode = match &r.verified {
         Some(v) => ChunkMode::for_request(v, &r.headers)?,

@@ -1,7 +1,7 @@
 //! S3 access keys and the identities they act as: the configured S3
 //! credentials plus every tempauth user (access key `account:user`, secret
 //! its key, as with Swift's s3api in front of tempauth). Authenticating a
-//! request checks its SigV4 signature with the key's secret.
+//! request checks its signature (SigV4 or SigV2) with the key's secret.
 
 use super::auth::{self, Verified};
 use super::error::{S3Error, S3ErrorCode};
@@ -59,13 +59,14 @@ impl Keyring {
         method: &Method,
         uri: &Uri,
         headers: &HeaderMap,
+        virtual_bucket: Option<&str>,
         now_secs: u64,
     ) -> Result<(Option<Identity>, Option<Verified>), S3Error> {
-        let Some(req) = auth::parse(uri, headers)? else {
+        let Some(req) = auth::parse(uri, headers, virtual_bucket)? else {
             return Ok((None, None));
         };
-        let key = self.keys.get(&req.access_key).ok_or_else(|| {
-            S3Error::new(S3ErrorCode::InvalidAccessKeyId).with("AWSAccessKeyId", &req.access_key)
+        let key = self.keys.get(req.access_key()).ok_or_else(|| {
+            S3Error::new(S3ErrorCode::InvalidAccessKeyId).with("AWSAccessKeyId", req.access_key())
         })?;
         let verified = req.verify(&key.secret, method, uri, headers, now_secs)?;
         let mut identity = key.identity.clone();

@@ -7,7 +7,7 @@
 //! Content-MD5 is not handled here: the proxy computes every body's MD5.
 
 use super::error::{from_body_error, AuthError};
-use super::sigv4::Payload;
+use super::signed::Payload;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use bytes::Bytes;

@@ -13,7 +13,7 @@
 use super::canonical::{hmac_sha256, sha256_hex, EMPTY_SHA256_HEX};
 use super::checksum::{ChecksumAlgorithm, ChecksumHasher};
 use super::error::{from_body_error, AuthError};
-use super::sigv4::{Payload, Verified};
+use super::signed::{Payload, Verified};
 use bytes::{Buf, Bytes, BytesMut};
 use futures::{Stream, StreamExt};
 use http::HeaderMap;
@@ -40,17 +40,6 @@ pub struct ChunkSigning {
     pub seed: [u8; 32],
 }
 
-impl From<&Verified> for ChunkSigning {
-    fn from(v: &Verified) -> ChunkSigning {
-        ChunkSigning {
-            key: v.signing_key,
-            scope: v.scope.clone(),
-            timestamp: v.timestamp.clone(),
-            seed: v.seed_signature,
-        }
-    }
-}
-
 impl std::fmt::Debug for ChunkSigning {
     // The signing key is a secret for the day: never in a log line.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -75,20 +64,27 @@ pub struct ChunkMode {
 
 impl ChunkMode {
     /// How a verified request's body is framed: `None` unless its payload
-    /// is streaming.
+    /// is streaming. Signed chunks need SigV4's signing material: a SigV2
+    /// request announcing them is refused.
     pub fn for_request(
         verified: &Verified,
         headers: &HeaderMap,
     ) -> Result<Option<ChunkMode>, AuthError> {
         let trailer = trailer_header(headers)?;
-        let signing = Some(ChunkSigning::from(verified));
         Ok(match verified.payload {
             Payload::Unsigned | Payload::Sha256(_) => None,
             Payload::StreamingSigned if trailer.is_some() => {
                 return Err(AuthError::UnsupportedTrailer)
             }
             Payload::StreamingSigned | Payload::StreamingSignedTrailer => {
-                Some(ChunkMode { signing, trailer })
+                let signing = verified
+                    .chunk_signing
+                    .clone()
+                    .ok_or(AuthError::StreamingNeedsSigV4)?;
+                Some(ChunkMode {
+                    signing: Some(signing),
+                    trailer,
+                })
             }
             Payload::StreamingUnsignedTrailer => Some(ChunkMode {
                 signing: None,

@@ -19,9 +19,22 @@ pub enum AuthError {
     /// An `Authorization` header of a scheme S3 does not know (`Bearer …`, SigV4a).
     #[error("Unsupported Authorization Type")]
     UnsupportedAuthorizationType,
-    /// Signature Version 2 (`AWS AK:sig`, `AWSAccessKeyId=`): we only support V4.
-    #[error("The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.")]
-    SignatureV2NotSupported,
+    /// An `Authorization: AWS …` (SigV2) header that is not `AWS AKID:signature`.
+    #[error("AWS authorization header is invalid.  Expected AwsAccessKeyId:signature")]
+    MalformedV2Authorization,
+    /// A SigV2 presigned URL whose `AWSAccessKeyId`, `Signature` or
+    /// `Expires` is missing, empty, repeated or not text.
+    #[error(
+        "Query-string authentication requires the Signature, Expires and AWSAccessKeyId parameters"
+    )]
+    MissingQueryAuthParameters,
+    /// A SigV2 presigned URL's `Expires` that is not seconds since the epoch (as sent).
+    #[error("Invalid date (should be seconds since epoch): {0}")]
+    InvalidExpires(String),
+    /// A signed-chunk `aws-chunked` upload not signed with SigV4, whose
+    /// signing key the chunk signatures need (a SigV2 request).
+    #[error("x-amz-content-sha256 STREAMING-AWS4-HMAC-SHA256-PAYLOAD requires a request signed with AWS4-HMAC-SHA256")]
+    StreamingNeedsSigV4,
     /// Both an `Authorization` header and a query-string signature.
     #[error("Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified")]
     MultipleAuthMechanisms,
@@ -86,13 +99,14 @@ impl AuthError {
             UnsupportedAuthorizationType | MultipleAuthMechanisms | InvalidContentSha256 => {
                 "InvalidArgument"
             }
-            InvalidDecodedContentLength => "InvalidArgument",
-            SignatureV2NotSupported | MissingContentSha256 => "InvalidRequest",
+            InvalidDecodedContentLength | MalformedV2Authorization => "InvalidArgument",
+            MissingContentSha256 | StreamingNeedsSigV4 => "InvalidRequest",
             InvalidChecksum(_) | MultipleChecksums | UnsupportedTrailer => "InvalidRequest",
             MalformedChunk(_) => "InvalidRequest",
             MissingDate | HeadersNotSigned(_) | RequestExpired | RequestNotYetValid => {
                 "AccessDenied"
             }
+            MissingQueryAuthParameters | InvalidExpires(_) => "AccessDenied",
             SignatureDoesNotMatch => "SignatureDoesNotMatch",
             RequestTimeTooSkewed => "RequestTimeTooSkewed",
             ContentSha256Mismatch => "XAmzContentSHA256Mismatch",
@@ -107,6 +121,8 @@ impl AuthError {
         use AuthError::*;
         match self {
             MissingDate
+            | MissingQueryAuthParameters
+            | InvalidExpires(_)
             | HeadersNotSigned(_)
             | SignatureDoesNotMatch
             | RequestTimeTooSkewed
@@ -143,6 +159,13 @@ mod tests {
         assert_eq!(AuthError::RequestTimeTooSkewed.status(), 403);
         assert_eq!(AuthError::RequestExpired.status(), 403);
         assert_eq!(AuthError::RequestExpired.code(), "AccessDenied");
+        let expires = AuthError::InvalidExpires("soon".into());
+        assert_eq!(
+            (expires.code(), expires.status().as_u16()),
+            ("AccessDenied", 403)
+        );
+        let v2 = AuthError::MalformedV2Authorization;
+        assert_eq!((v2.code(), v2.status().as_u16()), ("InvalidArgument", 400));
         let malformed = AuthError::AuthorizationHeaderMalformed("x".into());
         assert_eq!(malformed.status(), 400);
         assert_eq!(malformed.code(), "AuthorizationHeaderMalformed");

@@ -7,10 +7,10 @@
 //! verification checks timing first (clock skew, expiry), then that every
 //! `x-amz-*` header is signed, then the signature, compared in constant time.
 
-use super::canonical::{
-    self, query_pairs, RequestParts, ALGORITHM, SCOPE_TERMINAL, UNSIGNED_PAYLOAD,
-};
+use super::canonical::{self, RequestParts, ALGORITHM, SCOPE_TERMINAL, UNSIGNED_PAYLOAD};
+use super::chunked::ChunkSigning;
 use super::error::AuthError;
+use super::signed::{header_str, Payload, Verified};
 use super::timestamp::AmzDate;
 use http::{HeaderMap, Method, Uri};
 use subtle::ConstantTimeEq;
@@ -31,49 +31,6 @@ const QUERY_REQUIRED: &str = "Query-string authentication version 4 requires the
 /// hash is bound by the canonical request's last line, or (presigned) only
 /// selects a check of the body.
 const UNSIGNED_AMZ_HEADERS_ALLOWED: [&str; 1] = ["x-amz-content-sha256"];
-
-/// How the body is protected, from `x-amz-content-sha256`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Payload {
-    /// `UNSIGNED-PAYLOAD` (and every presigned URL unless it says otherwise).
-    Unsigned,
-    /// The body's sha256, signed: the body must hash to it.
-    Sha256([u8; 32]),
-    /// `STREAMING-AWS4-HMAC-SHA256-PAYLOAD`: `aws-chunked`, each chunk signed.
-    StreamingSigned,
-    /// `STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER`: signed chunks and a signed trailer.
-    StreamingSignedTrailer,
-    /// `STREAMING-UNSIGNED-PAYLOAD-TRAILER`: `aws-chunked` without signatures, with a trailer.
-    StreamingUnsignedTrailer,
-}
-
-impl Payload {
-    /// Reads an `x-amz-content-sha256` value.
-    pub fn parse(value: &str) -> Result<Payload, AuthError> {
-        Ok(match value {
-            UNSIGNED_PAYLOAD => Payload::Unsigned,
-            "STREAMING-AWS4-HMAC-SHA256-PAYLOAD" => Payload::StreamingSigned,
-            "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER" => Payload::StreamingSignedTrailer,
-            "STREAMING-UNSIGNED-PAYLOAD-TRAILER" => Payload::StreamingUnsignedTrailer,
-            hash => {
-                let mut digest = [0u8; 32];
-                hex::decode_to_slice(hash, &mut digest)
-                    .map_err(|_| AuthError::InvalidContentSha256)?;
-                Payload::Sha256(digest)
-            }
-        })
-    }
-
-    /// Whether the body is `aws-chunked` (see [`super::ChunkMode`]).
-    pub fn is_streaming(&self) -> bool {
-        matches!(
-            self,
-            Payload::StreamingSigned
-                | Payload::StreamingSignedTrailer
-                | Payload::StreamingUnsignedTrailer
-        )
-    }
-}
 
 /// The credential scope: `date/region/service/aws4_request`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,64 +73,6 @@ pub struct SigV4Request {
     payload_line: String,
 }
 
-/// What a verified request's streaming body is checked with: the chunk
-/// signatures chain from `seed_signature` under `signing_key`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Verified {
-    pub signing_key: [u8; 32],
-    /// `date/region/s3/aws4_request`.
-    pub scope: String,
-    /// `yyyymmddThhmmssZ`.
-    pub timestamp: String,
-    /// The request's own signature: the "previous signature" of the first chunk.
-    pub seed_signature: [u8; 32],
-    pub payload: Payload,
-}
-
-impl std::fmt::Debug for Verified {
-    // The signing key is a secret for the day: never in a log line.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Verified")
-            .field("scope", &self.scope)
-            .field("timestamp", &self.timestamp)
-            .field("seed_signature", &hex::encode(self.seed_signature))
-            .field("payload", &self.payload)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Reads a request's S3 credentials: `Ok(None)` when it carries none (an
-/// anonymous request), an error for anything but well-formed SigV4.
-pub fn parse(uri: &Uri, headers: &HeaderMap) -> Result<Option<SigV4Request>, AuthError> {
-    let pairs = query_pairs(uri.query().unwrap_or(""));
-    let has = |name: &str| pairs.iter().any(|(n, _)| n == name.as_bytes());
-    let v4_query = has("X-Amz-Algorithm") || has("X-Amz-Credential") || has("X-Amz-Signature");
-    let v2_query = has("AWSAccessKeyId");
-    let mut auth_headers = headers.get_all(http::header::AUTHORIZATION).iter();
-    let auth = auth_headers.next();
-    if auth_headers.next().is_some() {
-        return Err(header_malformed("more than one Authorization header"));
-    }
-    match (auth, v4_query, v2_query) {
-        (None, false, false) => Ok(None),
-        (Some(_), true, _) | (Some(_), _, true) | (None, true, true) => {
-            Err(AuthError::MultipleAuthMechanisms)
-        }
-        (None, false, true) => Err(AuthError::SignatureV2NotSupported),
-        (None, true, false) => parse_presigned(&pairs, headers).map(Some),
-        (Some(value), false, false) => {
-            let value = value
-                .to_str()
-                .map_err(|_| AuthError::UnsupportedAuthorizationType)?;
-            match value.split_once(' ') {
-                Some((ALGORITHM, rest)) => parse_header_auth(rest, headers).map(Some),
-                Some(("AWS", _)) => Err(AuthError::SignatureV2NotSupported),
-                _ => Err(AuthError::UnsupportedAuthorizationType),
-            }
-        }
-    }
-}
-
 fn header_malformed(why: impl Into<String>) -> AuthError {
     AuthError::AuthorizationHeaderMalformed(why.into())
 }
@@ -184,7 +83,10 @@ fn query_error(why: impl Into<String>) -> AuthError {
 
 /// `Credential=…, SignedHeaders=…, Signature=…` (any spacing after the
 /// commas), each exactly once.
-fn parse_header_auth(rest: &str, headers: &HeaderMap) -> Result<SigV4Request, AuthError> {
+pub(super) fn parse_header_auth(
+    rest: &str,
+    headers: &HeaderMap,
+) -> Result<SigV4Request, AuthError> {
     let (mut credential, mut signed, mut signature) = (None, None, None);
     for part in rest.split(',') {
         let (key, value) = part.trim().split_once('=').ok_or_else(|| {
@@ -238,13 +140,8 @@ fn header_timestamp(headers: &HeaderMap) -> Result<AmzDate, AuthError> {
     .ok_or(AuthError::MissingDate)
 }
 
-/// A header's first value, trimmed, if it is text.
-fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers.get(name)?.to_str().ok().map(str::trim)
-}
-
 /// A presigned URL's parameters: all six required, each at most once.
-fn parse_presigned(
+pub(super) fn parse_presigned(
     pairs: &[(Vec<u8>, Vec<u8>)],
     headers: &HeaderMap,
 ) -> Result<SigV4Request, AuthError> {
@@ -421,11 +318,14 @@ impl SigV4Request {
         if !matched {
             return Err(AuthError::SignatureDoesNotMatch);
         }
-        Ok(Verified {
-            signing_key,
+        let chunk_signing = ChunkSigning {
+            key: signing_key,
             scope,
             timestamp: self.timestamp.text.clone(),
-            seed_signature: self.signature,
+            seed: self.signature,
+        };
+        Ok(Verified {
+            chunk_signing: Some(chunk_signing),
             payload: self.payload,
         })
     }

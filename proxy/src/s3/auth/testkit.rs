@@ -1,10 +1,13 @@
 //! Test fixtures shared by the auth tests: AWS's example credentials, a
-//! request builder, a client-side signer, an `aws-chunked` encoder, and a
-//! proptest runner seeded from `SEED=`.
+//! request builder, client-side signers (SigV4, and SigV2 over a written-out
+//! StringToSign), an `aws-chunked` encoder, and a proptest runner seeded
+//! from `SEED=`.
 
 use super::canonical::{self, RequestParts, ALGORITHM};
 use super::chunked::ChunkSigning;
-use super::sigv4::Verified;
+use super::sigv2::hmac_sha1;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use sha2::{Digest, Sha256};
@@ -108,13 +111,17 @@ impl Signer<'_> {
 pub fn example_signing(seed: &str) -> ChunkSigning {
     let mut seed_signature = [0u8; 32];
     hex::decode_to_slice(seed, &mut seed_signature).unwrap();
-    ChunkSigning::from(&Verified {
-        signing_key: canonical::signing_key(SECRET, "20130524", "us-east-1", "s3"),
+    ChunkSigning {
+        key: canonical::signing_key(SECRET, "20130524", "us-east-1", "s3"),
         scope: "20130524/us-east-1/s3/aws4_request".to_owned(),
         timestamp: EXAMPLE_TIME.to_owned(),
-        seed_signature,
-        payload: super::Payload::StreamingSigned,
-    })
+        seed: seed_signature,
+    }
+}
+
+/// A SigV2 signature of `string_to_sign` with the examples' secret, in base64.
+pub fn sign_v2(string_to_sign: &str) -> String {
+    BASE64.encode(hmac_sha1(SECRET.as_bytes(), string_to_sign.as_bytes()))
 }
 
 /// `data` in `aws-chunked` form, cut at `sizes` (the rest in one chunk),

@@ -1,6 +1,7 @@
 //! Request timestamps: SigV4's ISO 8601 basic form (`yyyymmddThhmmssZ`), the
-//! HTTP `Date` forms, and the conversion between them and Unix seconds (UTC,
-//! proleptic Gregorian calendar, no calendar crate).
+//! HTTP `Date` forms (with the numeric zones SigV2 clients send), and the
+//! conversion between them and Unix seconds (UTC, proleptic Gregorian
+//! calendar, no calendar crate).
 
 use std::time::UNIX_EPOCH;
 
@@ -46,15 +47,13 @@ impl AmzDate {
         })
     }
 
-    /// Parses a `Date` header: the SigV4 form, or any HTTP date form
-    /// (`Fri, 24 May 2013 00:00:00 GMT`), which is signed in the SigV4 form.
+    /// Parses a `Date` header: the SigV4 form, or any form
+    /// `http_date_secs` reads, which is signed in the SigV4 form.
     pub fn parse_date_header(s: &str) -> Option<AmzDate> {
         if let Some(d) = AmzDate::parse(s) {
             return Some(d);
         }
-        let t = httpdate::parse_http_date(s).ok()?;
-        let unix_secs = t.duration_since(UNIX_EPOCH).ok()?.as_secs();
-        Some(AmzDate::from_unix_secs(unix_secs))
+        http_date_secs(s).map(AmzDate::from_unix_secs)
     }
 
     /// The SigV4 form of `unix_secs`.
@@ -74,6 +73,44 @@ impl AmzDate {
     pub fn date(&self) -> &str {
         &self.text[..8]
     }
+}
+
+/// Seconds since the epoch of an HTTP date: the three forms of RFC 9110
+/// (`Tue, 27 Mar 2007 19:36:42 GMT`), or the first with a numeric zone
+/// instead of `GMT` (`Tue, 27 Mar 2007 19:36:42 +0000`), as AWS's SigV2
+/// examples and s3cmd write it. The weekday must be the date's.
+pub fn http_date_secs(s: &str) -> Option<u64> {
+    let secs = |t: std::time::SystemTime| Some(t.duration_since(UNIX_EPOCH).ok()?.as_secs());
+    if let Ok(t) = httpdate::parse_http_date(s) {
+        return secs(t);
+    }
+    let (local, zone) = s.rsplit_once(' ')?;
+    let offset_secs = zone_offset_secs(zone)?;
+    let t = httpdate::parse_http_date(&format!("{local} GMT")).ok()?;
+    secs(t)?.checked_add_signed(-offset_secs)
+}
+
+/// `+hhmm` or `-hhmm`: how far the local time is ahead of UTC.
+fn zone_offset_secs(zone: &str) -> Option<i64> {
+    let (sign, digits) = match zone.as_bytes() {
+        [b'+', rest @ ..] => (1, rest),
+        [b'-', rest @ ..] => (-1, rest),
+        _ => return None,
+    };
+    let [h1, h2, m1, m2] = *digits else {
+        return None;
+    };
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let (hours, minutes) = (
+        i64::from((h1 - b'0') * 10 + (h2 - b'0')),
+        i64::from((m1 - b'0') * 10 + (m2 - b'0')),
+    );
+    if hours > 23 || minutes > 59 {
+        return None;
+    }
+    Some(sign * (hours * 3600 + minutes * 60))
 }
 
 fn is_leap(year: u64) -> bool {
@@ -162,6 +199,35 @@ mod tests {
             "20130524T010203Z"
         );
         assert_eq!(AmzDate::parse_date_header("yesterday"), None);
+    }
+
+    #[test]
+    fn http_dates_with_numeric_zones_convert_to_utc() {
+        // AWS's SigV2 examples write `+0000`; other offsets shift to UTC; the weekday is checked.
+        let gmt = http_date_secs("Tue, 27 Mar 2007 19:36:42 GMT").unwrap();
+        assert_eq!(gmt, 1_175_024_202);
+        assert_eq!(http_date_secs("Tue, 27 Mar 2007 19:36:42 +0000"), Some(gmt));
+        assert_eq!(http_date_secs("Tue, 27 Mar 2007 21:36:42 +0200"), Some(gmt));
+        assert_eq!(http_date_secs("Tue, 27 Mar 2007 18:06:42 -0130"), Some(gmt));
+        assert_eq!(
+            AmzDate::parse_date_header("Tue, 27 Mar 2007 19:36:42 +0000")
+                .unwrap()
+                .unix_secs,
+            gmt
+        );
+        for bad in [
+            "Wed, 27 Mar 2007 19:36:42 +0000",
+            "Tue, 27 Mar 2007 19:36:42 +2400",
+            "Tue, 27 Mar 2007 19:36:42 +0060",
+            "Tue, 27 Mar 2007 19:36:42 0000",
+            "Tue, 27 Mar 2007 19:36:42 +00:00",
+            "Tue, 27 Mar 2007 19:36:42 +\u{e9}00",
+            "Thu, 01 Jan 1970 00:00:00 +0100",
+            "+0000",
+            "",
+        ] {
+            assert_eq!(http_date_secs(bad), None, "{bad}");
+        }
     }
 
     #[test]

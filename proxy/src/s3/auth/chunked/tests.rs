@@ -2,7 +2,7 @@
 //! examples, tampering, framing errors, and random bodies.
 
 use super::*;
-use crate::s3::auth::sigv4::parse;
+use crate::s3::auth::signed::parse;
 use crate::s3::auth::testkit::{
     encode_chunked, example_signing, request, seeded_runner, EXAMPLE_SECS, SECRET,
 };
@@ -99,7 +99,7 @@ fn aws_streaming_example_decodes_end_to_end() {
             ("content-length", "66824"),
         ],
     );
-    let verified = parse(&uri, &h)
+    let verified = parse(&uri, &h, None)
         .unwrap()
         .unwrap()
         .verify(SECRET, &m, &uri, &h, EXAMPLE_SECS)
@@ -194,7 +194,7 @@ fn aws_trailer_example_seed_verifies_from_its_headers() {
             ("x-amz-trailer", "x-amz-checksum-crc32c"),
         ],
     );
-    let verified = parse(&uri, &h)
+    let verified = parse(&uri, &h, None)
         .unwrap()
         .unwrap()
         .verify(SECRET, &m, &uri, &h, EXAMPLE_SECS)
@@ -365,10 +365,7 @@ fn the_adapters_are_send_when_the_body_is() {
 fn request_headers_choose_the_chunk_mode() {
     // Streaming payloads get a mode (signed or not, with x-amz-trailer's checksum); others get none.
     let mut verified = crate::s3::auth::Verified {
-        signing_key: [1; 32],
-        scope: "s".into(),
-        timestamp: "t".into(),
-        seed_signature: [2; 32],
+        chunk_signing: Some(example_signing(SEED)),
         payload: Payload::Unsigned,
     };
     let (_, _, trailer) = request("PUT", "/", &[("x-amz-trailer", "X-Amz-Checksum-Sha256")]);
@@ -394,6 +391,34 @@ fn request_headers_choose_the_chunk_mode() {
         Err(AuthError::InvalidDecodedContentLength)
     );
     assert_eq!(decoded_content_length(&HeaderMap::new()), Ok(None));
+}
+
+#[test]
+fn signed_chunks_need_sigv4_signing_material() {
+    // Without chunk signing (a SigV2 request) signed-chunk payloads are refused; unsigned ones decode.
+    let mut verified = crate::s3::auth::Verified {
+        chunk_signing: None,
+        payload: Payload::StreamingSigned,
+    };
+    let (_, _, plain) = request("PUT", "/", &[]);
+    let (_, _, trailer) = request("PUT", "/", &[("x-amz-trailer", "x-amz-checksum-crc32c")]);
+    assert_eq!(
+        ChunkMode::for_request(&verified, &plain),
+        Err(AuthError::StreamingNeedsSigV4)
+    );
+    verified.payload = Payload::StreamingSignedTrailer;
+    assert_eq!(
+        ChunkMode::for_request(&verified, &trailer),
+        Err(AuthError::StreamingNeedsSigV4)
+    );
+    verified.payload = Payload::StreamingUnsignedTrailer;
+    let mode = ChunkMode::for_request(&verified, &trailer)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (mode.signing, mode.trailer),
+        (None, Some(ChecksumAlgorithm::Crc32c))
+    );
 }
 
 #[test]
