@@ -4,6 +4,7 @@
 
 mod account;
 pub(crate) mod container;
+mod cors;
 mod dlo;
 mod fanout;
 mod info;
@@ -296,13 +297,36 @@ impl Shared {
             id,
             etag_is_at: None,
         };
+        if ctx.method == Method::OPTIONS {
+            return Ok(cors::preflight(self, &ctx, &route).await);
+        }
+        let cors_origin = ctx.header("origin").map(str::to_owned);
+        let cors_container = cors::container_of(&route).map(|(a, c)| (a.to_owned(), c.to_owned()));
+        let result = self.route(&ctx, route, body).await;
+        match (cors_origin, cors_container) {
+            (Some(origin), Some((account, container))) => {
+                let mut resp = result.unwrap_or_else(|e| error_response(&e, ctx.is_head()));
+                cors::decorate(self, &account, &container, &origin, &mut resp).await;
+                Ok(resp)
+            }
+            _ => result,
+        }
+    }
+
+    /// Serves a parsed request on the handler of its resource.
+    async fn route(
+        &self,
+        ctx: &Ctx,
+        route: Route,
+        body: Body,
+    ) -> Result<Response<Body>, SwiftError> {
         match route {
-            Route::Info => info::info(self, &ctx),
+            Route::Info => info::info(self, ctx),
             Route::Healthcheck => Ok(info::healthcheck()),
-            Route::Auth => info::auth(self, &ctx),
-            Route::Account { account } => account::handle(self, &ctx, &account).await,
+            Route::Auth => info::auth(self, ctx),
+            Route::Account { account } => account::handle(self, ctx, &account).await,
             Route::Container { account, container } => {
-                container::handle(self, &ctx, &account, &container).await
+                container::handle(self, ctx, &account, &container).await
             }
             Route::Object {
                 account,
@@ -315,14 +339,14 @@ impl Shared {
                     object,
                 };
                 match ctx.method.as_str() {
-                    "GET" | "HEAD" => object_read::get_or_head(self, &ctx, &obj).await,
-                    _ if slo::is_manifest_put(&ctx) => slo::put(self, &ctx, &obj, body).await,
-                    _ if slo::is_manifest_delete(&ctx) => slo::delete(self, &ctx, &obj).await,
-                    _ if slo::has_reserved_header(&ctx) => Err(slo::reserved_header()),
-                    "PUT" => object_put::put(self, &ctx, &obj, body).await,
-                    "COPY" => object_put::copy(self, &ctx, &obj).await,
-                    "POST" => object_write::post(self, &ctx, &obj).await,
-                    "DELETE" => object_write::delete(self, &ctx, &obj).await,
+                    "GET" | "HEAD" => object_read::get_or_head(self, ctx, &obj).await,
+                    _ if slo::is_manifest_put(ctx) => slo::put(self, ctx, &obj, body).await,
+                    _ if slo::is_manifest_delete(ctx) => slo::delete(self, ctx, &obj).await,
+                    _ if slo::has_reserved_header(ctx) => Err(slo::reserved_header()),
+                    "PUT" => object_put::put(self, ctx, &obj, body).await,
+                    "COPY" => object_put::copy(self, ctx, &obj).await,
+                    "POST" => object_write::post(self, ctx, &obj).await,
+                    "DELETE" => object_write::delete(self, ctx, &obj).await,
                     _ => Err(SwiftError::MethodNotAllowed),
                 }
             }

@@ -1044,6 +1044,95 @@ async fn expirer_deletes_and_unlists_expired_objects() {
 }
 
 #[tokio::test]
+async fn cors_preflight_and_actual_requests() {
+    // A container's allowed origin answers preflights without a token and
+    // decorates actual requests; other origins get 401 / no CORS headers.
+    let h = harness().await;
+    h.req(
+        "PUT",
+        "/v1/AUTH_test/c",
+        &[("x-container-meta-access-control-allow-origin", "*")],
+        b"",
+    )
+    .await;
+    h.req(
+        "PUT",
+        "/v1/AUTH_test/c/o",
+        &[("x-object-meta-color", "red")],
+        b"x",
+    )
+    .await;
+    async fn preflight(h: &Harness, origin: &str, method: Option<&str>) -> Resp {
+        let mut hs = vec![("origin", origin)];
+        if let Some(m) = method {
+            hs.push(("access-control-request-method", m));
+        }
+        h.as_token("", "OPTIONS", "/v1/AUTH_test/c/o", &hs).await
+    }
+    assert_eq!(
+        preflight(&h, "http://m.com", None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let ok = preflight(&h, "http://m.com", Some("GET")).await;
+    assert_eq!(ok.status, StatusCode::OK);
+    assert_eq!(ok.header("access-control-allow-origin"), "*");
+    assert!(ok.header("access-control-expose-headers").is_empty());
+    let get = h
+        .req(
+            "GET",
+            "/v1/AUTH_test/c/o",
+            &[("origin", "http://m.com")],
+            b"",
+        )
+        .await;
+    assert_eq!(get.header("access-control-allow-origin"), "*");
+    assert!(get
+        .header("access-control-expose-headers")
+        .split(", ")
+        .any(|e| e == "x-object-meta-color"));
+
+    h.req(
+        "POST",
+        "/v1/AUTH_test/c",
+        &[(
+            "x-container-meta-access-control-allow-origin",
+            "http://secret.com",
+        )],
+        b"",
+    )
+    .await;
+    h.clock.0.fetch_add(2_000_000, Ordering::SeqCst); // past the container cache
+    assert_eq!(
+        preflight(&h, "http://m.com", Some("GET")).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let other = h
+        .req(
+            "GET",
+            "/v1/AUTH_test/c/o",
+            &[("origin", "http://m.com")],
+            b"",
+        )
+        .await;
+    assert!(other.header("access-control-allow-origin").is_empty());
+    let own = h
+        .req(
+            "GET",
+            "/v1/AUTH_test/c/o",
+            &[("origin", "http://secret.com")],
+            b"",
+        )
+        .await;
+    assert_eq!(
+        own.header("access-control-allow-origin"),
+        "http://secret.com"
+    );
+    let plain = h.as_token("", "OPTIONS", "/v1/AUTH_test/c/o", &[]).await;
+    assert_eq!(plain.status, StatusCode::OK);
+    assert!(plain.header("allow").contains("PUT"));
+}
+
+#[tokio::test]
 async fn listings_paginate_and_format() {
     // Markers, limits, prefixes, reverse and xml work on account and container listings.
     let h = harness().await;
