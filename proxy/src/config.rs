@@ -14,6 +14,9 @@ pub struct TempAuthUser {
     pub admin: bool,
     /// `.reseller_admin`: owns every account.
     pub reseller_admin: bool,
+    /// In the `service` group: its token, sent as `X-Service-Token`, opens
+    /// a project's `SERVICE_` account to that project's owner.
+    pub service: bool,
 }
 
 /// An S3 access key bound to a tempauth account and user (what the identity

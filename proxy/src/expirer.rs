@@ -111,6 +111,8 @@ fn expirer_identity(now: Timestamp) -> Identity {
         user: "expirer".into(),
         admin: false,
         reseller_admin: true,
+        service: false,
+        with_service_token: false,
         expires_secs: now.secs() + 3600,
     }
 }

@@ -6,6 +6,10 @@ use std::borrow::Cow;
 
 /// The Swift account name prefix (tempauth's reseller prefix).
 pub const RESELLER_PREFIX: &str = "AUTH_";
+/// The prefix of a project's service accounts (`SERVICE_<project>`): only a
+/// project owner's token together with a service user's `X-Service-Token`
+/// reaches them (tempauth's `SERVICE_require_group = service`).
+pub const SERVICE_PREFIX: &str = "SERVICE_";
 
 /// What a request path names.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -161,6 +161,7 @@ fn proxy_config(dir: &DataDir) -> cairn_proxy::ProxyConfig {
             key: u.key.clone(),
             admin: u.groups.iter().any(|g| g == "admin"),
             reseller_admin: u.groups.iter().any(|g| g == "reseller_admin"),
+            service: u.groups.iter().any(|g| g == "service"),
         })
         .collect();
     let s3 = &dir.config.s3;

@@ -1,8 +1,9 @@
 //! Swift's container ACLs (`X-Container-Read` / `X-Container-Write`) and
-//! tempauth's authorization rule, as a pure function.
+//! tempauth's authorization rule (with its `SERVICE_` accounts), as a pure
+//! function.
 
 use super::Identity;
-use crate::path::RESELLER_PREFIX;
+use crate::path::{RESELLER_PREFIX, SERVICE_PREFIX};
 
 /// A parsed container ACL: referrer rules and user groups.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -120,17 +121,29 @@ pub struct AccessRequest<'a> {
 /// tempauth's `authorize`: reseller admins own every `AUTH_` account,
 /// `.admin` users own their own, everyone else needs a container ACL.
 pub fn authorize(id: Option<&Identity>, req: &AccessRequest<'_>) -> Decision {
-    let Some(tail) = req.account.strip_prefix(RESELLER_PREFIX) else {
-        return denied(id);
+    let (tail, service_account) = match (
+        req.account.strip_prefix(RESELLER_PREFIX),
+        req.account.strip_prefix(SERVICE_PREFIX),
+    ) {
+        (Some(t), _) => (t, false),
+        (None, Some(t)) => (t, true),
+        (None, None) => return denied(id),
     };
     if let Some(i) = id {
         if i.reseller_admin {
             return Decision::Owner;
         }
+        if service_account && !i.with_service_token {
+            return denied(id);
+        }
         let account_itself = req.is_account_put_or_delete && !req.has_container;
         if i.admin && i.account == tail && !account_itself {
             return Decision::Owner;
         }
+    }
+    if service_account {
+        // A service account is its owner's only: no ACL opens it.
+        return denied(id);
     }
     let acl = Acl::parse(req.acl.unwrap_or(""));
     if acl.referrer_allowed(req.referer)
@@ -168,8 +181,54 @@ mod tests {
             user: user.into(),
             admin,
             reseller_admin: false,
+            service: false,
+            with_service_token: false,
             expires_secs: 9,
         }
+    }
+
+    #[test]
+    fn service_accounts_need_the_owner_and_a_service_token() {
+        // SERVICE_test opens to test's admin only with a service user's
+        // X-Service-Token; no ACL, referrer or other user gets in.
+        let service_req = |acl| AccessRequest {
+            account: "SERVICE_test",
+            ..req(acl, true)
+        };
+        let owner = ident("test", "tester", true);
+        assert_eq!(
+            authorize(Some(&owner), &service_req(None)),
+            Decision::Forbidden
+        );
+        let with_service = Identity {
+            with_service_token: true,
+            ..owner.clone()
+        };
+        assert_eq!(
+            authorize(Some(&with_service), &service_req(None)),
+            Decision::Owner
+        );
+        let other = Identity {
+            with_service_token: true,
+            ..ident("test5", "tester5", true)
+        };
+        assert_eq!(
+            authorize(Some(&other), &service_req(None)),
+            Decision::Forbidden
+        );
+        assert_eq!(
+            authorize(None, &service_req(Some(".r:*"))),
+            Decision::Unauthorized
+        );
+        assert_eq!(
+            authorize(
+                Some(&ident("test", "tester3", false)),
+                &service_req(Some("test:tester3"))
+            ),
+            Decision::Forbidden
+        );
+        // The user's own AUTH_ account needs no service token.
+        assert_eq!(authorize(Some(&owner), &req(None, true)), Decision::Owner);
     }
 
     fn req<'a>(acl: Option<&'a str>, has_object: bool) -> AccessRequest<'a> {

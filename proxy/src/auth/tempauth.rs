@@ -51,6 +51,8 @@ impl TempAuth {
             user: u.user.clone(),
             admin: u.admin,
             reseller_admin: u.reseller_admin,
+            service: u.service,
+            with_service_token: false,
             expires_secs: now_secs + self.ttl_secs,
         };
         Some(TempAuthGrant {
@@ -74,6 +76,7 @@ mod tests {
             key: "testing".into(),
             admin: true,
             reseller_admin: false,
+            service: false,
         }];
         let ta = TempAuth::new(&users, b"s", 100);
         let g = ta.login("test:tester", "testing", 10).unwrap();

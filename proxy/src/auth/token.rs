@@ -2,7 +2,8 @@
 //! Any proxy that holds the secret verifies a token without a lookup.
 //!
 //! Wire form: `AUTH_tk` + hex(payload ‖ mac[..16]) where payload is
-//! `expires_secs: u64 BE ‖ flags: u8 ‖ account_len: u8 ‖ account ‖ user`.
+//! `expires_secs: u64 BE ‖ flags: u8 ‖ account_len: u8 ‖ account ‖ user`;
+//! flags: 1 admin, 2 reseller admin, 4 service user.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -15,6 +16,7 @@ const HEADER_BYTES: usize = 10;
 pub const TOKEN_CHARS_MAX: usize = 1024;
 const FLAG_ADMIN: u8 = 1;
 const FLAG_RESELLER: u8 = 2;
+const FLAG_SERVICE: u8 = 4;
 
 /// Who a verified token speaks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,7 +26,12 @@ pub struct Identity {
     pub user: String,
     pub admin: bool,
     pub reseller_admin: bool,
+    /// A service user (group `service`).
+    pub service: bool,
     pub expires_secs: u64,
+    /// The request also carried a service user's valid `X-Service-Token`.
+    /// A property of the request, never of a token.
+    pub with_service_token: bool,
 }
 
 impl Identity {
@@ -84,7 +91,8 @@ impl TokenSigner {
         let mut payload = Vec::with_capacity(HEADER_BYTES + acct.len() + id.user.len() + MAC_BYTES);
         payload.extend_from_slice(&id.expires_secs.to_be_bytes());
         let flags = (if id.admin { FLAG_ADMIN } else { 0 })
-            | (if id.reseller_admin { FLAG_RESELLER } else { 0 });
+            | (if id.reseller_admin { FLAG_RESELLER } else { 0 })
+            | (if id.service { FLAG_SERVICE } else { 0 });
         payload.push(flags);
         payload.push(acct.len() as u8);
         payload.extend_from_slice(acct);
@@ -130,7 +138,9 @@ fn decode_payload(p: &[u8]) -> Option<Identity> {
         user: user.to_owned(),
         admin: flags & FLAG_ADMIN != 0,
         reseller_admin: flags & FLAG_RESELLER != 0,
+        service: flags & FLAG_SERVICE != 0,
         expires_secs,
+        with_service_token: false,
     })
 }
 
@@ -144,7 +154,9 @@ mod tests {
             user: "tester".into(),
             admin: true,
             reseller_admin: false,
+            service: false,
             expires_secs,
+            with_service_token: false,
         }
     }
 

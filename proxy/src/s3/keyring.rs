@@ -30,6 +30,8 @@ impl Keyring {
                 user: u.user.clone(),
                 admin: u.admin,
                 reseller_admin: u.reseller_admin,
+                service: u.service,
+                with_service_token: false,
                 expires_secs: u64::MAX,
             };
             let secret = u.key.clone();
@@ -44,6 +46,8 @@ impl Keyring {
                 user: c.user.clone(),
                 admin: c.admin,
                 reseller_admin: false,
+                service: false,
+                with_service_token: false,
                 expires_secs: u64::MAX,
             };
             let secret = c.secret.clone();

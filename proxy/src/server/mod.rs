@@ -353,13 +353,16 @@ impl Shared {
         }
     }
 
-    /// The identity behind X-Auth-Token / X-Storage-Token, if it verifies.
+    /// The identity behind X-Auth-Token / X-Storage-Token, if it verifies,
+    /// noting whether a service user's X-Service-Token came with it.
     fn identity(&self, headers: &HeaderMap, now: Timestamp) -> Option<Identity> {
-        let token = headers
-            .get("x-auth-token")
-            .or_else(|| headers.get("x-storage-token"))?;
-        let token = token.to_str().ok()?;
-        self.tempauth.signer().verify(token, now.secs()).ok()
+        let verify = |name: &str| {
+            let token = headers.get(name)?.to_str().ok()?;
+            self.tempauth.signer().verify(token, now.secs()).ok()
+        };
+        let mut id = verify("x-auth-token").or_else(|| verify("x-storage-token"))?;
+        id.with_service_token = verify("x-service-token").is_some_and(|s| s.service);
+        Some(id)
     }
 
     /// The container's record, from the cache or the metadata service.

@@ -38,6 +38,7 @@ fn user(account: &str, user: &str, key: &str, admin: bool, reseller_admin: bool)
         key: key.into(),
         admin,
         reseller_admin,
+        service: false,
     }
 }
 
