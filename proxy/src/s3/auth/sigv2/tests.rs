@@ -627,3 +627,28 @@ fn garbage_headers_and_queries_never_panic() {
         })
         .unwrap();
 }
+
+#[test]
+fn path_style_bucket_requests_sign_a_trailing_slash() {
+    // botocore signs `GET /bucket?encoding-type=url` over `/bucket/`: the
+    // same request verifies with or without the slash in the path.
+    let (req_bare, req_slash) = (
+        signed_get(
+            "/johnsmith?encoding-type=url",
+            &format!("GET\n\n\n{GET_DATE}\n/johnsmith/"),
+        ),
+        signed_get("/johnsmith/", &format!("GET\n\n\n{GET_DATE}\n/johnsmith/")),
+    );
+    for req in [&req_bare, &req_slash] {
+        verify_at(req, None, secs(GET_DATE)).unwrap();
+    }
+    // A key is never given a slash.
+    let key = signed_get(
+        "/johnsmith/photo",
+        &format!("GET\n\n\n{GET_DATE}\n/johnsmith/photo/"),
+    );
+    assert_eq!(
+        verify_at(&key, None, secs(GET_DATE)).unwrap_err(),
+        AuthError::SignatureDoesNotMatch
+    );
+}
