@@ -19,6 +19,21 @@ pub struct TempAuthUser {
     pub service: bool,
 }
 
+impl TempAuthUser {
+    /// The identity this user's credentials stand for, valid until `expires_secs`.
+    pub fn identity(&self, expires_secs: u64) -> crate::auth::Identity {
+        crate::auth::Identity {
+            account: self.account.clone(),
+            user: self.user.clone(),
+            admin: self.admin,
+            reseller_admin: self.reseller_admin,
+            service: self.service,
+            with_service_token: false,
+            expires_secs,
+        }
+    }
+}
+
 /// An S3 access key bound to a tempauth account and user (what the identity
 /// service later manages as EC2 credentials).
 #[derive(Debug, Clone, PartialEq, Eq)]

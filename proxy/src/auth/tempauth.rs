@@ -1,6 +1,6 @@
 //! tempauth v1.0: `account:user` + key in, a signed token and storage URL out.
 
-use super::{Identity, TokenSigner};
+use super::TokenSigner;
 use crate::config::TempAuthUser;
 use crate::path::RESELLER_PREFIX;
 use std::collections::HashMap;
@@ -46,15 +46,7 @@ impl TempAuth {
         if !bool::from(u.key.as_bytes().ct_eq(key.as_bytes())) {
             return None;
         }
-        let id = Identity {
-            account: u.account.clone(),
-            user: u.user.clone(),
-            admin: u.admin,
-            reseller_admin: u.reseller_admin,
-            service: u.service,
-            with_service_token: false,
-            expires_secs: now_secs + self.ttl_secs,
-        };
+        let id = u.identity(now_secs + self.ttl_secs);
         Some(TempAuthGrant {
             token: self.signer.sign(&id),
             swift_account: format!("{RESELLER_PREFIX}{}", u.account),

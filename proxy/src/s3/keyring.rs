@@ -25,15 +25,7 @@ impl Keyring {
     pub fn new(credentials: &[S3Credential], tempauth: &[TempAuthUser]) -> Self {
         let mut keys = HashMap::new();
         for u in tempauth {
-            let identity = Identity {
-                account: u.account.clone(),
-                user: u.user.clone(),
-                admin: u.admin,
-                reseller_admin: u.reseller_admin,
-                service: u.service,
-                with_service_token: false,
-                expires_secs: u64::MAX,
-            };
+            let identity = u.identity(u64::MAX);
             let secret = u.key.clone();
             keys.insert(
                 format!("{}:{}", u.account, u.user),
