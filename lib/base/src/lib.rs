@@ -1,10 +1,12 @@
-//! Vocabulary shared by every Cairn crate: timestamps, the clock trait, and
-//! the crc32c helper used by internode frames.
+//! Vocabulary shared by every Cairn crate: timestamps, the clock trait, the
+//! calendar conversion of the wire formats, and the crc32c helper used by
+//! internode frames.
 //!
 //! This crate does no I/O and knows no async runtime; everything in it is a
 //! plain value type or a narrow trait that the cores take instead of reaching
 //! for the system directly (so a simulation can replace it).
 
+pub mod civil;
 mod clock;
 mod timestamp;
 

@@ -1,7 +1,7 @@
-//! S3's timestamps (`2026-11-25T13:55:09.000Z`): the civil-date conversion
-//! and the rounding that keeps a listing's `LastModified` equal to the
+//! S3's timestamps (`2026-11-25T13:55:09.000Z`) and the rounding that keeps a listing's `LastModified` equal to the
 //! object's `Last-Modified` header.
 
+use cairn_base::civil::civil_from_days;
 use cairn_base::Timestamp;
 
 const SECS_PER_DAY: u64 = 86_400;
@@ -32,23 +32,6 @@ pub fn s3_time(ts: Timestamp) -> String {
         secs + 1
     };
     iso8601(ceil, 0)
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day), after
-/// Howard Hinnant's `civil_from_days`: shift the epoch to 0000-03-01 so that
-/// leap days end a year, then split into 400-year eras.
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    const DAYS_PER_ERA: u64 = 146_097;
-    let z = days + 719_468;
-    let era = z / DAYS_PER_ERA;
-    let doe = z % DAYS_PER_ERA; // day of era, [0, 146096]
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // day of the March-based year
-    let mp = (5 * doy + 2) / 153; // month from March, [0, 11]
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + u64::from(m <= 2);
-    (y, m, d)
 }
 
 #[cfg(test)]
