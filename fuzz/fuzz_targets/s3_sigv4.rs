@@ -77,9 +77,11 @@ fn signed(method: &Method, uri: &Uri, headers: &HeaderMap) {
             chunk_signing,
             payload,
         };
-        let _ = ChunkMode::for_request(&verified, headers);
         let _ = auth::decoded_content_length(headers);
-        let _ = auth::BodyChecks::from_headers(headers, &payload);
+        if let Ok(announced) = auth::Announced::from_headers(headers) {
+            let _ = ChunkMode::for_request(&verified, announced.trailer());
+            let _ = auth::BodyChecks::new(headers, &payload, &announced);
+        }
     }
 }
 
@@ -90,15 +92,19 @@ fn fixed_signing() -> ChunkSigning {
         scope: "20231114/us-east-1/s3/aws4_request".into(),
         timestamp: "20231114T221320Z".into(),
         seed: [9; 32],
+        access_key: "fuzz".into(),
+        canonical_request: String::new(),
     }
 }
 
-/// Unsigned and signed, each without a trailer and with a CRC32C one.
+/// Unsigned and signed, each without a trailer and with a CRC32C one
+/// (signed, when the chunks are).
 fn modes() -> Vec<ChunkMode> {
     let mut modes = Vec::new();
     for signing in [None, Some(fixed_signing())] {
         for trailer in [None, Some(ChecksumAlgorithm::Crc32c)] {
             modes.push(ChunkMode {
+                trailer_signature: signing.is_some() && trailer.is_some(),
                 signing: signing.clone(),
                 trailer,
             });
@@ -110,7 +116,8 @@ fn modes() -> Vec<ChunkMode> {
 /// Feeds `body` in `frame`-byte pieces, draining the decoder between feeds.
 fn chunked(body: &[u8], frame: usize, mode: ChunkMode) {
     let signed = mode.signing.is_some();
-    let mut decoder = ChunkDecoder::new(mode, None);
+    // Any decoded length: the body's own, so that short and long claims both occur.
+    let mut decoder = ChunkDecoder::new(mode, body.len() as u64 / 2);
     let mut out = 0usize;
     for piece in body.chunks(frame) {
         decoder.feed(piece);

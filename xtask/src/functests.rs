@@ -1,11 +1,14 @@
-//! Swift's own functional test suite against a fresh `cairn up`.
+//! Swift's own functional test suites against a fresh `cairn up`.
 //!
 //! Starts `cairn up` in a scratch data directory with the tempauth users the
-//! suite expects (declared in Cairn's config, as an operator would), runs
-//! `../shared/anchors/swift/functests.sh` (upstream's `test/functional` from
-//! the swift 2.38.3 sdist), and reads its junit XML. The run fails when a test
-//! fails that is not listed in `tests/swift-functests/known-failures.txt`,
-//! and also when a listed test now passes (so the list only ever shrinks).
+//! suites expect (declared in Cairn's config, as an operator would), runs
+//! `../shared/anchors/swift/functests.sh` (upstream's `test/functional`, and
+//! with `S3_SUITE=1` its boto3 S3 suite `test/s3api`, from the swift 2.38.3
+//! sdist), and reads their junit XML. Each suite is judged against its own
+//! list: `tests/swift-functests/known-failures.txt` and
+//! `s3api-known-failures.txt`. The run fails when a test fails that its list
+//! does not name, and also when a listed test now passes (so the lists only
+//! ever shrink); both suites are reported before it fails.
 
 use crate::{python_venv, run};
 use anyhow::{bail, Context, Result};
@@ -60,6 +63,32 @@ const FUNCTEST_PORT: u16 = 8093;
 /// Its S3 listener, clear of `cairn up`'s default 8091.
 const FUNCTEST_S3_PORT: u16 = 8094;
 
+/// One suite's results and the list of its known failures.
+struct Suite {
+    name: &'static str,
+    /// The junit XML of the run, in functests.sh's output directory.
+    junit: &'static str,
+    /// The junit XML of the rerun of the failed tests, if the script reruns them.
+    retry: Option<&'static str>,
+    /// The known-failures list, from the workspace root.
+    known: &'static str,
+}
+
+const SUITES: [Suite; 2] = [
+    Suite {
+        name: "swift functests",
+        junit: "junit.xml",
+        retry: Some("junit-retry.xml"),
+        known: "tests/swift-functests/known-failures.txt",
+    },
+    Suite {
+        name: "swift s3api",
+        junit: "junit-s3api.xml",
+        retry: None,
+        known: "tests/swift-functests/s3api-known-failures.txt",
+    },
+];
+
 /// Kills the `cairn up` child when the run ends, however it ends.
 struct Server(Child);
 
@@ -113,12 +142,21 @@ pub fn run_suite(root: &Path) -> Result<()> {
         .arg(format!("http://{listen}/auth/v1.0"))
         .env("VENV", &venv)
         .env("OUT", &out)
+        .env("S3_SUITE", "1")
         .env("SRC_DIR", root.join("target/swift-src"))
         .status()
         .context("running functests.sh")?;
     drop(server);
     eprintln!("functests.sh exited with {status}");
-    judge(root, &out)
+    let failures: Vec<String> = SUITES
+        .iter()
+        .filter_map(|suite| judge(root, &out, suite).err())
+        .map(|e| format!("{e:#}"))
+        .collect();
+    if !failures.is_empty() {
+        bail!("{}", failures.join("; "));
+    }
+    Ok(())
 }
 
 /// The config text without the generated `admin:admin` user, whom the
@@ -136,46 +174,72 @@ fn without_admin_user(config: &str) -> String {
     out
 }
 
-/// Compares the failures in the junit XML with the known-failures list.
-fn judge(root: &Path, out: &Path) -> Result<()> {
-    let first = read_junit(&out.join("junit.xml"))?;
-    let retry = read_junit(&out.join("junit-retry.xml")).unwrap_or_default();
+/// Compares the failures of one suite's junit XML with its known-failures list.
+fn judge(root: &Path, out: &Path, suite: &Suite) -> Result<()> {
+    let first = read_junit(&out.join(suite.junit))?;
+    let retry = match suite.retry {
+        Some(file) => read_junit(&out.join(file)).unwrap_or_default(),
+        None => Junit::default(),
+    };
     let failed: BTreeSet<String> = first.failed.difference(&retry.passed).cloned().collect();
-    let known_path = root.join("tests/swift-functests/known-failures.txt");
-    let known: BTreeSet<String> = std::fs::read_to_string(&known_path)
-        .unwrap_or_default()
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(String::from)
-        .collect();
+    let known =
+        known_failures(&std::fs::read_to_string(root.join(suite.known)).unwrap_or_default());
     let passed = first.passed.len() + retry.passed.len();
     println!(
-        "swift functests: {} passed, {} failed, {} skipped ({} known failures listed)",
+        "{}: {} passed, {} failed, {} skipped ({} known failures listed)",
+        suite.name,
         passed,
         failed.len(),
         first.skipped,
         known.len()
     );
-    let new: Vec<&String> = failed.difference(&known).collect();
-    let fixed: Vec<&String> = known.difference(&failed).collect();
-    for t in &new {
+    let verdict = Verdict::of(&failed, &known);
+    for t in &verdict.new {
         println!("  NEW FAILURE: {t}");
     }
-    for t in &fixed {
-        println!("  now passing, remove from known-failures.txt: {t}");
+    for t in &verdict.stale {
+        println!("  now passing, remove from {}: {t}", suite.known);
     }
     if first.passed.is_empty() {
-        bail!("the functional suite passed no test at all");
+        bail!("{}: the suite passed no test at all", suite.name);
     }
-    if !new.is_empty() || !fixed.is_empty() {
+    if !verdict.new.is_empty() || !verdict.stale.is_empty() {
         bail!(
-            "{} new failures, {} stale known failures",
-            new.len(),
-            fixed.len()
+            "{}: {} new failures, {} stale known failures",
+            suite.name,
+            verdict.new.len(),
+            verdict.stale.len()
         );
     }
     Ok(())
+}
+
+/// The test ids of a known-failures list: one a line, `#` comments and
+/// blank lines aside.
+fn known_failures(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(String::from)
+        .collect()
+}
+
+/// What a run says about a known-failures list.
+#[derive(Debug, PartialEq, Eq)]
+struct Verdict {
+    /// Failures the list does not name.
+    new: Vec<String>,
+    /// Listed tests that did not fail.
+    stale: Vec<String>,
+}
+
+impl Verdict {
+    fn of(failed: &BTreeSet<String>, known: &BTreeSet<String>) -> Verdict {
+        Verdict {
+            new: failed.difference(known).cloned().collect(),
+            stale: known.difference(failed).cloned().collect(),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -229,4 +293,52 @@ fn wait_healthy(listen: &str) -> Result<()> {
         std::thread::sleep(Duration::from_millis(200));
     }
     bail!("cairn up did not answer /healthcheck on {listen} within 60 s")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_failure_lists_skip_comments_and_blank_lines() {
+        // Ids one a line, trimmed; `#` lines and blank lines are not ids.
+        let list = "# why\n  a.B::c  \n\n# more\nd.E::f\n";
+        let ids: Vec<String> = known_failures(list).into_iter().collect();
+        assert_eq!(ids, ["a.B::c", "d.E::f"]);
+    }
+
+    #[test]
+    fn new_failures_and_stale_entries_both_count_against_a_list() {
+        // A failure the list lacks is new; a listed test that passed is stale.
+        let set = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+        let v = Verdict::of(&set(&["t::a", "t::b"]), &set(&["t::b", "t::c"]));
+        assert_eq!(
+            v,
+            Verdict {
+                new: vec!["t::a".into()],
+                stale: vec!["t::c".into()]
+            }
+        );
+        let clean = Verdict::of(&set(&["t::b"]), &set(&["t::b"]));
+        assert!(clean.new.is_empty() && clean.stale.is_empty());
+    }
+
+    #[test]
+    fn junit_cases_are_read_as_passed_failed_or_skipped() {
+        // pytest's junit: a case with <failure> or <error> failed, with <skipped> skipped.
+        let dir = std::env::temp_dir().join(format!("xtask-junit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("junit.xml");
+        let xml = r#"<testsuite><testcase classname="m.C" name="ok" time="0"/>
+<testcase classname="m.C" name="bad"><failure message="x"/></testcase>
+<testcase classname="m.C" name="err"><error message="y"/></testcase>
+<testcase classname="m.C" name="skip"><skipped message="z"/></testcase></testsuite>"#;
+        std::fs::write(&path, xml).unwrap();
+        let j = read_junit(&path).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let ids = |s: &BTreeSet<String>| s.iter().cloned().collect::<Vec<_>>();
+        assert_eq!(ids(&j.passed), ["m.C::ok"]);
+        assert_eq!(ids(&j.failed), ["m.C::bad", "m.C::err"]);
+        assert_eq!(j.skipped, 1);
+    }
 }

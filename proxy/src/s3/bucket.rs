@@ -1,9 +1,10 @@
 //! Bucket requests: CreateBucket, HeadBucket, DeleteBucket,
 //! GetBucketLocation, the canned ACL and versioning answers, and dispatch of
-//! listings, multipart-upload listings and DeleteObjects.
+//! listings (objects and their versions), multipart-upload listings and
+//! DeleteObjects.
 
 use super::addressing::valid_bucket_name;
-use super::body::read_small;
+use super::body::{read_small, ChecksumOf};
 use super::error::{S3Error, S3ErrorCode};
 use super::{listing, multipart, object, xml, S3Req};
 use crate::errors::SwiftError;
@@ -15,22 +16,25 @@ use cairn_meta_api::{ListQuery, ObjectListItem};
 use http::{HeaderMap, Method, Response, StatusCode};
 
 /// Sub-resources S3 knows but Cairn does not keep: what a GET of each answers.
-const UNSET_CONFIGS: [(&str, S3ErrorCode); 5] = [
+const UNSET_CONFIGS: [(&str, S3ErrorCode); 6] = [
     ("cors", S3ErrorCode::NoSuchCORSConfiguration),
     ("lifecycle", S3ErrorCode::NoSuchLifecycleConfiguration),
+    (
+        "object-lock",
+        S3ErrorCode::ObjectLockConfigurationNotFoundError,
+    ),
     ("policy", S3ErrorCode::NoSuchBucketPolicy),
     ("tagging", S3ErrorCode::NoSuchTagSet),
     ("website", S3ErrorCode::NoSuchWebsiteConfiguration),
 ];
 
-/// Sub-resources refused outright.
-const UNSUPPORTED: [&str; 13] = [
-    "versions",
+/// Sub-resources refused outright (`versions` too, but for a GET: the
+/// version listing).
+const UNSUPPORTED: [&str; 11] = [
     "logging",
     "notification",
     "replication",
     "encryption",
-    "object-lock",
     "ownershipControls",
     "publicAccessBlock",
     "requestPayment",
@@ -63,7 +67,9 @@ pub async fn handle(
     bucket: &str,
     body: Body,
 ) -> Result<Response<Body>, S3Error> {
-    if let Some(sub) = UNSUPPORTED.iter().find(|s| r.has_param(s)) {
+    let refused = UNSUPPORTED.iter().copied().find(|s| r.has_param(s));
+    let versions_not_listed = r.has_param("versions") && r.method != Method::GET;
+    if let Some(sub) = refused.or(versions_not_listed.then_some("versions")) {
         return Err(S3Error::new(S3ErrorCode::NotImplemented)
             .with_message(format!("The {sub} sub-resource is not implemented.")));
     }
@@ -119,6 +125,9 @@ async fn get(sh: &Shared, r: &S3Req, bucket: &str) -> Result<Response<Body>, S3E
     if r.has_param("uploads") {
         return multipart::list_uploads(sh, r, bucket).await;
     }
+    if r.has_param("versions") {
+        return listing::versions(sh, r, bucket).await;
+    }
     if r.param("list-type") == Some("2") {
         listing::v2(sh, r, bucket).await
     } else {
@@ -156,7 +165,7 @@ async fn put(sh: &Shared, r: &S3Req, bucket: &str, body: Body) -> Result<Respons
     if !valid_bucket_name(bucket) {
         return Err(S3Error::new(S3ErrorCode::InvalidBucketName).with("BucketName", bucket));
     }
-    let config = read_small(body, xml::CREATE_BUCKET_BODY_BYTES_MAX, r).await?;
+    let config = read_small(body, xml::CREATE_BUCKET_BODY_BYTES_MAX, r, ChecksumOf::Body).await?;
     if !config.is_empty() {
         let wanted = xml::parse_create_bucket_configuration(&config)?;
         if let Some(loc) = wanted.filter(|l| !l.is_empty()) {

@@ -60,15 +60,17 @@ error_codes! {
     EntityTooLarge => BAD_REQUEST, "Your proposed upload exceeds the maximum allowed object size.";
     EntityTooSmall => BAD_REQUEST, "Your proposed upload is smaller than the minimum allowed object size.";
     IllegalLocationConstraintException => BAD_REQUEST, "The unspecified location constraint is incompatible for the region specific endpoint this request was sent to.";
-    IncompleteBody => BAD_REQUEST, "You did not provide the number of bytes specified by the Content-Length HTTP header.";
+    IncompleteBody => BAD_REQUEST, "You did not provide the number of bytes specified by the Content-Length HTTP header";
     InternalError => INTERNAL_SERVER_ERROR, "We encountered an internal error. Please try again.";
     InvalidAccessKeyId => FORBIDDEN, "The AWS Access Key Id you provided does not exist in our records.";
     InvalidArgument => BAD_REQUEST, "Invalid Argument";
     InvalidBucketName => BAD_REQUEST, "The specified bucket is not valid.";
-    InvalidDigest => BAD_REQUEST, "The Content-MD5 you specified is not valid.";
+    InvalidChunkSizeError => FORBIDDEN, "Only the last chunk is allowed to have a size less than 8192 bytes";
+    InvalidDigest => BAD_REQUEST, "The Content-MD5 you specified was invalid.";
     InvalidLocationConstraint => BAD_REQUEST, "The specified location constraint is not valid.";
     InvalidObjectState => FORBIDDEN, "The operation is not valid for the current state of the object.";
-    InvalidPart => BAD_REQUEST, "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.";
+    InvalidPart => BAD_REQUEST, "One or more of the specified parts could not be found.  The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.";
+    InvalidPartNumber => RANGE_NOT_SATISFIABLE, "The requested partnumber is not satisfiable";
     InvalidPartOrder => BAD_REQUEST, "The list of parts was not in ascending order. The parts list must be specified in order by part number.";
     InvalidRange => RANGE_NOT_SATISFIABLE, "The requested range is not satisfiable";
     InvalidRequest => BAD_REQUEST, "Invalid Request";
@@ -77,6 +79,7 @@ error_codes! {
     KeyTooLongError => BAD_REQUEST, "Your key is too long";
     MalformedACLError => BAD_REQUEST, "The XML you provided was not well-formed or did not validate against our published schema";
     MaxMessageLengthExceeded => BAD_REQUEST, "Your request was too big.";
+    MalformedTrailerError => BAD_REQUEST, "The request contained trailing data that was not well-formed or did not conform to our published schema.";
     MalformedXML => BAD_REQUEST, "The XML you provided was not well-formed or did not validate against our published schema";
     MetadataTooLarge => BAD_REQUEST, "Your metadata headers exceed the maximum allowed metadata size.";
     MethodNotAllowed => METHOD_NOT_ALLOWED, "The specified method is not allowed against this resource.";
@@ -93,6 +96,7 @@ error_codes! {
     NoSuchUpload => NOT_FOUND, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.";
     NotImplemented => NOT_IMPLEMENTED, "A header you provided implies functionality that is not implemented";
     NotModified => NOT_MODIFIED, "Not Modified";
+    ObjectLockConfigurationNotFoundError => NOT_FOUND, "Object Lock configuration does not exist for this bucket";
     PreconditionFailed => PRECONDITION_FAILED, "At least one of the pre-conditions you specified did not hold";
     RequestTimeTooSkewed => FORBIDDEN, "The difference between the request time and the current time is too large.";
     RequestTimeout => BAD_REQUEST, "Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed.";
@@ -259,7 +263,8 @@ impl From<SwiftError> for S3Error {
     }
 }
 
-/// An authentication or body-check failure, under the code it names.
+/// An authentication or body-check failure, under the code it names, with
+/// the elements S3 adds for it.
 impl From<AuthError> for S3Error {
     fn from(e: AuthError) -> Self {
         let code = S3ErrorCode::ALL
@@ -267,7 +272,9 @@ impl From<AuthError> for S3Error {
             .copied()
             .find(|c| c.as_str() == e.code())
             .unwrap_or(S3ErrorCode::AccessDenied);
-        S3Error::new(code).with_message(e.to_string())
+        let mut err = S3Error::new(code).with_message(e.to_string());
+        err.extra = e.elements();
+        err
     }
 }
 
@@ -280,7 +287,7 @@ mod tests {
     #[test]
     fn every_code_has_an_error_status_and_a_message() {
         // Each code spells itself as declared, answers 3xx-5xx and has a message.
-        assert_eq!(S3ErrorCode::ALL.len(), 54);
+        assert_eq!(S3ErrorCode::ALL.len(), 58);
         for code in S3ErrorCode::ALL {
             assert_eq!(format!("{code:?}"), code.as_str());
             let s = code.status().as_u16();
@@ -398,7 +405,7 @@ mod tests {
         let (_, headers, body) =
             parts(S3Error::new(S3ErrorCode::InternalError).into_response("a\nb", false)).await;
         assert!(headers.get("x-amz-request-id").is_none());
-        assert!(String::from_utf8_lossy(&body).contains("<RequestId>a&#10;b</RequestId>"));
+        assert!(String::from_utf8_lossy(&body).contains("<RequestId>a\nb</RequestId>"));
     }
 
     #[test]
@@ -442,6 +449,27 @@ mod tests {
         let upload = S3Error::from_swift(SwiftError::NotFound, C::NoSuchUpload);
         assert_eq!(upload.code, C::NoSuchUpload);
         assert_eq!(upload.message, C::NoSuchUpload.default_message());
+    }
+
+    #[test]
+    fn auth_errors_keep_their_code_message_and_elements() {
+        // A decoded-length mismatch is IncompleteBody with both byte counts, as S3 writes it.
+        let e = S3Error::from(AuthError::DecodedLengthMismatch {
+            expected: 32,
+            provided: 4,
+        });
+        assert_eq!(e.code, S3ErrorCode::IncompleteBody);
+        assert_eq!(e.message, S3ErrorCode::IncompleteBody.default_message());
+        let xml = e.body_xml("tx");
+        assert!(xml.contains("<NumberBytesExpected>32</NumberBytesExpected><NumberBytesProvided>4</NumberBytesProvided>"), "{xml}");
+        let trailer = S3Error::from(AuthError::MalformedTrailer);
+        assert_eq!(trailer.code, S3ErrorCode::MalformedTrailerError);
+        assert_eq!(trailer.message, trailer.code.default_message());
+        let small = S3Error::from(AuthError::ChunkTooSmall {
+            chunk: 2,
+            size: 1024,
+        });
+        assert_eq!(small.code.status().as_u16(), 403);
     }
 
     #[test]

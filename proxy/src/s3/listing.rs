@@ -1,7 +1,9 @@
-//! ListObjects (v1) and ListObjectsV2 over the metadata service's listing:
-//! prefix, delimiter, marker / continuation-token / start-after, max-keys,
-//! encoding-type=url and fetch-owner. Listings are strongly consistent:
-//! they read the Raft-replicated listing, as Swift's container listings do.
+//! ListObjects (v1), ListObjectsV2 and ListObjectVersions over the metadata
+//! service's listing: prefix, delimiter, marker / continuation-token /
+//! start-after / key-marker, max-keys, encoding-type=url and fetch-owner.
+//! Listings are strongly consistent: they read the Raft-replicated listing,
+//! as Swift's container listings do. Cairn keeps one version per key, so a
+//! version listing lists each object once, as its `null` version.
 
 use super::bucket::check_readable;
 use super::error::S3Error;
@@ -129,6 +131,52 @@ pub async fn v1(sh: &Shared, r: &S3Req, bucket: &str) -> Result<Response<Body>, 
     Ok(xml::ok(doc.to_xml()))
 }
 
+/// ListObjectVersions: every object as its only version, `null`.
+pub async fn versions(sh: &Shared, r: &S3Req, bucket: &str) -> Result<Response<Body>, S3Error> {
+    let max = max_keys(r)?;
+    let encoding = key_encoding(r)?;
+    let key_marker = nonempty(r.param("key-marker"));
+    let version_id_marker = r.param("version-id-marker").map(str::to_owned);
+    check_version_id_marker(key_marker.as_deref(), version_id_marker.as_deref())?;
+    // The only version of a key is `null`, so a listing after (key, null)
+    // and one after the key alone both start at the next key.
+    let page = fetch(sh, r, bucket, key_marker.clone(), max).await?;
+    let (versions, common_prefixes) = contents(&page);
+    let doc = xml::ListVersionsResult {
+        bucket: bucket.to_owned(),
+        prefix: nonempty(r.param("prefix")),
+        delimiter: nonempty(r.param("delimiter")),
+        key_marker,
+        version_id_marker,
+        max_keys: max as u32,
+        encoding,
+        is_truncated: page.truncated,
+        owner: super::bucket::owner(r),
+        versions,
+        common_prefixes,
+    };
+    Ok(xml::ok(doc.to_xml()))
+}
+
+/// A `version-id-marker` needs a `key-marker`, and names a version there
+/// is: `null`, the only one Cairn keeps.
+fn check_version_id_marker(key_marker: Option<&str>, marker: Option<&str>) -> Result<(), S3Error> {
+    match (key_marker, marker) {
+        (_, None) => Ok(()),
+        (None, Some(v)) => Err(S3Error::invalid_argument(
+            "version-id-marker",
+            v,
+            "A version-id marker cannot be specified without a key marker.",
+        )),
+        (Some(_), Some(v)) if v == xml::NULL_VERSION_ID => Ok(()),
+        (Some(_), Some(v)) => Err(S3Error::invalid_argument(
+            "version-id-marker",
+            v,
+            "Invalid version id specified",
+        )),
+    }
+}
+
 /// A continuation token: the name the next page starts after, opaque.
 fn token_for(name: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(name)
@@ -194,5 +242,18 @@ mod tests {
             assert_eq!(name_of_token(&token_for(name)).unwrap(), name);
         }
         assert!(name_of_token("!!not base64").is_err());
+    }
+
+    #[test]
+    fn version_id_marker_needs_a_key_marker_and_the_null_version() {
+        // Only `null` exists; a marker without a key marker is refused, as S3 does.
+        assert!(check_version_id_marker(None, None).is_ok());
+        assert!(check_version_id_marker(Some("k"), None).is_ok());
+        assert!(check_version_id_marker(Some("k"), Some("null")).is_ok());
+        let alone = check_version_id_marker(None, Some("null")).unwrap_err();
+        assert_eq!(alone.code, crate::s3::error::S3ErrorCode::InvalidArgument);
+        assert!(alone.message.contains("without a key marker"));
+        let bogus = check_version_id_marker(Some("k"), Some("v1")).unwrap_err();
+        assert_eq!(bogus.message, "Invalid version id specified");
     }
 }

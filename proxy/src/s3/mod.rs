@@ -89,19 +89,35 @@ pub(crate) async fn handle(
     request_id: &str,
 ) -> Response<Body> {
     let is_head = req.method() == Method::HEAD;
+    let has_body = has_body(req.headers());
     let mut resp = match serve(sh, req, now).await {
         Ok(r) => r,
         Err(e) => {
             if e.code == S3ErrorCode::InternalError || e.code == S3ErrorCode::ServiceUnavailable {
                 tracing::warn!(request_id, error = %e, "S3 request failed");
             }
-            e.into_response(request_id, is_head)
+            let mut resp = e.into_response(request_id, is_head);
+            if has_body {
+                // The body may be unread: the connection cannot carry
+                // another request, and the client must know before it tries.
+                resp.headers_mut()
+                    .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            resp
         }
     };
     if let Ok(v) = HeaderValue::from_str(request_id) {
         resp.headers_mut().insert("x-amz-request-id", v);
     }
     resp
+}
+
+/// Whether a request announces a body (of any length but zero).
+fn has_body(headers: &HeaderMap) -> bool {
+    let length = headers
+        .get(http::header::CONTENT_LENGTH)
+        .is_some_and(|v| v.as_bytes() != b"0");
+    length || headers.contains_key(http::header::TRANSFER_ENCODING)
 }
 
 async fn serve(sh: &Shared, req: Request<Body>, now: Timestamp) -> Result<Response<Body>, S3Error> {

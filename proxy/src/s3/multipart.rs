@@ -11,21 +11,24 @@
 //! reclaims abandoned uploads; completing one lifts the expiry of the parts
 //! it keeps.
 //!
+//! Completing an upload again with the same parts answers as the first
+//! completion did (S3 lets a client retry a lost answer).
+//!
 //! Names stay unambiguous: an upload id is 32 hex digits and a part number
 //! 5 digits, so a marker's last path component never looks like a part's.
 
-use super::body::read_small;
+use super::body::{read_small, require_length, ChecksumOf};
 use super::bucket::segments_container;
 use super::copy::{copy_to, parse_source, source_range};
 use super::error::{S3Error, S3ErrorCode};
 use super::object::{delete_plain, delete_prefix, no_such_key, store, stored_meta};
-use super::translate::{S3_ETAG_SYSMETA, S3_UPLOAD_SYSMETA};
+use super::translate::{swift_request_headers, S3_ETAG_SYSMETA, S3_UPLOAD_SYSMETA};
 use super::xml::quoted_etag;
 use super::{xml, S3Req};
 use crate::errors::SwiftError;
 use crate::server::respond::{empty, set};
 use crate::server::slo::{self, SegmentRef};
-use crate::server::{object_write, ObjectPath, Shared};
+use crate::server::{object_put, object_write, ObjectPath, Shared};
 use axum::body::Body;
 use cairn_meta_api::{ContainerPut, ListQuery, ObjectEntry, ObjectListItem};
 use futures::{StreamExt, TryStreamExt};
@@ -105,7 +108,7 @@ fn expiry_of(marker: &cairn_nodeapi::ObjectMeta) -> HeaderMap {
 }
 
 /// The part number of the request, 1..=10000.
-fn part_number(r: &S3Req) -> Result<u32, S3Error> {
+pub fn part_number(r: &S3Req) -> Result<u32, S3Error> {
     let raw = r.param("partNumber").unwrap_or("");
     raw.parse::<u32>()
         .ok()
@@ -147,7 +150,7 @@ pub async fn create(sh: &Shared, r: &S3Req, obj: &ObjectPath) -> Result<Response
     let mut expiry = HeaderMap::new();
     let at = r.now.secs() + sh.cfg.s3_upload_ttl.as_secs();
     set(&mut expiry, "x-delete-at", &at.to_string());
-    store(sh, r, &marker, Body::empty(), expiry).await?;
+    store(sh, r, &marker, Body::empty(), expiry, ChecksumOf::Other).await?;
     let doc = xml::InitiateMultipartUploadResult {
         bucket: obj.container.clone(),
         key: obj.object.clone(),
@@ -165,6 +168,7 @@ pub async fn upload_part(
 ) -> Result<Response<Body>, S3Error> {
     let n = part_number(r)?;
     let upload = upload_id(r)?;
+    require_length(r)?;
     let expiry = expiry_of(&marker(sh, obj, upload).await?);
     if let Some(len) = r
         .header("x-amz-decoded-content-length")
@@ -176,7 +180,7 @@ pub async fn upload_part(
         }
     }
     let part = segments_obj(obj, part_name(&obj.object, upload, n));
-    let etag = store(sh, r, &part, body, expiry).await?;
+    let etag = store(sh, r, &part, body, expiry, ChecksumOf::Body).await?;
     let mut h = HeaderMap::new();
     set(&mut h, "etag", &quoted_etag(&etag));
     Ok(empty(StatusCode::OK, h))
@@ -243,25 +247,30 @@ pub async fn complete(
     body: Body,
 ) -> Result<Response<Body>, S3Error> {
     let upload = upload_id(r)?.to_owned();
-    let marker_meta = marker(sh, obj, &upload).await?;
-    let doc = read_small(body, xml::COMPLETE_BODY_BYTES_MAX, r).await?;
-    let chosen = xml::parse_complete_multipart_upload(&doc)?;
-    xml::check_order(&chosen)?;
+    let marker_meta = match marker(sh, obj, &upload).await {
+        Err(gone) if gone.code == S3ErrorCode::NoSuchUpload => {
+            return completed_already(sh, r, obj, &upload, body, gone).await;
+        }
+        found => found?,
+    };
+    let chosen = chosen_parts(body, r, &upload).await?;
+    let ctx = r.swift_ctx(http::Method::PUT, swift_request_headers(&r.headers));
+    object_put::if_none_match(sh, &ctx, obj)
+        .await
+        .map_err(|e| no_such_key(e, &obj.object))?;
     let stored = stored_parts(sh, obj, &upload).await?;
-    let invalid_part = |n: u32| {
+    let invalid_part = |c: &xml::CompletedPart| {
         S3Error::new(S3ErrorCode::InvalidPart)
             .with("UploadId", &upload)
-            .with("PartNumber", n.to_string())
+            .with("PartNumber", c.part_number.to_string())
+            .with("ETag", &c.etag)
     };
     let segments_name = segments_container(&obj.container);
-    let mut md5s = Md5::new();
     let mut segments = Vec::with_capacity(chosen.len());
     for (i, c) in chosen.iter().enumerate() {
-        let part = stored
-            .get(&c.part_number)
-            .ok_or_else(|| invalid_part(c.part_number))?;
+        let part = stored.get(&c.part_number).ok_or_else(|| invalid_part(c))?;
         if !part.etag.eq_ignore_ascii_case(&c.etag) {
-            return Err(invalid_part(c.part_number));
+            return Err(invalid_part(c));
         }
         let last = i + 1 == chosen.len();
         if !last && part.size < PART_BYTES_MIN {
@@ -271,7 +280,6 @@ pub async fn complete(
                 .with("PartNumber", c.part_number.to_string())
                 .with("ETag", &part.etag));
         }
-        md5s.update(hex::decode(&part.etag).map_err(|_| invalid_part(c.part_number))?);
         segments.push(SegmentRef {
             container: segments_name.clone(),
             object: part.name.clone(),
@@ -279,7 +287,7 @@ pub async fn complete(
             size: part.size,
         });
     }
-    let s3_etag = format!("{}-{}", hex::encode(md5s.finalize()), chosen.len());
+    let s3_etag = multipart_etag(&chosen);
     // The final object keeps the metadata given when the upload began.
     let mut extra: Vec<(String, String)> = marker_meta
         .headers
@@ -289,7 +297,6 @@ pub async fn complete(
         .collect();
     extra.push((S3_ETAG_SYSMETA.into(), s3_etag.clone()));
     extra.push((S3_UPLOAD_SYSMETA.into(), upload.clone()));
-    let ctx = r.swift_ctx(http::Method::PUT, HeaderMap::new());
     slo::put_manifest(
         sh,
         &ctx,
@@ -319,13 +326,70 @@ pub async fn complete(
     )
     .await
     .map_err(|e| S3Error::from_swift(e, S3ErrorCode::InternalError))?;
+    Ok(completed(obj, s3_etag))
+}
+
+/// The parts a CompleteMultipartUpload body chooses, in ascending order.
+async fn chosen_parts(
+    body: Body,
+    r: &S3Req,
+    upload: &str,
+) -> Result<Vec<xml::CompletedPart>, S3Error> {
+    // Its checksum headers describe the assembled object, not this document.
+    let doc = read_small(body, xml::COMPLETE_BODY_BYTES_MAX, r, ChecksumOf::Other).await?;
+    let chosen = xml::parse_complete_multipart_upload(&doc).map_err(|e| match e.code {
+        S3ErrorCode::InvalidPart => e.with("UploadId", upload),
+        _ => e,
+    })?;
+    xml::check_order(&chosen)?;
+    Ok(chosen)
+}
+
+/// S3's ETag of a multipart object: the md5 of the parts' md5s, `-` their count.
+fn multipart_etag(chosen: &[xml::CompletedPart]) -> String {
+    let mut md5s = Md5::new();
+    for c in chosen {
+        // The parser accepts only ETags that are an md5 in hex.
+        if let Ok(md5) = hex::decode(&c.etag) {
+            md5s.update(md5);
+        }
+    }
+    format!("{}-{}", hex::encode(md5s.finalize()), chosen.len())
+}
+
+/// A completed upload completed again: with the same parts S3 answers as
+/// the first time (a client retrying a lost answer); otherwise, or once the
+/// object is gone or replaced, the upload is `gone`.
+async fn completed_already(
+    sh: &Shared,
+    r: &S3Req,
+    obj: &ObjectPath,
+    upload: &str,
+    body: Body,
+    gone: S3Error,
+) -> Result<Response<Body>, S3Error> {
+    let chosen = chosen_parts(body, r, upload).await?;
+    let Ok(meta) = stored_meta(sh, obj).await else {
+        return Err(gone);
+    };
+    let etag = multipart_etag(&chosen);
+    let same = meta.header(S3_UPLOAD_SYSMETA) == Some(upload)
+        && meta.header(S3_ETAG_SYSMETA) == Some(etag.as_str());
+    if same {
+        Ok(completed(obj, etag))
+    } else {
+        Err(gone)
+    }
+}
+
+fn completed(obj: &ObjectPath, etag: String) -> Response<Body> {
     let doc = xml::CompleteMultipartUploadResult {
         location: format!("/{}/{}", obj.container, obj.object),
         bucket: obj.container.clone(),
         key: obj.object.clone(),
-        etag: s3_etag,
+        etag,
     };
-    Ok(xml::ok(doc.to_xml()))
+    xml::ok(doc.to_xml())
 }
 
 /// Lifts the upload's expiry from the parts the object is made of (a POST

@@ -2,9 +2,11 @@
 //! DeleteObjects, served by the Swift handlers, plus dispatch of the
 //! multipart-upload and copy operations that share their paths.
 
-use super::body::{content_md5_hex, prepare, read_small};
+use super::body::{content_md5_hex, prepare, read_small, require_digest, require_length};
+use super::body::{ChecksumOf, Prepared};
 use super::bucket::{no_such_bucket, segments_container};
 use super::error::{S3Error, S3ErrorCode};
+use super::translate::without_aws_chunked;
 use super::translate::{apply_overrides, s3_object_response, swift_request_headers};
 use super::translate::{S3_ETAG_SYSMETA, S3_UPLOAD_SYSMETA};
 use super::xml::quoted_etag;
@@ -46,6 +48,9 @@ pub async fn handle(
         object: key.to_owned(),
     };
     let upload = r.has_param("uploadId");
+    if matches!(r.method, Method::PUT | Method::POST) {
+        refuse_encryption(r)?;
+    }
     match r.method.as_str() {
         "GET" if upload => multipart::list_parts(sh, r, &obj).await,
         "GET" | "HEAD" if r.has_param("acl") => object_acl(sh, r, &obj).await,
@@ -80,9 +85,13 @@ pub fn no_such_key(e: SwiftError, key: &str) -> S3Error {
 }
 
 async fn get_or_head(sh: &Shared, r: &S3Req, obj: &ObjectPath) -> Result<Response<Body>, S3Error> {
+    let part = requested_part(r)?;
     let mut ctx = r.swift_ctx(r.method.clone(), swift_request_headers(&r.headers));
     // A multipart object's conditions compare with its S3 ETag.
     ctx.etag_is_at = Some(S3_ETAG_SYSMETA);
+    if let Some(n) = part {
+        ctx.params.push(("part-number".to_owned(), n.to_string()));
+    }
     let resp = object_read::get_or_head(sh, &ctx, obj)
         .await
         .map_err(|e| no_such_key(e, &obj.object))?;
@@ -90,17 +99,79 @@ async fn get_or_head(sh: &Shared, r: &S3Req, obj: &ObjectPath) -> Result<Respons
         StatusCode::PRECONDITION_FAILED => {
             Err(S3Error::new(S3ErrorCode::PreconditionFailed).with("Condition", condition_named(r)))
         }
+        StatusCode::RANGE_NOT_SATISFIABLE if part.is_some() => {
+            Err(S3Error::new(S3ErrorCode::InvalidPartNumber))
+        }
         StatusCode::RANGE_NOT_SATISFIABLE => Err(S3Error::new(S3ErrorCode::InvalidRange)),
         StatusCode::NOT_MODIFIED => {
             let mut resp = s3_object_response(resp);
             resp.headers_mut().remove(http::header::CONTENT_LENGTH);
             Ok(resp)
         }
-        status => {
+        _ => {
             let mut resp = s3_object_response(resp);
+            // Swift serves parts of large objects only; an object in one
+            // piece is its own part 1.
+            let multipart = resp.headers().contains_key(MP_PARTS_COUNT);
+            if let (Some(n), false) = (part, multipart) {
+                whole_as_part(&mut resp, n)?;
+            }
+            let status = resp.status();
             apply_overrides(resp.headers_mut(), &r.params, status);
             Ok(resp)
         }
+    }
+}
+
+/// The response header naming how many parts a multipart object has.
+const MP_PARTS_COUNT: &str = "x-amz-mp-parts-count";
+
+/// GetObject's and HeadObject's `partNumber`, 1..=10000; S3 refuses it
+/// together with a Range.
+fn requested_part(r: &S3Req) -> Result<Option<u32>, S3Error> {
+    if !r.has_param("partNumber") {
+        return Ok(None);
+    }
+    if r.headers.contains_key(http::header::RANGE) {
+        return Err(S3Error::new(S3ErrorCode::InvalidRequest)
+            .with_message("Cannot specify both Range header and partNumber query parameter"));
+    }
+    multipart::part_number(r).map(Some)
+}
+
+/// Part `n` of an object in one piece: part 1 is the whole object, as a
+/// 206 with its range; no other part is there.
+fn whole_as_part(resp: &mut Response<Body>, n: u32) -> Result<(), S3Error> {
+    if n != 1 {
+        return Err(S3Error::new(S3ErrorCode::InvalidPartNumber));
+    }
+    *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
+    let len = resp
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    if len > 0 {
+        let range = format!("bytes 0-{}/{len}", len - 1);
+        set(resp.headers_mut(), "content-range", &range);
+    }
+    Ok(())
+}
+
+/// Server-side encryption: Cairn stores objects unencrypted, so a write
+/// asking for it is refused rather than silently stored in the clear, as
+/// s3api refuses it without an encryption layer.
+pub fn refuse_encryption(r: &S3Req) -> Result<(), S3Error> {
+    match r.header("x-amz-server-side-encryption") {
+        None => Ok(()),
+        Some(v @ ("AES256" | "aws:kms")) => Err(S3Error::new(S3ErrorCode::NotImplemented)
+            .with_message(format!("Server-side encryption ({v}) is not supported."))),
+        Some(v) => Err(S3Error::invalid_argument(
+            "x-amz-server-side-encryption",
+            v,
+            "The encryption method specified is not supported",
+        )),
     }
 }
 
@@ -124,10 +195,14 @@ async fn object_acl(sh: &Shared, r: &S3Req, obj: &ObjectPath) -> Result<Response
 }
 
 /// The Swift headers of an object write: content, metadata, conditions,
-/// the decoded length and the Content-MD5 as the ETag to check.
-pub fn write_headers(r: &S3Req, len: Option<u64>) -> Result<HeaderMap, S3Error> {
+/// the decoded length and the Content-MD5 as the ETag to check. The
+/// `aws-chunked` coding of a decoded body is not the object's.
+fn write_headers(r: &S3Req, p: &Prepared) -> Result<HeaderMap, S3Error> {
     let mut h = swift_request_headers(&r.headers);
-    match len {
+    if p.aws_chunked {
+        without_aws_chunked(&mut h);
+    }
+    match p.len {
         Some(l) => set(&mut h, "content-length", &l.to_string()),
         None => set(&mut h, "transfer-encoding", "chunked"),
     }
@@ -147,9 +222,11 @@ pub async fn store(
     obj: &ObjectPath,
     body: Body,
     extra: HeaderMap,
+    checksum_of: ChecksumOf,
 ) -> Result<String, S3Error> {
-    let p = prepare(body, r)?;
-    let mut headers = write_headers(r, p.len)?;
+    let p = prepare(body, r, checksum_of)?;
+    let mut headers = write_headers(r, &p)?;
+    let md5 = headers.get(http::header::ETAG).map(header_text);
     headers.extend(extra);
     let ctx = r.swift_ctx(Method::PUT, headers);
     let resp = object_put::put(sh, &ctx, obj, p.body)
@@ -158,7 +235,9 @@ pub async fn store(
             SwiftError::ClientDisconnect | SwiftError::RequestTimeout => {
                 p.failure.or(S3Error::from_swift(e, S3ErrorCode::NoSuchKey))
             }
-            SwiftError::Unprocessable => S3Error::new(S3ErrorCode::BadDigest),
+            SwiftError::Unprocessable => {
+                S3Error::new(S3ErrorCode::BadDigest).with("ExpectedDigest", md5.unwrap_or_default())
+            }
             SwiftError::BadRequest(m) if m.contains("etadata") => {
                 S3Error::new(S3ErrorCode::MetadataTooLarge).with_message(m)
             }
@@ -177,7 +256,8 @@ async fn put(
     obj: &ObjectPath,
     body: Body,
 ) -> Result<Response<Body>, S3Error> {
-    let etag = store(sh, r, obj, body, HeaderMap::new()).await?;
+    require_length(r)?;
+    let etag = store(sh, r, obj, body, HeaderMap::new(), ChecksumOf::Body).await?;
     let mut h = HeaderMap::new();
     set(&mut h, "etag", &quoted_etag(&etag));
     for name in [
@@ -288,7 +368,8 @@ pub async fn delete_objects(
     sh.container_info(&account, bucket)
         .await
         .map_err(|e| no_such_bucket(e, bucket))?;
-    let doc = read_small(body, xml::DELETE_BODY_BYTES_MAX, r).await?;
+    require_digest(r)?;
+    let doc = read_small(body, xml::DELETE_BODY_BYTES_MAX, r, ChecksumOf::Body).await?;
     let req = xml::parse_delete(&doc)?;
     let outcomes: Vec<(xml::ObjectIdentifier, Result<(), S3Error>)> =
         futures::stream::iter(req.objects)

@@ -1,15 +1,17 @@
 //! The service endpoint (`GET /`): ListBuckets, the requester's containers
 //! that are valid bucket names (so Swift-only containers such as the
-//! multipart `<bucket>+segments` stay out of sight).
+//! multipart `<bucket>+segments` stay out of sight). Listing them is the
+//! account owner's, as a Swift GET of the account is: a user without the
+//! account's admin rights is refused (AccessDenied).
 
 use super::addressing::valid_bucket_name;
 use super::error::{S3Error, S3ErrorCode};
 use super::xml;
 use super::S3Req;
-use crate::server::Shared;
+use crate::server::{container, Shared};
 use axum::body::Body;
 use cairn_meta_api::{ContainerListItem, ListQuery};
-use http::{Method, Response};
+use http::{HeaderMap, Method, Response};
 
 /// Containers fetched per metadata call.
 const PAGE: usize = 10_000;
@@ -19,6 +21,8 @@ pub async fn handle(sh: &Shared, r: &S3Req) -> Result<Response<Body>, S3Error> {
         return Err(S3Error::new(S3ErrorCode::MethodNotAllowed));
     }
     let account = r.account()?;
+    container::require_owner(&r.swift_ctx(Method::GET, HeaderMap::new()), &account)
+        .map_err(|e| S3Error::from_swift(e, S3ErrorCode::AccessDenied))?;
     let mut buckets = Vec::new();
     let mut query = ListQuery {
         limit: PAGE,

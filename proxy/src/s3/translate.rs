@@ -13,8 +13,9 @@ pub const S3_ETAG_SYSMETA: &str = "x-object-sysmeta-s3api-etag";
 pub const S3_UPLOAD_SYSMETA: &str = "x-object-sysmeta-s3api-upload-id";
 
 /// Request headers passed to Swift unchanged.
-const PASSED: [&str; 10] = [
+const PASSED: [&str; 11] = [
     "content-type",
+    "content-encoding",
     "content-disposition",
     "content-language",
     "cache-control",
@@ -42,8 +43,7 @@ const RETURNED: [&str; 10] = [
 
 /// The Swift headers of an S3 object request: user metadata
 /// (`x-amz-meta-*` → `x-object-meta-*`), the content headers and the
-/// conditions. `Content-Encoding` loses `aws-chunked`, which only describes
-/// the transfer.
+/// conditions.
 pub fn swift_request_headers(s3: &HeaderMap) -> HeaderMap {
     let mut out = HeaderMap::new();
     for (name, value) in s3 {
@@ -54,24 +54,32 @@ pub fn swift_request_headers(s3: &HeaderMap) -> HeaderMap {
             }
         } else if PASSED.contains(&n) {
             out.append(name.clone(), value.clone());
-        } else if n == "content-encoding" {
-            let text = header_text(value);
-            let kept: Vec<&str> = text
-                .split(',')
-                .map(str::trim)
-                .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("aws-chunked"))
-                .collect();
-            if !kept.is_empty() {
-                set(&mut out, "content-encoding", &kept.join(", "));
-            }
         }
     }
     out
 }
 
+/// Drops `aws-chunked` from `Content-Encoding` (and the header, if nothing
+/// else is left): it describes how a decoded body travelled, not the object.
+pub fn without_aws_chunked(h: &mut HeaderMap) {
+    let Some(value) = h.remove(http::header::CONTENT_ENCODING) else {
+        return;
+    };
+    let text = header_text(&value);
+    let kept: Vec<&str> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("aws-chunked"))
+        .collect();
+    if !kept.is_empty() {
+        set(h, "content-encoding", &kept.join(", "));
+    }
+}
+
 /// Turns a Swift object GET/HEAD answer into S3's: content headers as
 /// stored, user metadata as `x-amz-meta-*`, the S3 ETag (a multipart
-/// upload's own when it has one), nothing else of Swift's.
+/// upload's own when it has one), the parts count of a `part-number` read,
+/// nothing else of Swift's.
 pub fn s3_object_response(swift: Response<axum::body::Body>) -> Response<axum::body::Body> {
     let (parts, body) = swift.into_parts();
     let mut h = HeaderMap::new();
@@ -83,6 +91,8 @@ pub fn s3_object_response(swift: Response<axum::body::Body>) -> Response<axum::b
             }
         } else if RETURNED.contains(&n) {
             h.append(name.clone(), value.clone());
+        } else if n == "x-parts-count" {
+            h.append("x-amz-mp-parts-count", value.clone());
         }
     }
     let etag = parts
@@ -126,6 +136,7 @@ mod tests {
 
     #[test]
     fn request_headers_keep_only_what_s3_means() {
+        // Metadata is renamed, content headers and conditions pass, Swift's own headers do not.
         let mut s3 = HeaderMap::new();
         s3.insert("x-amz-meta-color", HeaderValue::from_static("blue"));
         s3.insert("content-type", HeaderValue::from_static("text/plain"));
@@ -142,13 +153,27 @@ mod tests {
         let sw = swift_request_headers(&s3);
         assert_eq!(sw.get("x-object-meta-color").unwrap(), "blue");
         assert_eq!(sw.get("content-type").unwrap(), "text/plain");
-        assert_eq!(sw.get("content-encoding").unwrap(), "gzip");
+        assert_eq!(sw.get("content-encoding").unwrap(), "aws-chunked,gzip");
         assert_eq!(sw.get("if-none-match").unwrap(), "*");
         assert!(sw.get("x-object-manifest").is_none());
         assert!(sw.get("x-amz-content-sha256").is_none());
-        let mut only_chunked = HeaderMap::new();
-        only_chunked.insert("content-encoding", HeaderValue::from_static("aws-chunked"));
-        assert!(swift_request_headers(&only_chunked).is_empty());
+    }
+
+    #[test]
+    fn a_decoded_body_loses_only_the_aws_chunked_coding() {
+        // `foo, aws-chunked, bar` keeps `foo, bar`; `aws-chunked` alone leaves no header.
+        let mut h = HeaderMap::new();
+        h.insert(
+            "content-encoding",
+            HeaderValue::from_static("foo, aws-chunked, bar"),
+        );
+        without_aws_chunked(&mut h);
+        assert_eq!(h["content-encoding"], "foo, bar");
+        h.insert("content-encoding", HeaderValue::from_static("AWS-Chunked"));
+        without_aws_chunked(&mut h);
+        assert!(h.is_empty());
+        without_aws_chunked(&mut h);
+        assert!(h.is_empty());
     }
 
     #[test]
@@ -159,7 +184,9 @@ mod tests {
         h.insert("x-object-meta-k", HeaderValue::from_static("v"));
         h.insert("x-timestamp", HeaderValue::from_static("1.0"));
         h.insert("content-length", HeaderValue::from_static("3"));
+        h.insert("x-parts-count", HeaderValue::from_static("2"));
         let s3 = s3_object_response(r);
+        assert_eq!(s3.headers().get("x-amz-mp-parts-count").unwrap(), "2");
         assert_eq!(s3.headers().get("etag").unwrap(), "\"abc\"");
         assert_eq!(s3.headers().get("x-amz-meta-k").unwrap(), "v");
         assert!(s3.headers().get("x-timestamp").is_none());

@@ -150,8 +150,9 @@ fn copy_account(ctx: &Ctx, header: &str, default: &str) -> Result<String, SwiftE
     }
 }
 
-/// Swift's `If-None-Match: *` on PUT: refuse to overwrite.
-pub(super) async fn if_none_match(
+/// Swift's `If-None-Match: *` on PUT: refuse to overwrite. (S3's
+/// CompleteMultipartUpload checks it too, before writing its manifest.)
+pub(crate) async fn if_none_match(
     sh: &Shared,
     ctx: &Ctx,
     obj: &ObjectPath,

@@ -6,8 +6,9 @@
 //!
 //! Content-MD5 is not handled here: the proxy computes every body's MD5.
 
+use super::announce::Announced;
 use super::error::{from_body_error, AuthError};
-use super::signed::Payload;
+use super::signed::{header_str, Payload};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use bytes::Bytes;
@@ -170,36 +171,53 @@ fn crc64nvme_append(crc: u64, data: &[u8]) -> u64 {
 /// The digests a body must match, from the request's headers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BodyChecks {
-    /// The signed `x-amz-content-sha256` (only when it is a hash).
-    content_sha256: Option<[u8; 32]>,
-    /// The one `x-amz-checksum-*` header, decoded.
+    /// The `x-amz-content-sha256` the body must hash to.
+    content_sha256: Option<ClaimedSha256>,
+    /// The checksum header's algorithm and digest.
     checksum: Option<(ChecksumAlgorithm, Vec<u8>)>,
 }
 
+/// A payload hash the client claims: its digest (`None`: a value no sha256
+/// is), and the value as sent, for the error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ClaimedSha256 {
+    digest: Option<[u8; 32]>,
+    sent: String,
+}
+
 impl BodyChecks {
-    /// The checks a request asks for: the payload hash when `payload` is a
-    /// sha256, and at most one `x-amz-checksum-*` header (two are refused,
-    /// as S3 does; an invalid value is `InvalidRequest`).
-    pub fn from_headers(headers: &HeaderMap, payload: &Payload) -> Result<BodyChecks, AuthError> {
-        let mut checksum = None;
-        for algorithm in ChecksumAlgorithm::ALL {
-            let mut values = headers.get_all(algorithm.header_name()).iter();
-            let Some(value) = values.next() else {
-                continue;
-            };
-            if checksum.is_some() || values.next().is_some() {
-                return Err(AuthError::MultipleChecksums);
-            }
-            checksum = Some((algorithm, algorithm.parse_value(value.as_bytes())?));
-        }
-        let content_sha256 = match payload {
-            Payload::Sha256(digest) => Some(*digest),
+    /// The checks a request asks for: the payload hash when `payload` claims
+    /// one, and the checksum when `announced` carries it in a header.
+    pub fn new(headers: &HeaderMap, payload: &Payload, announced: &Announced) -> BodyChecks {
+        let digest = match payload {
+            Payload::Sha256(digest) => Some(Some(*digest)),
+            Payload::Unmatchable { .. } => Some(None),
             _ => None,
         };
-        Ok(BodyChecks {
+        let content_sha256 = digest.map(|digest| ClaimedSha256 {
+            digest,
+            sent: header_str(headers, "x-amz-content-sha256")
+                .map(str::to_owned)
+                .or_else(|| digest.map(hex::encode))
+                .unwrap_or_default(),
+        });
+        let checksum = match announced {
+            Announced::Header(algorithm, digest) => Some((*algorithm, digest.clone())),
+            _ => None,
+        };
+        BodyChecks {
             content_sha256,
             checksum,
-        })
+        }
+    }
+
+    /// The same checks but the checksum: for a body the checksum headers do
+    /// not describe (CompleteMultipartUpload's describe the whole object).
+    pub fn without_checksum(self) -> BodyChecks {
+        BodyChecks {
+            checksum: None,
+            ..self
+        }
     }
 
     /// Whether there is nothing to check.
@@ -217,7 +235,7 @@ struct Checker {
 
 impl Checker {
     fn new(checks: BodyChecks) -> Checker {
-        let sha256 = checks.content_sha256.map(|_| Sha256::new());
+        let sha256 = checks.content_sha256.as_ref().map(|_| Sha256::new());
         let hasher = checks
             .checksum
             .as_ref()
@@ -239,9 +257,16 @@ impl Checker {
     }
 
     fn finish(&mut self) -> Result<(), AuthError> {
-        if let (Some(want), Some(h)) = (self.checks.content_sha256, self.sha256.take()) {
-            if !bool::from(h.finalize().as_slice().ct_eq(&want)) {
-                return Err(AuthError::ContentSha256Mismatch);
+        if let (Some(claim), Some(h)) = (&self.checks.content_sha256, self.sha256.take()) {
+            let computed: [u8; 32] = h.finalize().into();
+            let matches = claim
+                .digest
+                .is_some_and(|want| bool::from(computed.ct_eq(&want)));
+            if !matches {
+                return Err(AuthError::ContentSha256Mismatch {
+                    client: claim.sent.clone(),
+                    computed: hex::encode(computed),
+                });
             }
         }
         if let (Some((algorithm, want)), Some(h)) = (&self.checks.checksum, self.hasher.take()) {
@@ -323,6 +348,10 @@ mod tests {
         Ok(chunks.concat())
     }
 
+    fn checks(h: &HeaderMap, payload: Payload) -> BodyChecks {
+        BodyChecks::new(h, &payload, &Announced::from_headers(h).unwrap())
+    }
+
     fn digest_b64(algorithm: ChecksumAlgorithm, data: &[u8]) -> String {
         let mut h = ChecksumHasher::new(algorithm);
         h.update(data);
@@ -359,7 +388,7 @@ mod tests {
             let b64 = digest_b64(algorithm, data);
             let h = headers(&[(algorithm.header_name(), &b64)]);
             let sha: [u8; 32] = Sha256::digest(data).into();
-            let checks = BodyChecks::from_headers(&h, &Payload::Sha256(sha)).unwrap();
+            let checks = checks(&h, Payload::Sha256(sha));
             assert!(!checks.is_empty());
             assert_eq!(run(&[&data[..7], &data[7..]], checks).unwrap(), data);
         }
@@ -370,48 +399,54 @@ mod tests {
         // A body that differs from its x-amz-checksum-crc32c ends with BadDigest, not cleanly.
         let b64 = digest_b64(ChecksumAlgorithm::Crc32c, b"hello");
         let h = headers(&[("x-amz-checksum-crc32c", &b64)]);
-        let checks = BodyChecks::from_headers(&h, &Payload::Unsigned).unwrap();
         assert_eq!(
-            run(&[b"hellO"], checks),
+            run(&[b"hellO"], checks(&h, Payload::Unsigned)),
             Err(AuthError::ChecksumMismatch(ChecksumAlgorithm::Crc32c))
         );
+        // A body whose checksum headers describe something else is not checked against them.
+        let unchecked = checks(&h, Payload::Unsigned).without_checksum();
+        assert!(unchecked.is_empty());
+        assert_eq!(run(&[b"hellO"], unchecked).unwrap(), b"hellO");
     }
 
     #[test]
     fn a_payload_hash_mismatch_ends_the_stream_with_content_sha256_mismatch() {
-        // The signed x-amz-content-sha256 of another body is XAmzContentSHA256Mismatch at the end.
-        let sha: [u8; 32] = Sha256::digest(b"other").into();
-        let checks = BodyChecks::from_headers(&HeaderMap::new(), &Payload::Sha256(sha)).unwrap();
-        let e = run(&[b"body"], checks).unwrap_err();
-        assert_eq!(e, AuthError::ContentSha256Mismatch);
+        // The x-amz-content-sha256 of another body is XAmzContentSHA256Mismatch at the end,
+        // naming the value as sent and the body's own hash.
+        let other = hex::encode_upper(Sha256::digest(b"other"));
+        let h = headers(&[("x-amz-content-sha256", &other)]);
+        let e = run(&[b"body"], checks(&h, Payload::parse(&other).unwrap())).unwrap_err();
+        let computed = hex::encode(Sha256::digest(b"body"));
+        assert_eq!(
+            e,
+            AuthError::ContentSha256Mismatch {
+                client: other,
+                computed
+            }
+        );
         assert_eq!(e.code(), "XAmzContentSHA256Mismatch");
     }
 
     #[test]
-    fn invalid_or_repeated_checksum_headers_are_refused() {
-        // Bad base64, a wrong digest length and two algorithms at once are InvalidRequest.
-        let bad = headers(&[("x-amz-checksum-crc32", "not base64!")]);
+    fn a_claimed_hash_that_is_no_sha256_never_matches() {
+        // A presigned or SigV2 request's `invalid` payload hash fails at the body's end, even empty.
+        let h = headers(&[("x-amz-content-sha256", "invalid")]);
+        let payload = Payload::parse_claimed("invalid");
+        assert_eq!(payload, Payload::Unmatchable { streaming: false });
+        let e = run(&[], checks(&h, payload)).unwrap_err();
         assert_eq!(
-            BodyChecks::from_headers(&bad, &Payload::Unsigned),
-            Err(AuthError::InvalidChecksum("x-amz-checksum-crc32"))
+            e,
+            AuthError::ContentSha256Mismatch {
+                client: "invalid".into(),
+                computed: crate::s3::auth::testkit::EMPTY_SHA256.into()
+            }
         );
-        let short = headers(&[("x-amz-checksum-sha256", "AAAA")]);
-        assert_eq!(
-            BodyChecks::from_headers(&short, &Payload::Unsigned),
-            Err(AuthError::InvalidChecksum("x-amz-checksum-sha256"))
-        );
-        let two = headers(&[
-            ("x-amz-checksum-crc32", "AAAAAA=="),
-            ("x-amz-checksum-crc32c", "AAAAAA=="),
-        ]);
-        let e = BodyChecks::from_headers(&two, &Payload::Unsigned).unwrap_err();
-        assert_eq!((e.code(), e.status().as_u16()), ("InvalidRequest", 400));
     }
 
     #[test]
     fn no_checks_is_a_plain_pass_through() {
         // Without checksum headers or a payload hash the body passes as it is.
-        let checks = BodyChecks::from_headers(&HeaderMap::new(), &Payload::Unsigned).unwrap();
+        let checks = checks(&HeaderMap::new(), Payload::Unsigned);
         assert!(checks.is_empty());
         assert_eq!(run(&[b"a", b"", b"b"], checks).unwrap(), b"ab");
     }

@@ -1,6 +1,7 @@
 //! The `aws-chunked` body of streaming uploads: `hex-size;chunk-signature=sig
-//! CRLF data CRLF` chunks ending in a 0-size chunk, then optional trailers
-//! (a checksum and, when signed, `x-amz-trailer-signature`) and a CRLF.
+//! CRLF data CRLF` chunks ending in a 0-size chunk, then the trailers
+//! (a checksum and, when signed, `x-amz-trailer-signature`) up to a blank
+//! line, or else an optional CRLF.
 //!
 //! [`ChunkDecoder`] is the sans-IO state machine: bytes in, verified data
 //! out. Each chunk's signature chains from the previous one (the first from
@@ -9,10 +10,18 @@
 //! A hostile client cannot make it buffer more than one chunk
 //! ([`CHUNK_BYTES_MAX`]) plus one line ([`CHUNK_LINE_BYTES_MAX`]) plus the
 //! frame just received.
+//!
+//! What it tolerates and refuses is S3's, as Swift's s3api reproduces it:
+//! spaces around the size and the signature, any extension on an unsigned
+//! chunk, a missing CRLF at the very end, a later trailer value replacing
+//! an earlier one, and anything after the trailers' blank line (read and
+//! dropped); chunks but the last two smaller than [`CHUNK_BYTES_MIN`] are
+//! refused, and so is a body whose chunks hold other than
+//! `x-amz-decoded-content-length` bytes.
 
 use super::canonical::{hmac_sha256, sha256_hex, EMPTY_SHA256_HEX};
 use super::checksum::{ChecksumAlgorithm, ChecksumHasher};
-use super::error::{from_body_error, AuthError};
+use super::error::{from_body_error, AuthError, SignatureMismatch};
 use super::signed::{Payload, Verified};
 use bytes::{Buf, Bytes, BytesMut};
 use futures::{Stream, StreamExt};
@@ -23,21 +32,27 @@ use subtle::ConstantTimeEq;
 
 /// Largest chunk accepted (its data is buffered whole until its signature is checked).
 pub const CHUNK_BYTES_MAX: usize = 16 << 20;
+/// Smallest chunk AWS accepts but for the last one with data and the final, empty one.
+pub const CHUNK_BYTES_MIN: usize = 8192;
 /// Longest chunk header or trailer line, CRLF excluded.
 pub const CHUNK_LINE_BYTES_MAX: usize = 4096;
 /// Largest trailer section (every line after the final chunk, CRLFs included).
 pub const TRAILER_BYTES_MAX: usize = 4096;
 
 const TRAILER_SIGNATURE: &str = "x-amz-trailer-signature";
+const CHUNK_SIGNATURE: &str = "chunk-signature";
 
 /// What chunk signatures chain from: the verified request's signing key,
-/// scope, timestamp and signature.
+/// scope, timestamp and signature, and what a mismatch answer shows.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ChunkSigning {
     pub key: [u8; 32],
     pub scope: String,
     pub timestamp: String,
     pub seed: [u8; 32],
+    pub access_key: String,
+    /// The request's canonical request, for a SignatureDoesNotMatch answer.
+    pub canonical_request: String,
 }
 
 impl std::fmt::Debug for ChunkSigning {
@@ -47,6 +62,7 @@ impl std::fmt::Debug for ChunkSigning {
             .field("scope", &self.scope)
             .field("timestamp", &self.timestamp)
             .field("seed", &hex::encode(self.seed))
+            .field("access_key", &self.access_key)
             .finish_non_exhaustive()
     }
 }
@@ -54,75 +70,69 @@ impl std::fmt::Debug for ChunkSigning {
 /// How an `aws-chunked` body is checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChunkMode {
-    /// Chunk (and trailer) signatures to verify; `None` for
+    /// Chunk signatures to verify; `None` for
     /// `STREAMING-UNSIGNED-PAYLOAD-TRAILER`, whose chunks carry none.
     pub signing: Option<ChunkSigning>,
     /// The checksum trailer announced by `x-amz-trailer`, verified against
-    /// the decoded data; `None`: no trailer may follow the final chunk.
+    /// the decoded data.
     pub trailer: Option<ChecksumAlgorithm>,
+    /// Whether `x-amz-trailer-signature` must follow (and sign) the trailers.
+    pub trailer_signature: bool,
 }
 
 impl ChunkMode {
-    /// How a verified request's body is framed: `None` unless its payload
-    /// is streaming. Signed chunks need SigV4's signing material: a SigV2
-    /// request announcing them is refused.
+    /// How a verified request's body is framed, given the checksum trailer
+    /// its headers announce: `None` unless its payload is streaming. A
+    /// trailer announced for a body that cannot have one is refused.
     pub fn for_request(
         verified: &Verified,
-        headers: &HeaderMap,
+        trailer: Option<ChecksumAlgorithm>,
     ) -> Result<Option<ChunkMode>, AuthError> {
-        let trailer = trailer_header(headers)?;
-        Ok(match verified.payload {
-            Payload::Unsigned | Payload::Sha256(_) => None,
-            Payload::StreamingSigned if trailer.is_some() => {
-                return Err(AuthError::UnsupportedTrailer)
-            }
-            Payload::StreamingSigned | Payload::StreamingSignedTrailer => {
-                let signing = verified
-                    .chunk_signing
-                    .clone()
-                    .ok_or(AuthError::StreamingNeedsSigV4)?;
-                Some(ChunkMode {
-                    signing: Some(signing),
-                    trailer,
-                })
-            }
-            Payload::StreamingUnsignedTrailer => Some(ChunkMode {
+        let signed = |trailer_signature| -> Result<Option<ChunkMode>, AuthError> {
+            let signing = verified
+                .chunk_signing
+                .clone()
+                .ok_or(AuthError::StreamingNeedsSigV4)?;
+            Ok(Some(ChunkMode {
+                signing: Some(signing),
+                trailer,
+                trailer_signature,
+            }))
+        };
+        match verified.payload {
+            // A body never decoded (the claim fails at its end) has no trailers to refuse.
+            Payload::Unmatchable { streaming: true } => Ok(None),
+            Payload::Unsigned | Payload::Sha256(_) | Payload::Unmatchable { .. } => match trailer {
+                Some(_) => Err(AuthError::MalformedTrailer),
+                None => Ok(None),
+            },
+            Payload::StreamingSigned => signed(false),
+            Payload::StreamingSignedTrailer => signed(true),
+            Payload::StreamingUnsignedTrailer => Ok(Some(ChunkMode {
                 signing: None,
                 trailer,
-            }),
-        })
+                trailer_signature: false,
+            })),
+        }
+    }
+
+    fn expects_trailers(&self) -> bool {
+        self.trailer.is_some() || self.trailer_signature
     }
 }
 
-/// `x-amz-trailer`: the one checksum header the trailer will carry.
-pub fn trailer_header(headers: &HeaderMap) -> Result<Option<ChecksumAlgorithm>, AuthError> {
-    let mut values = headers.get_all("x-amz-trailer").iter();
-    let Some(value) = values.next() else {
-        return Ok(None);
-    };
-    if values.next().is_some() {
-        return Err(AuthError::UnsupportedTrailer);
-    }
-    let name = value.to_str().map_err(|_| AuthError::UnsupportedTrailer)?;
-    ChecksumAlgorithm::from_header_name(name.trim())
-        .map(Some)
-        .ok_or(AuthError::UnsupportedTrailer)
-}
-
-/// `x-amz-decoded-content-length`: the object's size once decoded.
-pub fn decoded_content_length(headers: &HeaderMap) -> Result<Option<u64>, AuthError> {
-    let Some(value) = headers.get("x-amz-decoded-content-length") else {
-        return Ok(None);
-    };
-    let text = value
-        .to_str()
-        .map_err(|_| AuthError::InvalidDecodedContentLength)?;
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(AuthError::InvalidDecodedContentLength);
-    }
-    text.parse()
-        .map(Some)
-        .map_err(|_| AuthError::InvalidDecodedContentLength)
+/// `x-amz-decoded-content-length`: the object's size once decoded. A
+/// streaming upload must send it (as a number, or S3 asks for a length).
+pub fn decoded_content_length(headers: &HeaderMap) -> Result<u64, AuthError> {
+    let text = headers
+        .get("x-amz-decoded-content-length")
+        .and_then(|v| v.to_str().ok())
+        .ok_or(AuthError::MissingDecodedContentLength)?;
+    let n: i64 = text
+        .trim()
+        .parse()
+        .map_err(|_| AuthError::MissingDecodedContentLength)?;
+    u64::try_from(n).map_err(|_| AuthError::InvalidDecodedContentLength)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,64 +141,71 @@ enum State {
     Header,
     /// Inside a chunk's data, `remaining` bytes to go; a signed chunk is
     /// released whole, once its signature is checked.
-    Data {
-        remaining: usize,
-        signature: Option<[u8; 32]>,
-    },
+    Data { remaining: usize, signed: bool },
     /// Expecting the CRLF that closes a chunk's data.
     DataEnd,
-    /// After the final chunk: trailer lines up to a blank line.
-    Trailer,
-    /// Complete and checked; any further byte is an error.
+    /// After the final chunk, trailers announced: lines up to a blank one.
+    Trailers,
+    /// After the final chunk, no trailers: a CRLF, or the body's end.
+    FinalCrlf,
+    /// Complete and checked; anything further is dropped.
     Done,
 }
 
-/// What the trailer section said so far.
+/// The trailers received so far.
 #[derive(Debug, Default)]
 struct Trailers {
-    /// The announced checksum's value, as sent.
-    value: Option<Vec<u8>>,
-    signature: Option<[u8; 32]>,
+    /// The checksum trailer: its name as sent and its value.
+    checksum: Option<(String, Vec<u8>)>,
+    signature: Option<String>,
     bytes: usize,
-    blank_skipped: bool,
 }
 
 /// The sans-IO `aws-chunked` decoder: [`feed`](Self::feed) it the body's
 /// bytes, take verified data from [`next_data`](Self::next_data) until it
 /// answers `Ok(None)`, and call [`finish`](Self::finish) at the body's end.
 pub struct ChunkDecoder {
-    signing: Option<ChunkSigning>,
+    mode: ChunkMode,
     /// The signature the next chunk's (or the trailer's) chains from.
     previous: [u8; 32],
-    trailer: Option<ChecksumAlgorithm>,
+    /// The current chunk's signature as sent, and as bytes if it is 64 hex digits.
+    provided: (String, Option<[u8; 32]>),
     hasher: Option<ChecksumHasher>,
-    decoded_len: Option<u64>,
+    decoded_len: u64,
     decoded_bytes: u64,
+    /// Chunks begun, counting from 1, and the size of the last one.
+    chunks: u64,
+    last_chunk_bytes: Option<usize>,
     buf: BytesMut,
     state: State,
     trailers: Trailers,
 }
 
 impl ChunkDecoder {
-    /// A decoder for a body of `decoded_len` bytes once decoded, if known.
-    pub fn new(mode: ChunkMode, decoded_len: Option<u64>) -> ChunkDecoder {
+    /// A decoder for a body of `decoded_len` bytes once decoded.
+    pub fn new(mode: ChunkMode, decoded_len: u64) -> ChunkDecoder {
         ChunkDecoder {
             previous: mode.signing.as_ref().map_or([0; 32], |s| s.seed),
+            provided: (String::new(), None),
             hasher: mode.trailer.map(ChecksumHasher::new),
-            signing: mode.signing,
-            trailer: mode.trailer,
+            mode,
             decoded_len,
             decoded_bytes: 0,
+            chunks: 0,
+            last_chunk_bytes: None,
             buf: BytesMut::new(),
             state: State::Header,
             trailers: Trailers::default(),
         }
     }
 
-    /// Appends bytes received from the client. Feed only after `next_data`
-    /// answered `Ok(None)`, so at most one chunk is ever buffered.
+    /// Appends bytes received from the client (dropped once the body is
+    /// complete). Feed only after `next_data` answered `Ok(None)`, so at most
+    /// one chunk is ever buffered.
     pub fn feed(&mut self, input: &[u8]) {
-        self.buf.extend_from_slice(input);
+        if self.state != State::Done {
+            self.buf.extend_from_slice(input);
+        }
     }
 
     /// The next run of verified data; `Ok(None)` when more input is needed
@@ -197,108 +214,161 @@ impl ChunkDecoder {
         loop {
             match self.state {
                 State::Header => {
-                    let Some(line) = self.take_line()? else {
+                    let Some(line) = self.take_line(CHUNK_LINE_BYTES_MAX)? else {
                         return Ok(None);
                     };
                     self.start_chunk(&line)?;
                 }
-                State::Data {
-                    remaining,
-                    signature,
-                } => return self.take_data(remaining, signature),
+                State::Data { remaining, signed } => return self.take_data(remaining, signed),
                 State::DataEnd => {
                     if self.buf.len() < 2 {
                         return Ok(None);
                     }
                     if self.buf[..2] != *b"\r\n" {
-                        return Err(AuthError::MalformedChunk("chunk data not followed by CRLF"));
+                        return Err(AuthError::IncompleteBody);
                     }
                     self.buf.advance(2);
                     self.state = State::Header;
                 }
-                State::Trailer => {
-                    let Some(line) = self.take_line()? else {
+                State::Trailers => {
+                    // A line and its CRLF must fit in what is left of the section.
+                    let room = TRAILER_BYTES_MAX.saturating_sub(self.trailers.bytes + 2);
+                    let Some(line) = self.take_line(room.min(CHUNK_LINE_BYTES_MAX))? else {
                         return Ok(None);
                     };
-                    self.trailer_line(&line)?;
+                    self.trailers.bytes += line.len() + 2;
+                    if line.is_empty() {
+                        self.finish_trailers()?;
+                    } else {
+                        self.trailer_line(&line)?;
+                    }
                 }
-                State::Done if self.buf.is_empty() => return Ok(None),
-                State::Done => return Err(AuthError::MalformedChunk("data after the final chunk")),
+                State::FinalCrlf => match &self.buf[..] {
+                    [] | [b'\r'] => return Ok(None),
+                    [b'\r', b'\n', ..] => self.complete()?,
+                    _ => return Err(AuthError::IncompleteBody),
+                },
+                State::Done => return Ok(None),
             }
         }
     }
 
     /// At the end of the body: `Ok` only if it was complete and every check
-    /// passed. A trailer section may lack its closing blank line, as some
-    /// clients send it.
+    /// passed. The trailers need not end with their blank line, nor a body
+    /// without trailers with its last CRLF, as S3 accepts them.
     pub fn finish(&mut self) -> Result<(), AuthError> {
         match self.state {
-            State::Done if self.buf.is_empty() => Ok(()),
-            State::Done => Err(AuthError::MalformedChunk("data after the final chunk")),
-            State::Trailer if self.buf.is_empty() && self.trailers_complete() => {
-                self.finish_trailers()
-            }
+            State::Done => Ok(()),
+            State::FinalCrlf if self.buf.is_empty() => self.complete(),
+            State::Trailers if self.buf.is_empty() => self.finish_trailers(),
             _ => Err(AuthError::IncompleteBody),
         }
     }
 
-    /// A line ending in CRLF, without it; `None` until one has arrived.
-    fn take_line(&mut self) -> Result<Option<BytesMut>, AuthError> {
-        let window = &self.buf[..self.buf.len().min(CHUNK_LINE_BYTES_MAX + 2)];
-        match window.windows(2).position(|w| w == b"\r\n") {
-            Some(end) => {
-                let line = self.buf.split_to(end);
+    /// A line ending in CRLF, without it; `None` until one has arrived. A
+    /// line feed without its carriage return breaks the framing.
+    fn take_line(&mut self, max: usize) -> Result<Option<BytesMut>, AuthError> {
+        let window = &self.buf[..self.buf.len().min(max + 2)];
+        match window.iter().position(|&b| b == b'\n') {
+            Some(end) if end > 0 && window[end - 1] == b'\r' => {
+                let line = self.buf.split_to(end - 1);
                 self.buf.advance(2);
                 Ok(Some(line))
             }
-            None if window.len() == CHUNK_LINE_BYTES_MAX + 2 => {
-                Err(AuthError::MalformedChunk("line longer than 4 KiB"))
-            }
+            Some(_) => Err(AuthError::IncompleteBody),
+            None if window.len() == max + 2 => Err(AuthError::MalformedChunk(
+                "line longer than 4 KiB, or trailers larger",
+            )),
             None => Ok(None),
         }
     }
 
     fn start_chunk(&mut self, line: &[u8]) -> Result<(), AuthError> {
-        let (size, signature) = parse_chunk_line(line, self.signing.is_some())?;
-        let decoded = self.decoded_bytes + size as u64;
-        if self.decoded_len.is_some_and(|len| decoded > len) {
-            return Err(AuthError::IncompleteBody);
+        self.chunks += 1;
+        let (size_text, extension) = match line.iter().position(|&b| b == b';') {
+            Some(i) => (&line[..i], Some(&line[i + 1..])),
+            None => (line, None),
+        };
+        let size = parse_size(size_text)?;
+        let too_small = self.last_chunk_bytes.filter(|&last| last < CHUNK_BYTES_MIN);
+        if let (Some(last), true) = (too_small, size > 0) {
+            return Err(AuthError::ChunkTooSmall {
+                chunk: self.chunks,
+                size: last as u64,
+            });
+        }
+        self.last_chunk_bytes = Some(size);
+        let announced = self.decoded_bytes + size as u64;
+        if announced > self.decoded_len {
+            return Err(AuthError::DecodedLengthMismatch {
+                expected: self.decoded_len,
+                provided: announced,
+            });
+        }
+        let signed = self.mode.signing.is_some();
+        if signed {
+            self.read_chunk_signature(extension)?;
         }
         if size > 0 {
             self.state = State::Data {
                 remaining: size,
-                signature,
+                signed,
             };
             return Ok(());
         }
-        if let Some(signature) = signature {
-            self.check_chunk_signature(&[], signature)?;
+        if signed {
+            self.check_chunk_signature(&[])?;
         }
-        self.state = State::Trailer;
+        self.state = if self.mode.expects_trailers() {
+            State::Trailers
+        } else {
+            State::FinalCrlf
+        };
+        Ok(())
+    }
+
+    /// `chunk-signature=<sig>`, spaces allowed around either part. Another
+    /// extension in its place fails the signature; a second one after it,
+    /// or no signature at all, breaks the framing.
+    fn read_chunk_signature(&mut self, extension: Option<&[u8]>) -> Result<(), AuthError> {
+        let Some(extension) = extension else {
+            return Err(AuthError::IncompleteBody);
+        };
+        let (key, value) = match extension.iter().position(|&b| b == b'=') {
+            Some(i) => (&extension[..i], &extension[i + 1..]),
+            None => (extension, &[][..]),
+        };
+        if key.trim_ascii() != CHUNK_SIGNATURE.as_bytes() {
+            self.provided = (String::from_utf8_lossy(extension).into_owned(), None);
+            return Err(self.chunk_mismatch(&[]));
+        }
+        let value = value.trim_ascii();
+        if value.is_empty() || value.contains(&b';') {
+            return Err(AuthError::IncompleteBody);
+        }
+        let mut bytes = [0u8; 32];
+        let parsed = hex::decode_to_slice(value, &mut bytes).ok().map(|()| bytes);
+        self.provided = (String::from_utf8_lossy(value).into_owned(), parsed);
         Ok(())
     }
 
     /// Releases data: a signed chunk whole once verified, unsigned data as it comes.
-    fn take_data(
-        &mut self,
-        remaining: usize,
-        signature: Option<[u8; 32]>,
-    ) -> Result<Option<Bytes>, AuthError> {
+    fn take_data(&mut self, remaining: usize, signed: bool) -> Result<Option<Bytes>, AuthError> {
         let available = self.buf.len().min(remaining);
         // A signed chunk waits until whole; the buffer grows as its bytes
         // arrive rather than up front, so a claimed size alone costs nothing.
-        if available == 0 || (signature.is_some() && available < remaining) {
+        if available == 0 || (signed && available < remaining) {
             return Ok(None);
         }
         let data = self.buf.split_to(available).freeze();
-        if let Some(signature) = signature {
-            self.check_chunk_signature(&data, signature)?;
+        if signed {
+            self.check_chunk_signature(&data)?;
         }
         self.state = match remaining - available {
             0 => State::DataEnd,
             left => State::Data {
                 remaining: left,
-                signature,
+                signed,
             },
         };
         self.decoded_bytes += data.len() as u64;
@@ -309,120 +379,130 @@ impl ChunkDecoder {
     }
 
     /// `AWS4-HMAC-SHA256-PAYLOAD \n time \n scope \n previous \n sha256("") \n sha256(data)`.
-    fn check_chunk_signature(&mut self, data: &[u8], provided: [u8; 32]) -> Result<(), AuthError> {
-        let hashes = format!("{EMPTY_SHA256_HEX}\n{}", sha256_hex(data));
-        self.check_signature("AWS4-HMAC-SHA256-PAYLOAD", &hashes, provided)
+    fn check_chunk_signature(&mut self, data: &[u8]) -> Result<(), AuthError> {
+        let sts = self.string_to_sign("AWS4-HMAC-SHA256-PAYLOAD", &chunk_hashes(data));
+        self.check_signature(sts)
     }
 
-    /// Checks one link of the signature chain and advances it.
-    fn check_signature(
-        &mut self,
-        algorithm: &str,
-        hashes: &str,
-        provided: [u8; 32],
-    ) -> Result<(), AuthError> {
-        let Some(s) = &self.signing else {
-            return Err(AuthError::MalformedChunk("signature in an unsigned body"));
-        };
-        let sts = format!(
-            "{algorithm}\n{}\n{}\n{}\n{hashes}",
-            s.timestamp,
-            s.scope,
+    /// The string to sign of the next link of the chain.
+    fn string_to_sign(&self, algorithm: &str, hashes: &str) -> String {
+        let (timestamp, scope) = self
+            .mode
+            .signing
+            .as_ref()
+            .map_or(("", ""), |s| (s.timestamp.as_str(), s.scope.as_str()));
+        format!(
+            "{algorithm}\n{timestamp}\n{scope}\n{}\n{hashes}",
             hex::encode(self.previous)
-        );
-        let expected = hmac_sha256(&s.key, sts.as_bytes());
-        if !bool::from(expected.ct_eq(&provided)) {
-            return Err(AuthError::SignatureDoesNotMatch);
-        }
-        self.previous = provided;
-        Ok(())
+        )
     }
 
+    /// Checks the provided signature against `sts` and advances the chain.
+    fn check_signature(&mut self, sts: String) -> Result<(), AuthError> {
+        let Some(s) = &self.mode.signing else {
+            return Err(AuthError::StreamingNeedsSigV4);
+        };
+        let expected = hmac_sha256(&s.key, sts.as_bytes());
+        match self.provided.1 {
+            Some(provided) if bool::from(expected.ct_eq(&provided)) => {
+                self.previous = provided;
+                Ok(())
+            }
+            _ => Err(self.mismatch(sts)),
+        }
+    }
+
+    fn chunk_mismatch(&self, data: &[u8]) -> AuthError {
+        self.mismatch(self.string_to_sign("AWS4-HMAC-SHA256-PAYLOAD", &chunk_hashes(data)))
+    }
+
+    fn mismatch(&self, string_to_sign: String) -> AuthError {
+        let signing = self.mode.signing.as_ref();
+        AuthError::ChunkSignatureDoesNotMatch(Box::new(SignatureMismatch {
+            access_key: signing.map(|s| s.access_key.clone()).unwrap_or_default(),
+            string_to_sign,
+            signature_provided: self.provided.0.clone(),
+            canonical_request: signing
+                .map(|s| s.canonical_request.clone())
+                .unwrap_or_default(),
+        }))
+    }
+
+    /// `name:value`: only the announced trailers; a repeated one replaces
+    /// the earlier value.
     fn trailer_line(&mut self, line: &[u8]) -> Result<(), AuthError> {
-        self.trailers.bytes += line.len() + 2;
-        if self.trailers.bytes > TRAILER_BYTES_MAX {
-            return Err(AuthError::MalformedChunk(
-                "trailer section larger than 4 KiB",
-            ));
-        }
-        let Some(algorithm) = self.trailer else {
-            if line.is_empty() {
-                return self.finish_trailers();
-            }
-            return Err(AuthError::MalformedChunk(
-                "a trailer that x-amz-trailer did not announce",
-            ));
+        let (name, value) = match line.iter().position(|&b| b == b':') {
+            Some(i) => (&line[..i], line[i + 1..].trim_ascii()),
+            None => (line, &[][..]),
         };
-        if line.is_empty() {
-            let nothing_yet = self.trailers.value.is_none() && self.trailers.signature.is_none();
-            if nothing_yet && !self.trailers.blank_skipped {
-                // Some clients send a blank line between the final chunk and the trailers.
-                self.trailers.blank_skipped = true;
-                return Ok(());
-            }
-            return self.finish_trailers();
-        }
-        let colon = line.iter().position(|&b| b == b':');
-        let Some(colon) = colon else {
-            return Err(AuthError::MalformedChunk("trailer line without ':'"));
-        };
-        let (name, value) = (line[..colon].trim_ascii(), line[colon + 1..].trim_ascii());
-        if name.eq_ignore_ascii_case(TRAILER_SIGNATURE.as_bytes()) && self.signing.is_some() {
-            let signature = parse_hex32(value).ok_or(AuthError::MalformedChunk(
-                "x-amz-trailer-signature is not 64 hex digits",
-            ))?;
-            if self.trailers.signature.replace(signature).is_some() {
-                return Err(AuthError::MalformedChunk("x-amz-trailer-signature twice"));
-            }
+        let is = |want: &str| name.eq_ignore_ascii_case(want.as_bytes());
+        if self.mode.trailer_signature && is(TRAILER_SIGNATURE) {
+            self.trailers.signature = Some(String::from_utf8_lossy(value).into_owned());
             return Ok(());
         }
-        if !name.eq_ignore_ascii_case(algorithm.header_name().as_bytes()) {
-            return Err(AuthError::MalformedChunk(
-                "a trailer that x-amz-trailer did not announce",
-            ));
+        match self.mode.trailer {
+            Some(algorithm) if is(algorithm.header_name()) => {
+                let name = String::from_utf8_lossy(name.trim_ascii()).into_owned();
+                self.trailers.checksum = Some((name, value.to_vec()));
+                Ok(())
+            }
+            _ => Err(AuthError::MalformedTrailer),
         }
-        if self.trailers.value.is_some() || self.trailers.signature.is_some() {
-            return Err(AuthError::MalformedChunk(
-                "the trailer repeated, or after its signature",
-            ));
-        }
-        self.trailers.value = Some(value.to_vec());
-        Ok(())
     }
 
-    /// Whether everything the trailer section must hold has arrived.
-    fn trailers_complete(&self) -> bool {
-        self.trailer.is_some()
-            && self.trailers.value.is_some()
-            && (self.signing.is_none() || self.trailers.signature.is_some())
-    }
-
-    /// The body is whole: check its length, the trailer's signature and its checksum.
+    /// The trailers are complete: each announced one present, the signature
+    /// (if any) verified, then the length and the checksum checked.
     fn finish_trailers(&mut self) -> Result<(), AuthError> {
-        if self
-            .decoded_len
-            .is_some_and(|len| len != self.decoded_bytes)
-        {
-            return Err(AuthError::IncompleteBody);
+        if self.mode.trailer_signature {
+            let Some(signature) = self.trailers.signature.take() else {
+                return Err(AuthError::IncompleteBody);
+            };
+            if self.mode.trailer.is_some() && self.trailers.checksum.is_none() {
+                return Err(AuthError::MalformedTrailer);
+            }
+            let mut bytes = [0u8; 32];
+            let parsed = hex::decode_to_slice(signature.trim(), &mut bytes)
+                .ok()
+                .map(|()| bytes);
+            self.provided = (signature, parsed);
+            let sts = self.string_to_sign("AWS4-HMAC-SHA256-TRAILER", &self.canonical_trailers());
+            self.check_signature(sts)?;
+            if self.trailers.checksum.is_none() {
+                // A signed trailer section that signs nothing is incomplete.
+                return Err(AuthError::IncompleteBody);
+            }
+        } else if self.trailers.checksum.is_none() {
+            return Err(AuthError::MalformedTrailer);
         }
-        if let Some(algorithm) = self.trailer {
-            if !self.trailers_complete() {
-                return Err(AuthError::MalformedChunk(
-                    "the trailer named by x-amz-trailer is missing",
-                ));
-            }
-            let value = self.trailers.value.take().unwrap_or_default();
-            if let Some(signature) = self.trailers.signature {
-                let mut canonical = format!("{}:", algorithm.header_name()).into_bytes();
-                canonical.extend_from_slice(&value);
+        self.complete()
+    }
+
+    /// sha256 of `name:value\n` for the checksum trailer (`\n` when none).
+    fn canonical_trailers(&self) -> String {
+        match &self.trailers.checksum {
+            Some((name, value)) => {
+                let mut canonical = format!("{name}:").into_bytes();
+                canonical.extend_from_slice(value);
                 canonical.push(b'\n');
-                self.check_signature(
-                    "AWS4-HMAC-SHA256-TRAILER",
-                    &sha256_hex(&canonical),
-                    signature,
-                )?;
+                sha256_hex(&canonical)
             }
-            let want = algorithm.parse_value(&value)?;
+            None => sha256_hex(b"\n"),
+        }
+    }
+
+    /// The final chunk and its trailers are in: the length must be the
+    /// announced one, and the checksum trailer (if any) the data's.
+    fn complete(&mut self) -> Result<(), AuthError> {
+        if self.decoded_bytes != self.decoded_len {
+            return Err(AuthError::DecodedLengthMismatch {
+                expected: self.decoded_len,
+                provided: self.decoded_bytes,
+            });
+        }
+        if let (Some(algorithm), Some((_, value))) = (self.mode.trailer, &self.trailers.checksum) {
+            let want = algorithm
+                .parse_value(value)
+                .map_err(|_| AuthError::InvalidTrailerChecksum(algorithm.header_name()))?;
             let got = self
                 .hasher
                 .take()
@@ -433,41 +513,29 @@ impl ChunkDecoder {
             }
         }
         self.state = State::Done;
+        self.buf.clear();
         Ok(())
     }
 }
 
-/// `hex-size` then, exactly when `signed`, `;chunk-signature=<64 hex>`.
-fn parse_chunk_line(line: &[u8], signed: bool) -> Result<(usize, Option<[u8; 32]>), AuthError> {
-    let (size_hex, extension) = match line.iter().position(|&b| b == b';') {
-        Some(i) => (&line[..i], Some(&line[i + 1..])),
-        None => (line, None),
-    };
-    if size_hex.is_empty() || size_hex.len() > 8 || !size_hex.iter().all(u8::is_ascii_hexdigit) {
-        return Err(AuthError::MalformedChunk("chunk size is not hexadecimal"));
+/// `sha256("") \n sha256(data)`: the hashes a chunk's string to sign ends with.
+fn chunk_hashes(data: &[u8]) -> String {
+    format!("{EMPTY_SHA256_HEX}\n{}", sha256_hex(data))
+}
+
+/// A chunk size: hex digits, spaces around allowed; anything else (a sign,
+/// nothing) breaks the framing.
+fn parse_size(text: &[u8]) -> Result<usize, AuthError> {
+    let digits = text.trim_ascii();
+    if digits.is_empty() || digits.len() > 8 || !digits.iter().all(u8::is_ascii_hexdigit) {
+        return Err(AuthError::IncompleteBody);
     }
     // At most 8 hex digits: fits a u32, so the fold cannot overflow.
-    let size = size_hex.iter().fold(0usize, |n, &d| n * 16 + hex_value(d));
+    let size = digits.iter().fold(0usize, |n, &d| n * 16 + hex_value(d));
     if size > CHUNK_BYTES_MAX {
         return Err(AuthError::MalformedChunk("chunk larger than 16 MiB"));
     }
-    let signature = match (signed, extension) {
-        (true, Some(ext)) => Some(
-            ext.strip_prefix(b"chunk-signature=")
-                .and_then(parse_hex32)
-                .ok_or(AuthError::MalformedChunk(
-                    "chunk-signature is not 64 hex digits",
-                ))?,
-        ),
-        (true, None) => return Err(AuthError::MalformedChunk("chunk without chunk-signature")),
-        (false, None) => None,
-        (false, Some(_)) => {
-            return Err(AuthError::MalformedChunk(
-                "chunk extension in an unsigned body",
-            ))
-        }
-    };
-    Ok((size, signature))
+    Ok(size)
 }
 
 fn hex_value(digit: u8) -> usize {
@@ -478,21 +546,16 @@ fn hex_value(digit: u8) -> usize {
     })
 }
 
-fn parse_hex32(text: &[u8]) -> Option<[u8; 32]> {
-    let mut out = [0u8; 32];
-    hex::decode_to_slice(text, &mut out).ok()?;
-    Some(out)
-}
-
 /// Decodes an `aws-chunked` body, yielding each chunk's data once verified.
 /// The stream ends with an error, never cleanly, if anything is wrong:
-/// a signature, the framing, the decoded length (`IncompleteBody`), the
-/// trailer's checksum (`BadDigest`). An error of `body` itself ends it as
+/// a signature, the framing, the decoded length, the trailer's checksum
+/// (`BadDigest`). Bytes after the complete body are read and dropped. An
+/// error of `body` itself ends it as
 /// [`AuthError::ClientDisconnect`] (an `AuthError` passes through as it is).
 pub fn decode<S, E>(
     body: S,
     mode: ChunkMode,
-    decoded_len: Option<u64>,
+    decoded_len: u64,
 ) -> impl Stream<Item = Result<Bytes, AuthError>>
 where
     S: Stream<Item = Result<Bytes, E>>,
@@ -515,6 +578,9 @@ where
         loop {
             let failure = match st.decoder.next_data() {
                 Ok(Some(data)) => return Some((Ok(data), st)),
+                // Past the end (never read, as S3 never reads it) the body
+                // is still drained, so that the connection can carry the
+                // next request.
                 Ok(None) => match st.body.next().await {
                     Some(Ok(input)) => {
                         st.decoder.feed(&input);

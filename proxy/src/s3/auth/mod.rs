@@ -7,12 +7,14 @@
 //!
 //! The flow: [`parse`] a request into a [`SignedRequest`] (or `None`:
 //! anonymous), look up the secret of its [`access_key`](SignedRequest::access_key),
-//! [`verify`](SignedRequest::verify) it into a [`Verified`]; then wrap the
-//! body in [`decode`] when [`ChunkMode::for_request`] says it is
-//! `aws-chunked`, and in [`verify_body`] with the request's [`BodyChecks`].
+//! [`verify`](SignedRequest::verify) it into a [`Verified`]; read the
+//! checksum its headers [`Announced`]; then wrap the body in [`decode`] when
+//! [`ChunkMode::for_request`] says it is `aws-chunked`, and in
+//! [`verify_body`] with the request's [`BodyChecks`].
 //! A body stream that ends with an error must not be committed. SigV2 signs
 //! no body: `Content-MD5`, when sent, is the caller's to check.
 
+mod announce;
 mod canonical;
 mod checksum;
 mod chunked;
@@ -24,12 +26,13 @@ mod sigv4;
 pub(crate) mod testkit;
 mod timestamp;
 
+pub use announce::Announced;
 pub use checksum::{verify_body, BodyChecks, ChecksumAlgorithm, ChecksumHasher};
 pub use chunked::{
-    decode, decoded_content_length, trailer_header, ChunkDecoder, ChunkMode, ChunkSigning,
-    CHUNK_BYTES_MAX, CHUNK_LINE_BYTES_MAX, TRAILER_BYTES_MAX,
+    decode, decoded_content_length, ChunkDecoder, ChunkMode, ChunkSigning, CHUNK_BYTES_MAX,
+    CHUNK_BYTES_MIN, CHUNK_LINE_BYTES_MAX, TRAILER_BYTES_MAX,
 };
-pub use error::AuthError;
+pub use error::{AuthError, SignatureMismatch};
 pub use signed::{parse, Payload, SignedRequest, Verified};
 pub use sigv2::{SigV2Request, V2Timing};
 pub use sigv4::{

@@ -14,14 +14,35 @@ use http::{HeaderMap, Method, Uri};
 const V4_QUERY_PARAMS: [&str; 3] = ["X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature"];
 const V2_QUERY_PARAMS: [&str; 2] = ["AWSAccessKeyId", "Signature"];
 
+/// The `x-amz-content-sha256` values that announce an `aws-chunked` body.
+const STREAMING_MODES: [(&str, Payload); 3] = [
+    (
+        "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+        Payload::StreamingSigned,
+    ),
+    (
+        "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER",
+        Payload::StreamingSignedTrailer,
+    ),
+    (
+        "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+        Payload::StreamingUnsignedTrailer,
+    ),
+];
+
 /// How the body is protected, from `x-amz-content-sha256`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Payload {
     /// `UNSIGNED-PAYLOAD`, every presigned URL unless it says otherwise, and
     /// every SigV2 request without `x-amz-content-sha256`.
     Unsigned,
-    /// The body's sha256, signed: the body must hash to it.
+    /// The body's sha256: the body must hash to it.
     Sha256([u8; 32]),
+    /// A claimed hash that no body has. A presigned or SigV2 request may send
+    /// any `x-amz-content-sha256`, and S3 compares the body with it rather
+    /// than refusing the request; `streaming` when the value names a
+    /// streaming mode, whose chunks only a SigV4 `Authorization` header signs.
+    Unmatchable { streaming: bool },
     /// `STREAMING-AWS4-HMAC-SHA256-PAYLOAD`: `aws-chunked`, each chunk signed.
     StreamingSigned,
     /// `STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER`: signed chunks and a signed trailer.
@@ -31,30 +52,30 @@ pub enum Payload {
 }
 
 impl Payload {
-    /// Reads an `x-amz-content-sha256` value.
+    /// Reads the `x-amz-content-sha256` of a SigV4 header-signed request,
+    /// which must be a mode or a sha256 (hex, any case).
     pub fn parse(value: &str) -> Result<Payload, AuthError> {
-        Ok(match value {
-            UNSIGNED_PAYLOAD => Payload::Unsigned,
-            "STREAMING-AWS4-HMAC-SHA256-PAYLOAD" => Payload::StreamingSigned,
-            "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER" => Payload::StreamingSignedTrailer,
-            "STREAMING-UNSIGNED-PAYLOAD-TRAILER" => Payload::StreamingUnsignedTrailer,
-            hash => {
-                let mut digest = [0u8; 32];
-                hex::decode_to_slice(hash, &mut digest)
-                    .map_err(|_| AuthError::InvalidContentSha256)?;
-                Payload::Sha256(digest)
-            }
-        })
+        if value == UNSIGNED_PAYLOAD {
+            return Ok(Payload::Unsigned);
+        }
+        if let Some((_, mode)) = STREAMING_MODES.iter().find(|(name, _)| *name == value) {
+            return Ok(*mode);
+        }
+        let mut digest = [0u8; 32];
+        hex::decode_to_slice(value, &mut digest)
+            .map_err(|_| AuthError::InvalidContentSha256(value.to_owned()))?;
+        Ok(Payload::Sha256(digest))
     }
 
-    /// Whether the body is `aws-chunked` (see [`super::ChunkMode`]).
-    pub fn is_streaming(&self) -> bool {
-        matches!(
-            self,
-            Payload::StreamingSigned
-                | Payload::StreamingSignedTrailer
-                | Payload::StreamingUnsignedTrailer
-        )
+    /// Reads the `x-amz-content-sha256` of a presigned or SigV2 request:
+    /// `UNSIGNED-PAYLOAD` and a sha256 as [`parse`](Self::parse) reads them,
+    /// anything else a claim the body cannot match.
+    pub fn parse_claimed(value: &str) -> Payload {
+        match Payload::parse(value) {
+            Ok(p @ (Payload::Unsigned | Payload::Sha256(_))) => p,
+            Ok(_) => Payload::Unmatchable { streaming: true },
+            Err(_) => Payload::Unmatchable { streaming: false },
+        }
     }
 }
 

@@ -123,7 +123,7 @@ pub(super) fn parse_header_auth(
         access_key: access_key.to_owned(),
         signature: parse_signature(signature)?,
         timing: V2Timing::Dated { unix_secs },
-        payload: parse_payload(headers)?,
+        payload: parse_payload(headers),
         virtual_bucket: virtual_bucket.map(str::to_owned),
     })
 }
@@ -152,7 +152,7 @@ pub(super) fn parse_presigned(
             text: expires.to_owned(),
             unix_secs: parse_expires(expires)?,
         },
-        payload: parse_payload(headers)?,
+        payload: parse_payload(headers),
         virtual_bucket: virtual_bucket.map(str::to_owned),
     })
 }
@@ -175,8 +175,8 @@ fn parse_signature(value: &str) -> Result<[u8; 20], AuthError> {
         .ok_or(AuthError::SignatureDoesNotMatch)
 }
 
-fn parse_payload(headers: &HeaderMap) -> Result<Payload, AuthError> {
-    header_str(headers, "x-amz-content-sha256").map_or(Ok(Payload::Unsigned), Payload::parse)
+fn parse_payload(headers: &HeaderMap) -> Payload {
+    header_str(headers, "x-amz-content-sha256").map_or(Payload::Unsigned, Payload::parse_claimed)
 }
 
 impl SigV2Request {

@@ -69,8 +69,11 @@ pub struct SigV4Request {
     pub payload: Payload,
     /// `x-amz-security-token` / `X-Amz-Security-Token`, if any.
     pub security_token: Option<String>,
-    /// The canonical request's last line, exactly as the client signed it.
-    payload_line: String,
+    /// The canonical request's last line, exactly as the client may have
+    /// signed it: one line, but for a presigned URL sent with an
+    /// `x-amz-content-sha256` header, its value (as AWS signs it) and then
+    /// `UNSIGNED-PAYLOAD` (as a URL signed without the header is).
+    payload_lines: Vec<String>,
 }
 
 fn header_malformed(why: impl Into<String>) -> AuthError {
@@ -127,7 +130,7 @@ pub(super) fn parse_header_auth(
         expires: None,
         payload: Payload::parse(&payload_line)?,
         security_token: header_str(headers, "x-amz-security-token").map(str::to_owned),
-        payload_line,
+        payload_lines: vec![payload_line],
     })
 }
 
@@ -180,11 +183,16 @@ pub(super) fn parse_presigned(
     let signature = parse_signature(signature)
         .ok_or_else(|| query_error("X-Amz-Signature is not 64 hex digits."))?;
     check_scope(&scope, &timestamp).map_err(query_error)?;
-    // The payload line is UNSIGNED-PAYLOAD unless the URL itself signs a
-    // hash; the body is checked against the header's value when there is one.
-    let query_sha = param("X-Amz-Content-Sha256")?;
-    let payload_line = query_sha.unwrap_or(UNSIGNED_PAYLOAD).to_owned();
-    let payload_value = header_str(headers, "x-amz-content-sha256").unwrap_or(&payload_line);
+    // The payload line is the hash the URL itself signs, else the header's
+    // (as AWS and s3api sign it) or UNSIGNED-PAYLOAD. The body is checked
+    // against the header's value when there is one, whatever it is.
+    let header_sha = header_str(headers, "x-amz-content-sha256");
+    let payload_lines: Vec<String> = match (param("X-Amz-Content-Sha256")?, header_sha) {
+        (Some(query), _) => vec![query.to_owned()],
+        (None, Some(header)) => vec![header.to_owned(), UNSIGNED_PAYLOAD.to_owned()],
+        (None, None) => vec![UNSIGNED_PAYLOAD.to_owned()],
+    };
+    let payload_value = header_sha.unwrap_or(&payload_lines[0]);
     Ok(SigV4Request {
         access_key,
         scope,
@@ -192,9 +200,9 @@ pub(super) fn parse_presigned(
         signed_headers,
         signature,
         expires: Some(expires),
-        payload: Payload::parse(payload_value)?,
+        payload: Payload::parse_claimed(payload_value),
         security_token: param("X-Amz-Security-Token")?.map(str::to_owned),
-        payload_line,
+        payload_lines,
     })
 }
 
@@ -306,23 +314,26 @@ impl SigV4Request {
             uri,
             headers,
         };
+        // A client that sent characters raw (or lower-case hex) signed
+        // AWS's canonical form of the same path.
         let sent = canonical::uri_as_sent(uri);
-        let mut matched = self.signature_matches(req, sent, &scope, &signing_key);
-        if !matched {
-            // A client that sent characters raw (or lower-case hex) signed
-            // AWS's canonical form of the same path.
-            let reencoded = canonical::uri_reencoded(uri);
-            matched =
-                reencoded != sent && self.signature_matches(req, &reencoded, &scope, &signing_key);
+        let reencoded = canonical::uri_reencoded(uri);
+        let mut uris = vec![sent];
+        if reencoded != sent {
+            uris.push(&reencoded);
         }
-        if !matched {
-            return Err(AuthError::SignatureDoesNotMatch);
-        }
+        let canonical_request = uris
+            .iter()
+            .flat_map(|u| self.payload_lines.iter().map(move |p| (*u, p.as_str())))
+            .find_map(|(u, p)| self.signed_request(req, u, p, &scope, &signing_key))
+            .ok_or(AuthError::SignatureDoesNotMatch)?;
         let chunk_signing = ChunkSigning {
             key: signing_key,
             scope,
             timestamp: self.timestamp.text.clone(),
             seed: self.signature,
+            access_key: self.access_key.clone(),
+            canonical_request: String::from_utf8_lossy(&canonical_request).into_owned(),
         };
         Ok(Verified {
             chunk_signing: Some(chunk_signing),
@@ -363,22 +374,21 @@ impl SigV4Request {
         Err(AuthError::HeadersNotSigned(unsigned.join(",")))
     }
 
-    fn signature_matches(
+    /// The canonical request with `canonical_uri` and `payload_line`, if
+    /// the signature signs it.
+    fn signed_request(
         &self,
         req: RequestParts<'_>,
         canonical_uri: &str,
+        payload_line: &str,
         scope: &str,
         key: &[u8; 32],
-    ) -> bool {
-        let creq = canonical::canonical_request(
-            req,
-            canonical_uri,
-            &self.signed_headers,
-            &self.payload_line,
-        );
+    ) -> Option<Vec<u8>> {
+        let creq =
+            canonical::canonical_request(req, canonical_uri, &self.signed_headers, payload_line);
         let sts = canonical::string_to_sign(&self.timestamp.text, scope, &creq);
         let expected = canonical::hmac_sha256(key, sts.as_bytes());
-        bool::from(expected.ct_eq(&self.signature))
+        bool::from(expected.ct_eq(&self.signature)).then_some(creq)
     }
 }
 

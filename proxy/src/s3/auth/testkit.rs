@@ -34,6 +34,7 @@ pub fn request(method: &str, target: &str, headers: &[(&str, &str)]) -> (Method,
 
 /// What a client signs a request with.
 pub struct Signer<'a> {
+    pub access_key: &'a str,
     pub secret: &'a str,
     pub region: &'a str,
     pub timestamp: &'a str,
@@ -41,6 +42,7 @@ pub struct Signer<'a> {
 
 impl Signer<'_> {
     pub const EXAMPLE: Signer<'static> = Signer {
+        access_key: ACCESS_KEY,
         secret: SECRET,
         region: "us-east-1",
         timestamp: EXAMPLE_TIME,
@@ -77,7 +79,8 @@ impl Signer<'_> {
         let payload = headers["x-amz-content-sha256"].to_str().unwrap().to_owned();
         let signature = self.sign(method, uri, headers, &signed, &payload);
         let value = format!(
-            "{ALGORITHM} Credential={ACCESS_KEY}/{}, SignedHeaders={}, Signature={signature}",
+            "{ALGORITHM} Credential={}/{}, SignedHeaders={}, Signature={signature}",
+            self.access_key,
             self.scope(),
             signed.join(";")
         );
@@ -86,7 +89,23 @@ impl Signer<'_> {
 
     /// A presigned form of `uri` (path and query, `host` signed), valid `expires` seconds.
     pub fn presign(&self, method: &Method, uri: &Uri, headers: &HeaderMap, expires: u64) -> Uri {
-        let credential = format!("{ACCESS_KEY}%2F{}", self.scope().replace('/', "%2F"));
+        self.presign_with_payload(method, uri, headers, expires, canonical::UNSIGNED_PAYLOAD)
+    }
+
+    /// The same, with `payload` as the canonical request's last line.
+    pub fn presign_with_payload(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        expires: u64,
+        payload: &str,
+    ) -> Uri {
+        let credential = format!(
+            "{}%2F{}",
+            self.access_key.replace(':', "%3A"),
+            self.scope().replace('/', "%2F")
+        );
         let mut query = uri.query().map(|q| format!("{q}&")).unwrap_or_default();
         query += &format!(
             "X-Amz-Algorithm={ALGORITHM}&X-Amz-Credential={credential}&X-Amz-Date={}&X-Amz-Expires={expires}&X-Amz-SignedHeaders=host",
@@ -94,13 +113,7 @@ impl Signer<'_> {
         );
         let unsigned: Uri = format!("{}?{query}", uri.path()).parse().unwrap();
         let signed = ["host".to_owned()];
-        let signature = self.sign(
-            method,
-            &unsigned,
-            headers,
-            &signed,
-            canonical::UNSIGNED_PAYLOAD,
-        );
+        let signature = self.sign(method, &unsigned, headers, &signed, payload);
         format!("{}?{query}&X-Amz-Signature={signature}", uri.path())
             .parse()
             .unwrap()
@@ -116,6 +129,8 @@ pub fn example_signing(seed: &str) -> ChunkSigning {
         scope: "20130524/us-east-1/s3/aws4_request".to_owned(),
         timestamp: EXAMPLE_TIME.to_owned(),
         seed: seed_signature,
+        access_key: ACCESS_KEY.to_owned(),
+        canonical_request: "PUT\n/examplebucket/chunkObject.txt".to_owned(),
     }
 }
 
@@ -125,7 +140,8 @@ pub fn sign_v2(string_to_sign: &str) -> String {
 }
 
 /// `data` in `aws-chunked` form, cut at `sizes` (the rest in one chunk),
-/// signed when `signing` is given, with an optional `(name, value)` trailer.
+/// signed when `signing` is given, with an optional `(name, value)` trailer
+/// (then signed too, with `x-amz-trailer-signature`, when the chunks are).
 pub fn encode_chunked(
     data: &[u8],
     sizes: &[usize],

@@ -13,6 +13,7 @@ mod object;
 mod read;
 mod requests;
 mod time;
+mod versions;
 mod write;
 
 #[cfg(test)]
@@ -34,6 +35,7 @@ pub use requests::{
     CREATE_BUCKET_BODY_BYTES_MAX, DELETE_BODY_BYTES_MAX, DELETE_OBJECTS_MAX, PARTS_MAX,
 };
 pub use time::{iso8601, s3_time};
+pub use versions::{ListVersionsResult, NULL_VERSION_ID};
 pub use write::{KeyEncoding, Owner, S3_NAMESPACE};
 
 pub(crate) use write::{quoted_etag, XmlDoc};

@@ -107,7 +107,7 @@ impl XmlDoc {
             self.out.push(' ');
             self.out.push_str(attr);
             self.out.push_str("=\"");
-            escape_into(&mut self.out, value);
+            escape_attribute_into(&mut self.out, value);
             self.out.push('"');
         }
         self.out.push('>');
@@ -192,19 +192,32 @@ impl XmlDoc {
     }
 }
 
-/// Escapes text for element content and attribute values: the five markup
-/// characters as entities and every C0 control character as a decimal
-/// character reference (`\r` is `&#13;`), as S3 does, so that no parser
-/// normalizes a carriage return or a tab away.
+/// Escapes element text: `&`, `<`, `>` and `"` as entities and every C0
+/// control character but the line feed and the tab as a decimal character
+/// reference (`\r` is `&#13;`), as S3 does, so that no parser normalizes a
+/// carriage return away. A line feed and a tab stay as they are (parsers
+/// keep them in text; S3's `<StringToSign>` shows its lines so), and so
+/// does an apostrophe (S3 writes `The provided 'x-amz-content-sha256'
+/// header…`).
 pub(crate) fn escape_into(out: &mut String, s: &str) {
+    escape(out, s, |c| c == '\n' || c == '\t');
+}
+
+/// Escapes an attribute value (in double quotes): as text, but every
+/// control character is a reference, since parsers turn a literal line
+/// feed or tab there into a space.
+fn escape_attribute_into(out: &mut String, s: &str) {
+    escape(out, s, |_| false);
+}
+
+fn escape(out: &mut String, s: &str, literal_control: impl Fn(char) -> bool) {
     for c in s.chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c if u32::from(c) < 0x20 => {
+            c if u32::from(c) < 0x20 && !literal_control(c) => {
                 let _ = write!(out, "&#{};", u32::from(c));
             }
             c => out.push(c),
@@ -233,12 +246,15 @@ mod tests {
 
     #[test]
     fn escapes_markup_and_control_characters() {
-        // The five markup characters become entities, C0 controls char refs.
+        // Markup but the apostrophe become entities, C0 controls (not LF, tab in text) char refs.
         assert_eq!(
             escaped("<a & 'b' \"c\">"),
-            "&lt;a &amp; &apos;b&apos; &quot;c&quot;&gt;"
+            "&lt;a &amp; 'b' &quot;c&quot;&gt;"
         );
-        assert_eq!(escaped("x\r\n\t\u{0}\u{1f}y"), "x&#13;&#10;&#9;&#0;&#31;y");
+        assert_eq!(escaped("x\r\n\t\u{0}\u{1f}y"), "x&#13;\n\t&#0;&#31;y");
+        let mut attribute = String::new();
+        escape_attribute_into(&mut attribute, "a\nb\t'");
+        assert_eq!(attribute, "a&#10;b&#9;'");
         assert_eq!(escaped("é/ü\u{7f}😀"), "é/ü\u{7f}😀");
     }
 

@@ -261,14 +261,15 @@ fn header_auth_needs_a_date_and_a_payload_hash() {
             "/b/k",
             &[("authorization", &a), DATE, ("x-amz-content-sha256", value)],
         );
-        assert_eq!(e, AuthError::InvalidContentSha256, "{value}");
+        assert_eq!(e, AuthError::InvalidContentSha256(value.to_owned()));
         assert_eq!(e.code(), "InvalidArgument");
     }
 }
 
 #[test]
 fn payload_modes_come_from_x_amz_content_sha256() {
-    // Each documented value maps to its mode; a presigned URL is unsigned unless a header says otherwise.
+    // Each documented value maps to its mode; a presigned URL is unsigned unless a header says
+    // otherwise, and then takes any value as a claimed hash (a streaming mode included).
     assert_eq!(Payload::parse("UNSIGNED-PAYLOAD"), Ok(Payload::Unsigned));
     assert_eq!(
         Payload::parse("STREAMING-AWS4-HMAC-SHA256-PAYLOAD"),
@@ -282,7 +283,14 @@ fn payload_modes_come_from_x_amz_content_sha256() {
         Payload::parse("STREAMING-UNSIGNED-PAYLOAD-TRAILER"),
         Ok(Payload::StreamingUnsignedTrailer)
     );
-    assert!(Payload::StreamingUnsignedTrailer.is_streaming() && !Payload::Unsigned.is_streaming());
+    assert_eq!(
+        Payload::parse_claimed("unsigned-payload"),
+        Payload::Unmatchable { streaming: false }
+    );
+    assert_eq!(
+        Payload::parse_claimed(EMPTY_SHA256),
+        Payload::parse(EMPTY_SHA256).unwrap()
+    );
     let (_, uri, h) = request(
         "PUT",
         PRESIGNED,
@@ -293,7 +301,7 @@ fn payload_modes_come_from_x_amz_content_sha256() {
     );
     assert_eq!(
         parse_v4(&uri, &h).unwrap().unwrap().payload,
-        Payload::StreamingUnsignedTrailer
+        Payload::Unmatchable { streaming: true }
     );
 }
 
@@ -485,6 +493,36 @@ fn any_region_is_accepted_and_reported() {
     assert_eq!(
         v.chunk_signing.unwrap().scope,
         "20130524/garage-1/s3/aws4_request"
+    );
+}
+
+#[test]
+fn a_presigned_url_may_sign_the_payload_header() {
+    // With an x-amz-content-sha256 header a presigned URL verifies whether it signed the
+    // header's value (as AWS and s3api sign it) or UNSIGNED-PAYLOAD, and the body is held
+    // to the header either way.
+    let (m, uri, h) = request(
+        "PUT",
+        "/b/k",
+        &[("host", "h"), ("x-amz-content-sha256", "invalid")],
+    );
+    for payload in ["invalid", "UNSIGNED-PAYLOAD"] {
+        let presigned = Signer::EXAMPLE.presign_with_payload(&m, &uri, &h, 60, payload);
+        let parsed = parse_v4(&presigned, &h).unwrap().unwrap();
+        let v = parsed
+            .verify(SECRET, &m, &presigned, &h, EXAMPLE_SECS)
+            .unwrap();
+        assert_eq!(
+            v.payload,
+            Payload::Unmatchable { streaming: false },
+            "{payload}"
+        );
+    }
+    let other = Signer::EXAMPLE.presign_with_payload(&m, &uri, &h, 60, EMPTY_SHA256);
+    let parsed = parse_v4(&other, &h).unwrap().unwrap();
+    assert_eq!(
+        parsed.verify(SECRET, &m, &other, &h, EXAMPLE_SECS),
+        Err(AuthError::SignatureDoesNotMatch)
     );
 }
 
