@@ -1,6 +1,7 @@
 //! `cairn`: the one binary. Its subcommands are the operator's whole
 //! interface; each lives in its own module and composes the library crates.
 
+mod bench_cmd;
 mod config;
 mod files;
 mod metrics;
@@ -28,6 +29,9 @@ enum Command {
     /// Build and inspect rings (like swift-ring-builder).
     #[command(subcommand)]
     Ring(ring_cmd::RingCommand),
+    /// Load generator: object (Swift, S3) and block (NBD) benchmarks.
+    #[command(subcommand)]
+    Bench(bench_cmd::BenchCommand),
 }
 
 fn main() -> Result<()> {
@@ -41,5 +45,6 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Up(args) => up::run(args),
         Command::Ring(cmd) => ring_cmd::run(cmd),
+        Command::Bench(cmd) => bench_cmd::run(cmd),
     }
 }

@@ -1,5 +1,6 @@
 //! `/metrics`: Prometheus text exposition of the storage devices' state
-//! (used and free bytes, objects, quarantined replicas).
+//! (used and free bytes, objects, quarantined replicas) and of the requests
+//! the proxy answered (by API, method and status class).
 
 use axum::{extract::State, routing::get, Router};
 use std::fmt::Write;
@@ -14,15 +15,46 @@ type Gauge = (
     fn(&cairn_storage_node::DeviceStats) -> u64,
 );
 
-/// A router serving `GET /metrics`.
-pub fn router(storage: Arc<Storage>) -> Router {
-    Router::new()
-        .route("/metrics", get(render))
-        .with_state(storage)
+/// What `/metrics` reads.
+#[derive(Clone)]
+struct Sources {
+    storage: Arc<Storage>,
+    proxy: cairn_proxy::Proxy,
 }
 
-async fn render(State(storage): State<Arc<Storage>>) -> String {
+/// A router serving `GET /metrics`.
+pub fn router(storage: Arc<Storage>, proxy: cairn_proxy::Proxy) -> Router {
+    Router::new()
+        .route("/metrics", get(render))
+        .with_state(Sources { storage, proxy })
+}
+
+async fn render(State(src): State<Sources>) -> String {
     let mut out = String::new();
+    render_devices(&src.storage, &mut out);
+    render_requests(&src.proxy, &mut out);
+    out
+}
+
+fn render_requests(proxy: &cairn_proxy::Proxy, out: &mut String) {
+    let name = "cairn_requests_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Requests answered, by API, method and status class.\n# TYPE {name} counter"
+    );
+    for c in proxy.request_stats().snapshot() {
+        let _ = writeln!(
+            out,
+            "{name}{{api=\"{}\",method=\"{}\",status=\"{}\"}} {}",
+            c.api.as_str(),
+            c.method,
+            c.status_class,
+            c.count
+        );
+    }
+}
+
+fn render_devices(storage: &Storage, out: &mut String) {
     let stats = storage.device_stats();
     let gauges: [Gauge; 4] = [
         (
@@ -52,5 +84,4 @@ async fn render(State(storage): State<Arc<Storage>>) -> String {
             let _ = writeln!(out, "{name}{{device=\"{}\"}} {}", s.device.0, value(s));
         }
     }
-    out
 }

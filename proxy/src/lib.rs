@@ -33,6 +33,7 @@ pub mod quorum;
 pub mod range;
 pub mod s3;
 pub mod server;
+pub mod stats;
 pub mod transid;
 
 pub use config::{Constraints, ProxyConfig, S3Credential, TempAuthUser};

@@ -17,8 +17,15 @@ mod functests;
 
 /// Debian packages the build needs (rocksdb's bindings need libclang).
 const BUILD_PACKAGES: &[&str] = &["libclang-dev", "clang", "librocksdb-dev", "pkg-config"];
-/// Debian packages the tests drive.
-const TEST_PACKAGES: &[&str] = &["rclone", "python3-venv", "curl", "iproute2"];
+/// Debian packages the tests drive (qemu-nbd and nbdkit serve `cairn bench block`).
+const TEST_PACKAGES: &[&str] = &[
+    "rclone",
+    "python3-venv",
+    "curl",
+    "iproute2",
+    "qemu-utils",
+    "nbdkit",
+];
 /// Python packages the tests drive: python-swiftclient pinned to what the
 /// Swift anchor uses, and the S3 clients.
 const PY_PACKAGES: &[&str] = &[

@@ -75,7 +75,7 @@ async fn serve(dir: DataDir) -> Result<()> {
     let app = proxy
         .clone()
         .router()
-        .merge(crate::metrics::router(storage.clone()));
+        .merge(crate::metrics::router(storage.clone(), proxy.clone()));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;

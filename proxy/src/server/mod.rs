@@ -55,6 +55,7 @@ pub(crate) struct Shared {
     pub tempauth: TempAuth,
     pub s3_keys: crate::s3::Keyring,
     pub containers: ContainerCache,
+    pub stats: crate::stats::RequestStats,
     /// This state itself, for the tasks a request spawns (large-object
     /// bodies, heartbeats) that outlive the handler's borrow.
     me: Weak<Shared>,
@@ -160,6 +161,7 @@ impl Proxy {
             tempauth,
             s3_keys,
             containers,
+            stats: crate::stats::RequestStats::default(),
             me: me.clone(),
         });
         Proxy { shared }
@@ -172,6 +174,11 @@ impl Proxy {
             let shared = shared.clone();
             async move { shared.handle_s3(req).await }
         })
+    }
+
+    /// The counts of answered requests (by API, method and status class).
+    pub fn request_stats(&self) -> &crate::stats::RequestStats {
+        &self.shared.stats
     }
 
     /// Runs the object expirer every `interval` until the task is aborted.
@@ -215,9 +222,13 @@ impl Shared {
         let now = self.clock.now();
         let request_id = new_trans_id(now.secs());
         let span = tracing::debug_span!("s3", request_id = %request_id, method = %req.method(), path = %req.uri().path());
-        crate::s3::handle(&self, req, now, &request_id)
+        let method = req.method().clone();
+        let resp = crate::s3::handle(&self, req, now, &request_id)
             .instrument(span)
-            .await
+            .await;
+        self.stats
+            .record(crate::stats::Api::S3, &method, resp.status());
+        resp
     }
 
     async fn handle(self: Arc<Self>, req: Request<Body>) -> Response<Body> {
@@ -227,6 +238,7 @@ impl Shared {
         let now = self.clock.now();
         let trans_id = new_trans_id(now.secs());
         let is_head = req.method() == Method::HEAD;
+        let method = req.method().clone();
         let raw_path = req.uri().path().to_owned();
         let keep_alive = req
             .headers()
@@ -265,6 +277,8 @@ impl Shared {
                 HeaderValue::from_static("text/html; charset=UTF-8"),
             );
         }
+        self.stats
+            .record(crate::stats::Api::Swift, &method, resp.status());
         resp
     }
 

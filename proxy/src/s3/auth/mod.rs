@@ -18,6 +18,7 @@ mod announce;
 mod canonical;
 mod checksum;
 mod chunked;
+mod client;
 mod error;
 mod signed;
 mod sigv2;
@@ -32,6 +33,7 @@ pub use chunked::{
     decode, decoded_content_length, ChunkDecoder, ChunkMode, ChunkSigning, CHUNK_BYTES_MAX,
     CHUNK_BYTES_MIN, CHUNK_LINE_BYTES_MAX, TRAILER_BYTES_MAX,
 };
+pub use client::{SigV4Signer, EMPTY_SHA256_HEX, UNSIGNED_PAYLOAD};
 pub use error::{AuthError, SignatureMismatch};
 pub use signed::{parse, Payload, SignedRequest, Verified};
 pub use sigv2::{SigV2Request, V2Timing};
