@@ -196,6 +196,10 @@ impl BlobWriter {
             .write_at(file, self.pos, buf)
             .await
             .map_err(|e| io_to_node("blob write", &e))?;
+        // Overlap the disk's work with the rest of the upload; advice only.
+        if let Err(e) = dev.io.start_writeback(file, self.pos, len).await {
+            tracing::debug!(error = %e, "sync_file_range of a blob failed");
+        }
         self.pos += len;
         buf.clear();
         self.pending = buf;

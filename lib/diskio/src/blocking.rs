@@ -67,6 +67,21 @@ fn to_off(v: u64) -> io::Result<libc::off_t> {
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "offset out of range"))
 }
 
+/// `sync_file_range(SYNC_FILE_RANGE_WRITE)`: starts writeback of the dirty
+/// pages in `[offset, offset + len)` without waiting for it.
+pub(crate) fn start_writeback(file: &DiskFile, offset: u64, len: u64) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_std().as_raw_fd();
+    let (offset, len) = (to_off(offset)?, to_off(len)?);
+    // SAFETY: `fd` is open for as long as `file` lives (we hold a clone);
+    // sync_file_range only queues I/O on the kernel's pages of that file.
+    let rc = unsafe { libc::sync_file_range(fd, offset, len, libc::SYNC_FILE_RANGE_WRITE) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// `posix_fadvise(DONTNEED)` over the whole file: its clean cached pages are
 /// released.
 pub(crate) fn drop_cache(file: &DiskFile) -> io::Result<()> {

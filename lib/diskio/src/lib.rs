@@ -126,6 +126,21 @@ pub trait DiskIo: Send + Sync + 'static {
         blocking::run(move || blocking::drop_cache(&file))
     }
 
+    /// Starts writing back `[offset, offset + len)` of `file` without waiting
+    /// (`sync_file_range(SYNC_FILE_RANGE_WRITE)`): a large file written in
+    /// pieces then reaches its final fdatasync with most bytes already on
+    /// their way, instead of the whole file queued at once. Durability still
+    /// comes only from `sync_data`.
+    fn start_writeback(
+        &self,
+        file: &DiskFile,
+        offset: u64,
+        len: u64,
+    ) -> impl Future<Output = io::Result<()>> + Send {
+        let file = file.clone();
+        blocking::run(move || blocking::start_writeback(&file, offset, len))
+    }
+
     /// Bytes available to unprivileged writers on the filesystem holding `path`.
     fn free_space(&self, path: &Path) -> impl Future<Output = io::Result<u64>> + Send {
         let path = path.to_owned();
