@@ -115,8 +115,23 @@ pub async fn v1(sh: &Shared, r: &S3Req, bucket: &str) -> Result<Response<Body>, 
     let encoding = key_encoding(r)?;
     let marker = nonempty(r.param("marker"));
     let page = fetch(sh, r, bucket, marker.clone(), max).await?;
-    let (contents, common_prefixes) = contents(&page);
-    let doc = xml::ListBucketResult {
+    let version = xml::ListVersion::V1 { marker };
+    Ok(xml::ok(
+        bucket_result(r, bucket, max, encoding, &page, version).to_xml(),
+    ))
+}
+
+/// The ListBucketResult of a page, for either version of ListObjects.
+fn bucket_result(
+    r: &S3Req,
+    bucket: &str,
+    max: usize,
+    encoding: xml::KeyEncoding,
+    page: &Page,
+    version: xml::ListVersion,
+) -> xml::ListBucketResult {
+    let (contents, common_prefixes) = contents(page);
+    xml::ListBucketResult {
         bucket: bucket.to_owned(),
         prefix: nonempty(r.param("prefix")),
         delimiter: nonempty(r.param("delimiter")),
@@ -126,9 +141,8 @@ pub async fn v1(sh: &Shared, r: &S3Req, bucket: &str) -> Result<Response<Body>, 
         owner: super::bucket::owner(r),
         contents,
         common_prefixes,
-        version: xml::ListVersion::V1 { marker },
-    };
-    Ok(xml::ok(doc.to_xml()))
+        version,
+    }
 }
 
 /// ListObjectVersions: every object as its only version, `null`.
@@ -211,25 +225,15 @@ pub async fn v2(sh: &Shared, r: &S3Req, bucket: &str) -> Result<Response<Body>, 
         .truncated
         .then(|| page.rows.last().map(|row| token_for(row_name(row))))
         .flatten();
-    let (contents, common_prefixes) = contents(&page);
-    let doc = xml::ListBucketResult {
-        bucket: bucket.to_owned(),
-        prefix: nonempty(r.param("prefix")),
-        delimiter: nonempty(r.param("delimiter")),
-        max_keys: max as u32,
-        encoding,
-        is_truncated: page.truncated,
-        owner: super::bucket::owner(r),
-        contents,
-        common_prefixes,
-        version: xml::ListVersion::V2 {
-            continuation_token: token,
-            next_continuation_token: next,
-            start_after,
-            fetch_owner: r.param("fetch-owner") == Some("true"),
-        },
+    let version = xml::ListVersion::V2 {
+        continuation_token: token,
+        next_continuation_token: next,
+        start_after,
+        fetch_owner: r.param("fetch-owner") == Some("true"),
     };
-    Ok(xml::ok(doc.to_xml()))
+    Ok(xml::ok(
+        bucket_result(r, bucket, max, encoding, &page, version).to_xml(),
+    ))
 }
 
 #[cfg(test)]

@@ -95,46 +95,47 @@ fn range_text((first, last): (u64, u64)) -> String {
 
 /// The stored form, exactly as Swift's `json.dumps` writes it.
 pub fn to_json(segments: &[Segment]) -> String {
-    let mut out = String::from("[");
-    for (i, s) in segments.iter().enumerate() {
-        if i > 0 {
-            out.push_str(", ");
+    json_list(segments, |out, o, range| {
+        let mut fields = vec![
+            ("name", Value::Str(&o.name)),
+            ("bytes", Value::Int(o.bytes)),
+            ("hash", Value::Str(&o.hash)),
+        ];
+        if let Some(ct) = &o.content_type {
+            fields.push(("content_type", Value::Str(ct)));
         }
-        match s {
-            Segment::Data(d) => {
-                let encoded = BASE64.encode(d);
-                pyjson::object(&mut out, &[("data", Value::Str(&encoded))]);
-            }
-            Segment::Object(o) => {
-                let range = o.range.map(range_text);
-                let mut fields = vec![
-                    ("name", Value::Str(&o.name)),
-                    ("bytes", Value::Int(o.bytes)),
-                    ("hash", Value::Str(&o.hash)),
-                ];
-                if let Some(ct) = &o.content_type {
-                    fields.push(("content_type", Value::Str(ct)));
-                }
-                if let Some(lm) = &o.last_modified {
-                    fields.push(("last_modified", Value::Str(lm)));
-                }
-                if let Some(r) = &range {
-                    fields.push(("range", Value::Str(r)));
-                }
-                if o.sub_slo {
-                    fields.push(("sub_slo", Value::Bool(true)));
-                }
-                pyjson::object(&mut out, &fields);
-            }
+        if let Some(lm) = &o.last_modified {
+            fields.push(("last_modified", Value::Str(lm)));
         }
-    }
-    out.push(']');
-    out
+        if let Some(r) = range {
+            fields.push(("range", Value::Str(r)));
+        }
+        if o.sub_slo {
+            fields.push(("sub_slo", Value::Bool(true)));
+        }
+        pyjson::object(out, &fields);
+    })
 }
 
 /// `multipart-manifest=get&format=raw`: the list in the PUT input format
 /// (`path`, `etag`, `size_bytes`, `range`), keys sorted as Swift sorts them.
 pub fn to_raw_json(segments: &[Segment]) -> String {
+    json_list(segments, |out, o, range| {
+        let mut fields = vec![("etag", Value::Str(&o.hash)), ("path", Value::Str(&o.name))];
+        if let Some(r) = range {
+            fields.push(("range", Value::Str(r)));
+        }
+        fields.push(("size_bytes", Value::Int(o.bytes)));
+        pyjson::object(out, &fields);
+    })
+}
+
+/// A JSON list of `segments`: data segments as `{"data": base64}`, object
+/// segments written by `object` (given the segment and its range text).
+fn json_list(
+    segments: &[Segment],
+    object: impl Fn(&mut String, &ObjectSegment, Option<&str>),
+) -> String {
     let mut out = String::from("[");
     for (i, s) in segments.iter().enumerate() {
         if i > 0 {
@@ -147,12 +148,7 @@ pub fn to_raw_json(segments: &[Segment]) -> String {
             }
             Segment::Object(o) => {
                 let range = o.range.map(range_text);
-                let mut fields = vec![("etag", Value::Str(&o.hash)), ("path", Value::Str(&o.name))];
-                if let Some(r) = &range {
-                    fields.push(("range", Value::Str(r)));
-                }
-                fields.push(("size_bytes", Value::Int(o.bytes)));
-                pyjson::object(&mut out, &fields);
+                object(&mut out, o, range.as_deref());
             }
         }
     }
