@@ -60,7 +60,6 @@ pub struct Prepared {
 /// Wraps the body with the decoding and checks the request asks for.
 pub fn prepare(body: Body, r: &S3Req, checksum_of: ChecksumOf) -> Result<Prepared, S3Error> {
     let failure = Failure::default();
-    let raw = body.into_data_stream();
     let payload = r.verified.as_ref().map_or(Payload::Unsigned, |v| v.payload);
     let announced = Announced::from_headers(&r.headers)?;
     let mut checks = BodyChecks::new(&r.headers, &payload, &announced);
@@ -75,6 +74,16 @@ pub fn prepare(body: Body, r: &S3Req, checksum_of: ChecksumOf) -> Result<Prepare
         check_undecodable_length(r)?;
     }
     let aws_chunked = mode.is_some();
+    if !aws_chunked && checks.is_empty() {
+        // Nothing to decode or verify: the body goes through untouched.
+        return Ok(Prepared {
+            body,
+            len: content_length(r)?,
+            aws_chunked,
+            failure,
+        });
+    }
+    let raw = body.into_data_stream();
     let (checked, len): (AuthStream, Option<u64>) = match mode {
         Some(mode) => {
             let len = auth::decoded_content_length(&r.headers)?;
