@@ -1,0 +1,22 @@
+//! Block storage: volumes as disks for hypervisors.
+//!
+//! - [`device`]: the seam between the protocols and the volumes. The NBD
+//!   server and the iSCSI target see only [`BlockDevice`] (byte-addressed
+//!   reads, writes, flushes, discards and an allocation map) and [`Exports`]
+//!   (which volumes exist, and attaching one).
+//! - [`nbd`]: the NBD server (fixed newstyle, structured replies,
+//!   `base:allocation`).
+//! - [`iscsi`]: the iSCSI target (RFC 7143) and its SCSI command set (SPC/SBC).
+//!
+//! Invariants, whatever the protocol:
+//! - a write acknowledged with FUA, and every write acknowledged before a
+//!   FLUSH / SYNCHRONIZE CACHE that was acknowledged, is durable;
+//! - bad input is answered with the protocol's own error (an NBD error reply,
+//!   SCSI sense data), never a panic and never a hang;
+//! - no request reads or writes outside the device.
+
+pub mod device;
+pub mod iscsi;
+pub mod nbd;
+
+pub use device::{AllocRun, BlockDevice, BlockError, DeviceIdentity, Exports};

@@ -1,0 +1,2 @@
+//! The NBD server: fixed newstyle negotiation and the transmission phase,
+//! serving [`crate::Exports`].
