@@ -48,6 +48,91 @@ pub(crate) fn allocate(file: &DiskFile, offset: u64, len: u64) -> io::Result<()>
     }
 }
 
+pub(crate) fn punch_hole(file: &DiskFile, offset: u64, len: u64) -> io::Result<()> {
+    let (off, len) = (to_off(offset)?, to_off(len)?);
+    let mode = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
+    // SAFETY: as in `allocate`: a valid descriptor and plain integers.
+    let rc = unsafe { libc::fallocate(file.raw_fd(), mode, off, len) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// The runs of `[offset, offset + len)` that hold data, as `(start, end)`
+/// pairs in order (`lseek` with `SEEK_DATA` / `SEEK_HOLE`). A filesystem
+/// without hole tracking reports everything up to the file's end as data.
+pub(crate) fn data_runs(file: &DiskFile, offset: u64, len: u64) -> io::Result<Vec<(u64, u64)>> {
+    let end = offset.saturating_add(len);
+    let mut runs = Vec::new();
+    let mut at = offset;
+    while at < end {
+        // SAFETY: lseek on a valid descriptor with plain integers.
+        let data = unsafe { libc::lseek(file.raw_fd(), to_off(at)?, libc::SEEK_DATA) };
+        if data < 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::ENXIO) {
+                break; // no data at or after `at`
+            }
+            return Err(e);
+        }
+        let data = data as u64;
+        if data >= end {
+            break;
+        }
+        // SAFETY: as above.
+        let hole = unsafe { libc::lseek(file.raw_fd(), to_off(data)?, libc::SEEK_HOLE) };
+        if hole < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let hole = (hole as u64).min(end);
+        runs.push((data, hole));
+        at = hole;
+    }
+    Ok(runs)
+}
+
+/// `copy_file_range` of `len` bytes from `src` at `src_offset` to `dst` at
+/// `dst_offset`; holes in the source may become zeros or holes in the copy.
+pub(crate) fn copy_range(
+    src: &DiskFile,
+    src_offset: u64,
+    dst: &DiskFile,
+    dst_offset: u64,
+    len: u64,
+) -> io::Result<()> {
+    let (mut off_in, mut off_out) = (to_off(src_offset)?, to_off(dst_offset)?);
+    let mut left = len;
+    while left > 0 {
+        let chunk = usize::try_from(left.min(1 << 30)).unwrap_or(1 << 30);
+        // SAFETY: valid descriptors; the offsets are our own locals, which the
+        // kernel updates in place; no buffer of ours is touched.
+        let n = unsafe {
+            libc::copy_file_range(
+                src.raw_fd(),
+                &mut off_in,
+                dst.raw_fd(),
+                &mut off_out,
+                chunk,
+                0,
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if n == 0 {
+            break; // end of the source: the rest reads as zeros anyway
+        }
+        left -= n as u64;
+    }
+    Ok(())
+}
+
 pub(crate) fn free_space(path: &Path) -> io::Result<u64> {
     let c = CString::new(path.as_os_str().as_bytes())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))?;

@@ -83,6 +83,15 @@ pub trait DiskIo: Send + Sync + 'static {
         len: u64,
     ) -> impl Future<Output = io::Result<()>> + Send;
 
+    /// `fallocate(PUNCH_HOLE | KEEP_SIZE)`: frees `[offset, offset + len)`,
+    /// which then reads as zeros; the file's length is unchanged.
+    fn punch_hole(
+        &self,
+        file: &DiskFile,
+        offset: u64,
+        len: u64,
+    ) -> impl Future<Output = io::Result<()>> + Send;
+
     // The metadata operations below have no io_uring form worth having here
     // (or none in the kernels we target): every implementation runs them on
     // the blocking pool, so they are provided once, as defaults.
@@ -139,6 +148,33 @@ pub trait DiskIo: Send + Sync + 'static {
     ) -> impl Future<Output = io::Result<()>> + Send {
         let file = file.clone();
         blocking::run(move || blocking::start_writeback(&file, offset, len))
+    }
+
+    /// The runs of `[offset, offset + len)` that hold data, as `(start,
+    /// end)` pairs in order (`SEEK_DATA` / `SEEK_HOLE`); the rest are holes.
+    fn data_runs(
+        &self,
+        file: &DiskFile,
+        offset: u64,
+        len: u64,
+    ) -> impl Future<Output = io::Result<Vec<(u64, u64)>>> + Send {
+        let file = file.clone();
+        blocking::run(move || blocking::data_runs(&file, offset, len))
+    }
+
+    /// Copies `len` bytes from `src` at `src_offset` into `dst` at
+    /// `dst_offset` inside the kernel (`copy_file_range`): no bytes pass
+    /// through user space, and filesystems that can share extents do.
+    fn copy_range(
+        &self,
+        src: &DiskFile,
+        src_offset: u64,
+        dst: &DiskFile,
+        dst_offset: u64,
+        len: u64,
+    ) -> impl Future<Output = io::Result<()>> + Send {
+        let (src, dst) = (src.clone(), dst.clone());
+        blocking::run(move || blocking::copy_range(&src, src_offset, &dst, dst_offset, len))
     }
 
     /// Bytes available to unprivileged writers on the filesystem holding `path`.

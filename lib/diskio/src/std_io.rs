@@ -55,6 +55,11 @@ impl DiskIo for StdDiskIo {
         let file = file.clone();
         blocking::run(move || blocking::allocate(&file, offset, len)).await
     }
+
+    async fn punch_hole(&self, file: &DiskFile, offset: u64, len: u64) -> io::Result<()> {
+        let file = file.clone();
+        blocking::run(move || blocking::punch_hole(&file, offset, len)).await
+    }
 }
 
 /// `pread` until `len` bytes or end of file, retrying on `EINTR`.

@@ -108,8 +108,52 @@ async fn errors_are_reported<D: DiskIo>(io: &D) {
     assert_eq!(e.raw_os_error(), Some(libc::EBADF));
 }
 
+async fn holes_punch_map_and_copy<D: DiskIo>(io: &D) {
+    // A punched range reads as zeros and shows as a hole; data runs list
+    // what was written; a copied range reads back the source's bytes.
+    let dir = tempfile::tempdir().unwrap();
+    let f = io
+        .open(&dir.path().join("sparse"), OpenMode::CreateNew)
+        .await
+        .unwrap();
+    io.set_len(&f, 1 << 20).await.unwrap();
+    io.write_at(&f, 64 << 10, vec![7; 128 << 10]).await.unwrap();
+    assert_eq!(
+        io.data_runs(&f, 0, 1 << 20).await.unwrap(),
+        vec![(64 << 10, 192 << 10)]
+    );
+    io.punch_hole(&f, 64 << 10, 64 << 10).await.unwrap();
+    assert_eq!(io.size(&f).await.unwrap(), 1 << 20);
+    assert!(io
+        .read_at(&f, 64 << 10, 64 << 10)
+        .await
+        .unwrap()
+        .iter()
+        .all(|&b| b == 0));
+    assert_eq!(
+        io.data_runs(&f, 0, 1 << 20).await.unwrap(),
+        vec![(128 << 10, 192 << 10)]
+    );
+    let g = io
+        .open(&dir.path().join("copy"), OpenMode::CreateNew)
+        .await
+        .unwrap();
+    io.copy_range(&f, 0, &g, 0, 1 << 20).await.unwrap();
+    assert_eq!(
+        io.read_at(&g, 128 << 10, 64 << 10).await.unwrap(),
+        vec![7; 64 << 10]
+    );
+    assert!(io
+        .read_at(&g, 0, 128 << 10)
+        .await
+        .unwrap()
+        .iter()
+        .all(|&b| b == 0));
+}
+
 async fn run_all<D: DiskIo>(io: Arc<D>) {
     write_read_roundtrip(&*io).await;
+    holes_punch_map_and_copy(&*io).await;
     short_read_at_eof(&*io).await;
     open_modes(&*io).await;
     sync_allocate_truncate_remove(&*io).await;

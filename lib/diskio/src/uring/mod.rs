@@ -125,6 +125,18 @@ impl DiskIo for UringDiskIo {
             file: file.clone(),
             offset,
             len,
+            mode: 0,
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn punch_hole(&self, file: &DiskFile, offset: u64, len: u64) -> io::Result<()> {
+        self.submit(Op::Fallocate {
+            file: file.clone(),
+            offset,
+            len,
+            mode: libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
         })
         .await
         .map(|_| ())

@@ -44,6 +44,8 @@ pub(crate) enum Op {
         file: DiskFile,
         offset: u64,
         len: u64,
+        /// `fallocate(2)` mode bits: 0 reserves, `PUNCH_HOLE | KEEP_SIZE` frees.
+        mode: i32,
     },
 }
 
@@ -137,11 +139,15 @@ impl Op {
                     .flags(flags)
                     .build()
             }
-            Op::Fallocate { file, offset, len } => {
-                opcode::Fallocate::new(types::Fd(file.raw_fd()), *len)
-                    .offset(*offset)
-                    .build()
-            }
+            Op::Fallocate {
+                file,
+                offset,
+                len,
+                mode,
+            } => opcode::Fallocate::new(types::Fd(file.raw_fd()), *len)
+                .offset(*offset)
+                .mode(*mode)
+                .build(),
         };
         entry.user_data(user_data)
     }
