@@ -16,7 +16,11 @@
 //! - a failed fsync poisons the device (`DeviceUnavailable`); it is never retried;
 //! - the newest timestamp wins; an older or equal PUT/DELETE is a `Conflict`.
 //!
-//! Not here: replication, auditing sweeps, volume extents, the network.
+//! Volume extents (`extent`) live beside the objects on the same devices,
+//! in files of their own that are overwritten in place: a checksum per
+//! 4 KiB block, write fencing by lease epoch, flush by fdatasync.
+//!
+//! Not here: replication, auditing sweeps, the network.
 
 mod compact;
 mod config;
@@ -24,6 +28,7 @@ mod device;
 mod digest;
 mod entry;
 mod error;
+mod extent;
 mod index;
 mod node;
 mod put;

@@ -4,14 +4,16 @@
 
 use crate::config::NodeConfig;
 use crate::device::{self, Device, Params};
+use crate::extent::ExtentStore;
 use crate::writer::{Outcome, WriteOp};
 use crate::{compact, put, read, CompactionReport, DeviceStats, EngineError};
 use async_trait::async_trait;
+use bytes::Bytes;
 use cairn_base::Timestamp;
 use cairn_diskio::{DiskIo, StdDiskIo, UringDiskIo};
 use cairn_nodeapi::{
-    ByteRange, DeleteOutcome, DeviceId, GetStream, NodeError, ObjectKey, ObjectMeta, ObjectNode,
-    PostRequest, PutAck, PutChunk,
+    ByteRange, DeleteOutcome, DeviceId, Epoch, ExtentKey, ExtentNode, ExtentWrite, GetStream,
+    NodeError, ObjectKey, ObjectMeta, ObjectNode, PostRequest, PutAck, PutChunk, VolumeId,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,9 +21,10 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-/// The object engine for this node's devices.
+/// The object and extent engines for this node's devices.
 pub struct StorageNode<D: DiskIo> {
     devices: HashMap<DeviceId, Arc<Device<D>>>,
+    extents: HashMap<DeviceId, ExtentStore<D>>,
     compactor: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -32,9 +35,11 @@ impl<D: DiskIo> StorageNode<D> {
         tracing::info!(config = ?cfg, "opening storage node");
         let params = Params::from_config(&cfg);
         let mut devices = HashMap::new();
+        let mut extents = HashMap::new();
         for d in &cfg.devices {
             let dev = device::open(d.id, &d.path, io.clone(), params).await?;
             devices.insert(d.id, dev);
+            extents.insert(d.id, ExtentStore::new(d.id, &d.path, io.clone()));
         }
         let compactor = (cfg.compaction_interval_ms > 0).then(|| {
             let devs: Vec<_> = devices.values().cloned().collect();
@@ -42,6 +47,7 @@ impl<D: DiskIo> StorageNode<D> {
         });
         Ok(StorageNode {
             devices,
+            extents,
             compactor: Mutex::new(compactor),
         })
     }
@@ -93,6 +99,14 @@ impl<D: DiskIo> StorageNode<D> {
 
     fn device(&self, id: DeviceId) -> Result<&Arc<Device<D>>, NodeError> {
         self.devices
+            .get(&id)
+            .ok_or_else(|| NodeError::DeviceUnavailable(format!("no device {} here", id.0)))
+    }
+}
+
+impl<D: DiskIo> StorageNode<D> {
+    fn extents(&self, id: DeviceId) -> Result<&ExtentStore<D>, NodeError> {
+        self.extents
             .get(&id)
             .ok_or_else(|| NodeError::DeviceUnavailable(format!("no device {} here", id.0)))
     }
@@ -171,6 +185,94 @@ impl<D: DiskIo> ObjectNode for StorageNode<D> {
             Outcome::Posted(meta) => Ok(meta),
             other => Err(NodeError::Io(format!("unexpected outcome {other:?}"))),
         }
+    }
+}
+
+#[async_trait]
+impl<D: DiskIo> ExtentNode for StorageNode<D> {
+    async fn fence(
+        &self,
+        device: DeviceId,
+        volume: VolumeId,
+        epoch: Epoch,
+    ) -> Result<(), NodeError> {
+        self.extents(device)?.fence(volume, epoch).await
+    }
+
+    async fn write(
+        &self,
+        device: DeviceId,
+        key: ExtentKey,
+        w: ExtentWrite,
+    ) -> Result<(), NodeError> {
+        self.extents(device)?.write(key, w).await
+    }
+
+    async fn read(
+        &self,
+        device: DeviceId,
+        key: ExtentKey,
+        offset: u32,
+        len: u32,
+    ) -> Result<Option<Bytes>, NodeError> {
+        self.extents(device)?.read(key, offset, len).await
+    }
+
+    async fn discard(
+        &self,
+        device: DeviceId,
+        key: ExtentKey,
+        epoch: Epoch,
+        offset: u32,
+        len: u32,
+        fua: bool,
+    ) -> Result<(), NodeError> {
+        self.extents(device)?
+            .discard(key, epoch, offset, len, fua)
+            .await
+    }
+
+    async fn flush(
+        &self,
+        device: DeviceId,
+        volume: VolumeId,
+        epoch: Epoch,
+    ) -> Result<(), NodeError> {
+        self.extents(device)?.flush(volume, epoch).await
+    }
+
+    async fn copy(
+        &self,
+        device: DeviceId,
+        from: ExtentKey,
+        to: ExtentKey,
+        extent_size: u32,
+        epoch: Epoch,
+    ) -> Result<(), NodeError> {
+        self.extents(device)?
+            .copy(from, to, extent_size, epoch)
+            .await
+    }
+
+    async fn allocation(
+        &self,
+        device: DeviceId,
+        key: ExtentKey,
+    ) -> Result<Option<Vec<(u32, u32)>>, NodeError> {
+        self.extents(device)?.allocation(key).await
+    }
+
+    async fn list(&self, device: DeviceId, volume: VolumeId) -> Result<Vec<(u64, u32)>, NodeError> {
+        self.extents(device)?.list(volume).await
+    }
+
+    async fn remove(
+        &self,
+        device: DeviceId,
+        volume: VolumeId,
+        generations: Option<&[u32]>,
+    ) -> Result<(), NodeError> {
+        self.extents(device)?.remove(volume, generations).await
     }
 }
 
@@ -266,5 +368,89 @@ impl ObjectNode for AnyStorageNode {
         req: PostRequest,
     ) -> Result<ObjectMeta, NodeError> {
         each!(self, n => n.post(device, key, req).await)
+    }
+}
+
+#[async_trait]
+impl ExtentNode for AnyStorageNode {
+    async fn fence(
+        &self,
+        device: DeviceId,
+        volume: VolumeId,
+        epoch: Epoch,
+    ) -> Result<(), NodeError> {
+        each!(self, n => ExtentNode::fence(n, device, volume, epoch).await)
+    }
+
+    async fn write(
+        &self,
+        device: DeviceId,
+        key: ExtentKey,
+        w: ExtentWrite,
+    ) -> Result<(), NodeError> {
+        each!(self, n => ExtentNode::write(n, device, key, w).await)
+    }
+
+    async fn read(
+        &self,
+        device: DeviceId,
+        key: ExtentKey,
+        offset: u32,
+        len: u32,
+    ) -> Result<Option<Bytes>, NodeError> {
+        each!(self, n => ExtentNode::read(n, device, key, offset, len).await)
+    }
+
+    async fn discard(
+        &self,
+        device: DeviceId,
+        key: ExtentKey,
+        epoch: Epoch,
+        offset: u32,
+        len: u32,
+        fua: bool,
+    ) -> Result<(), NodeError> {
+        each!(self, n => ExtentNode::discard(n, device, key, epoch, offset, len, fua).await)
+    }
+
+    async fn flush(
+        &self,
+        device: DeviceId,
+        volume: VolumeId,
+        epoch: Epoch,
+    ) -> Result<(), NodeError> {
+        each!(self, n => ExtentNode::flush(n, device, volume, epoch).await)
+    }
+
+    async fn copy(
+        &self,
+        device: DeviceId,
+        from: ExtentKey,
+        to: ExtentKey,
+        extent_size: u32,
+        epoch: Epoch,
+    ) -> Result<(), NodeError> {
+        each!(self, n => ExtentNode::copy(n, device, from, to, extent_size, epoch).await)
+    }
+
+    async fn allocation(
+        &self,
+        device: DeviceId,
+        key: ExtentKey,
+    ) -> Result<Option<Vec<(u32, u32)>>, NodeError> {
+        each!(self, n => ExtentNode::allocation(n, device, key).await)
+    }
+
+    async fn list(&self, device: DeviceId, volume: VolumeId) -> Result<Vec<(u64, u32)>, NodeError> {
+        each!(self, n => ExtentNode::list(n, device, volume).await)
+    }
+
+    async fn remove(
+        &self,
+        device: DeviceId,
+        volume: VolumeId,
+        generations: Option<&[u32]>,
+    ) -> Result<(), NodeError> {
+        each!(self, n => ExtentNode::remove(n, device, volume, generations).await)
     }
 }

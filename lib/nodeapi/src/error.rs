@@ -33,6 +33,9 @@ pub enum NodeError {
     /// An I/O error on the device, with context.
     #[error("i/o error: {0}")]
     Io(String),
+    /// A volume write carried an older lease epoch than the device's fence.
+    #[error("fenced: the volume's lease is at epoch {current}")]
+    Fenced { current: u64 },
     /// The node could not be reached or did not answer in time.
     #[error("node unreachable: {0}")]
     Unreachable(String),

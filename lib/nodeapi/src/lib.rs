@@ -12,13 +12,17 @@
 //! - a PUT is durable on the device (data and index on stable storage) before
 //!   [`ObjectNode::put`] returns `Ok`;
 //! - a PUT whose body stream ends without [`PutChunk::End`] stores nothing;
-//! - a GET never yields a frame whose bytes failed the stored blake3 digest.
+//! - a GET never yields a frame whose bytes failed the stored blake3 digest;
+//! - an extent write, discard or flush with an epoch older than the
+//!   volume's fence is refused ([`NodeError::Fenced`]).
 
 mod error;
+mod extent;
 mod frame;
 mod types;
 
 pub use error::NodeError;
+pub use extent::{Epoch, ExtentKey, ExtentNode, ExtentWrite, VolumeId};
 pub use frame::Frame;
 pub use types::{
     written_with_data, ByteRange, DeleteOutcome, DeviceId, GetStream, NodeId, ObjectKey,

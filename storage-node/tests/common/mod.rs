@@ -189,6 +189,10 @@ impl<D: DiskIo> DiskIo for Faulty<D> {
         self.space_tick()?;
         self.inner.allocate(file, offset, len).await
     }
+    async fn punch_hole(&self, file: &DiskFile, offset: u64, len: u64) -> io::Result<()> {
+        self.tick()?;
+        self.inner.punch_hole(file, offset, len).await
+    }
     async fn set_len(&self, file: &DiskFile, len: u64) -> io::Result<()> {
         self.tick()?;
         self.inner.set_len(file, len).await
