@@ -270,9 +270,9 @@ impl<D: DiskIo> ExtentNode for StorageNode<D> {
         &self,
         device: DeviceId,
         volume: VolumeId,
-        generations: Option<&[u32]>,
+        extents: Option<&[(u64, u32)]>,
     ) -> Result<(), NodeError> {
-        self.extents(device)?.remove(volume, generations).await
+        self.extents(device)?.remove(volume, extents).await
     }
 }
 
@@ -449,8 +449,8 @@ impl ExtentNode for AnyStorageNode {
         &self,
         device: DeviceId,
         volume: VolumeId,
-        generations: Option<&[u32]>,
+        extents: Option<&[(u64, u32)]>,
     ) -> Result<(), NodeError> {
-        each!(self, n => ExtentNode::remove(n, device, volume, generations).await)
+        each!(self, n => ExtentNode::remove(n, device, volume, extents).await)
     }
 }

@@ -1,17 +1,21 @@
 //! The metadata service as the data plane sees it: accounts, containers and
 //! their object listings, held in the Raft group of `cairn-meta`.
 //!
+//! Also the block volumes' records ([`VolumeMetadata`]).
+//!
 //! Every mutation here is a Raft commit: when a method returns `Ok` the change
 //! is durable on a quorum of voters and visible to every later read.
 //! Reads are linearizable. Changes to one object name are ordered by their
 //! timestamps (newest wins), so replays and late arrivals are harmless.
 
 mod types;
+mod volume;
 
 pub use types::{
     AccountInfo, ContainerInfo, ContainerListItem, ContainerPut, ListQuery, MetaMap, ObjectEntry,
     ObjectListItem,
 };
+pub use volume::{Lease, NewVolume, ParentRef, SnapshotRecord, VolumeMetadata, VolumeRecord};
 
 use async_trait::async_trait;
 use cairn_base::Timestamp;
@@ -28,6 +32,18 @@ pub enum MetaError {
     /// The account holds its maximum number of containers.
     #[error("too many containers in account")]
     TooManyContainers,
+    #[error("volume not found")]
+    VolumeNotFound,
+    #[error("a volume with that name exists")]
+    VolumeExists,
+    #[error("snapshot not found")]
+    SnapshotNotFound,
+    #[error("a snapshot with that name exists")]
+    SnapshotExists,
+    /// The change is refused in the volume's state (attached, has
+    /// snapshots or clones, would shrink), with the reason.
+    #[error("{0}")]
+    VolumeBusy(String),
     /// No leader, lost quorum, or the request timed out; safe to retry.
     #[error("metadata service unavailable: {0}")]
     Unavailable(String),

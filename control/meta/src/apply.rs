@@ -1,5 +1,5 @@
 //! The state machine's semantics: what each command does to accounts,
-//! containers, object entries and tombstones. Pure logic over an `Overlay`;
+//! containers, object entries and tombstones (volumes: `volumes`). Pure logic over an `Overlay`;
 //! the same log yields the same state on every replica.
 
 use cairn_base::Timestamp;
@@ -9,6 +9,7 @@ use crate::error::StoreError;
 use crate::keys::{self, Cf};
 use crate::overlay::Overlay;
 use crate::types::{Rejection, Reply, Request, StoredObject};
+use crate::volumes;
 
 /// Applies one command.
 pub fn apply(ov: &mut Overlay<'_>, req: &Request) -> Result<Reply, StoreError> {
@@ -47,6 +48,18 @@ pub fn apply(ov: &mut Overlay<'_>, req: &Request) -> Result<Reply, StoreError> {
         Request::ReclaimTombstones { older_than, keys } => {
             reclaim_tombstones(ov, *older_than, keys)
         }
+        Request::CreateVolume(new) => volumes::create(ov, new),
+        Request::ResizeVolume { id, size } => volumes::resize(ov, id, *size),
+        Request::DeleteVolume { id } => volumes::delete(ov, id),
+        Request::CreateSnapshot {
+            id,
+            name,
+            internal,
+            created,
+        } => volumes::snapshot(ov, id, name, *internal, *created),
+        Request::DeleteSnapshot { id, name } => volumes::delete_snapshot(ov, id, name),
+        Request::AcquireLease { id, holder } => volumes::acquire(ov, id, holder),
+        Request::ReleaseLease { id, holder, epoch } => volumes::release(ov, id, holder, *epoch),
         Request::Batch(reqs) => reqs
             .iter()
             .map(|r| apply(ov, r))

@@ -26,11 +26,13 @@ pub enum Cf {
     Tombstones,
     /// Last applied log id and membership of the state machine.
     SmMeta,
+    /// `i` + volume id (16 bytes) -> `VolumeRecord`; `n` + name -> volume id.
+    Volumes,
 }
 
 impl Cf {
     /// Every column family, in a fixed order.
-    pub const ALL: [Cf; 7] = [
+    pub const ALL: [Cf; 8] = [
         Cf::Log,
         Cf::LogMeta,
         Cf::Accounts,
@@ -38,11 +40,18 @@ impl Cf {
         Cf::Objects,
         Cf::Tombstones,
         Cf::SmMeta,
+        Cf::Volumes,
     ];
 
     /// The families that make up the state machine's data (snapshot content,
     /// besides `SmMeta`, which a snapshot's metadata replaces).
-    pub const DATA: [Cf; 4] = [Cf::Accounts, Cf::Containers, Cf::Objects, Cf::Tombstones];
+    pub const DATA: [Cf; 5] = [
+        Cf::Accounts,
+        Cf::Containers,
+        Cf::Objects,
+        Cf::Tombstones,
+        Cf::Volumes,
+    ];
 
     /// The rocksdb name of the family.
     pub fn name(self) -> &'static str {
@@ -54,6 +63,7 @@ impl Cf {
             Cf::Objects => "objects",
             Cf::Tombstones => "tombstones",
             Cf::SmMeta => "sm_meta",
+            Cf::Volumes => "volumes",
         }
     }
 
@@ -140,6 +150,23 @@ pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
         }
     }
     None
+}
+
+/// Prefix of the volume records in `Volumes`.
+pub const VOLUME_RECORDS: &[u8] = b"i";
+
+/// Key of a volume record.
+pub fn volume(id: &cairn_base::VolumeId) -> Vec<u8> {
+    let mut k = VOLUME_RECORDS.to_vec();
+    k.extend_from_slice(&id.0);
+    k
+}
+
+/// Key of a volume's name entry.
+pub fn volume_name(name: &str) -> Vec<u8> {
+    let mut k = b"n".to_vec();
+    k.extend_from_slice(name.as_bytes());
+    k
 }
 
 /// Key of a log entry.

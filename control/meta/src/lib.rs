@@ -1,6 +1,7 @@
 //! The metadata service: one openraft group whose log and state machine
 //! live in rocksdb, holding accounts, containers and object listings, and
-//! implementing `cairn_meta_api::Metadata`.
+//! block volumes' records, implementing `cairn_meta_api::Metadata` and
+//! `cairn_meta_api::VolumeMetadata`.
 //!
 //! It is not a client: the data plane talks to it through the `Metadata`
 //! trait (in process today, over QUIC later), and peers through openraft's
@@ -48,6 +49,8 @@ mod reads;
 mod snapshot;
 mod state_machine;
 mod types;
+mod volume_api;
+mod volumes;
 
 pub use error::{MetaOpenError, MetaShutdownError, StoreError};
 pub use log_store::{LogReader, LogStore};

@@ -3,7 +3,11 @@
 use std::io::Cursor;
 
 use cairn_base::Timestamp;
-use cairn_meta_api::{AccountInfo, ContainerInfo, ContainerPut, MetaError, MetaMap, ObjectEntry};
+use cairn_base::VolumeId;
+use cairn_meta_api::{
+    AccountInfo, ContainerInfo, ContainerPut, MetaError, MetaMap, NewVolume, ObjectEntry,
+    VolumeRecord,
+};
 use serde::{Deserialize, Serialize};
 
 /// Identifies a voter of the metadata group.
@@ -84,6 +88,33 @@ pub enum Request {
         older_than: Timestamp,
         keys: Vec<Vec<u8>>,
     },
+    CreateVolume(NewVolume),
+    ResizeVolume {
+        id: VolumeId,
+        size: u64,
+    },
+    DeleteVolume {
+        id: VolumeId,
+    },
+    CreateSnapshot {
+        id: VolumeId,
+        name: String,
+        internal: bool,
+        created: Timestamp,
+    },
+    DeleteSnapshot {
+        id: VolumeId,
+        name: String,
+    },
+    AcquireLease {
+        id: VolumeId,
+        holder: String,
+    },
+    ReleaseLease {
+        id: VolumeId,
+        holder: String,
+        epoch: u64,
+    },
     /// Several commands in one entry, applied in order, each with its own
     /// reply: how concurrent writers share one log append and one fsync.
     Batch(Vec<Request>),
@@ -97,6 +128,7 @@ pub enum Reply {
     Account(AccountInfo),
     Container(ContainerInfo),
     ContainerPut(ContainerPut),
+    Volume(Box<VolumeRecord>),
     /// The command was valid Raft input but refused by the semantics.
     Rejected(Rejection),
     /// How many tombstones a `ReclaimTombstones` removed.
@@ -112,6 +144,14 @@ pub enum Rejection {
     ContainerNotFound,
     ContainerNotEmpty,
     TooManyContainers,
+    VolumeNotFound,
+    VolumeExists,
+    SnapshotNotFound,
+    SnapshotExists,
+    VolumeAttached,
+    VolumeHasSnapshots,
+    SnapshotHasClones,
+    VolumeWouldShrink,
 }
 
 impl From<Rejection> for MetaError {
@@ -121,6 +161,20 @@ impl From<Rejection> for MetaError {
             Rejection::ContainerNotFound => MetaError::ContainerNotFound,
             Rejection::ContainerNotEmpty => MetaError::ContainerNotEmpty,
             Rejection::TooManyContainers => MetaError::TooManyContainers,
+            Rejection::VolumeNotFound => MetaError::VolumeNotFound,
+            Rejection::VolumeExists => MetaError::VolumeExists,
+            Rejection::SnapshotNotFound => MetaError::SnapshotNotFound,
+            Rejection::SnapshotExists => MetaError::SnapshotExists,
+            Rejection::VolumeAttached => {
+                MetaError::VolumeBusy("the volume is attached (in use)".into())
+            }
+            Rejection::VolumeHasSnapshots => {
+                MetaError::VolumeBusy("the volume has snapshots; delete them first".into())
+            }
+            Rejection::SnapshotHasClones => MetaError::VolumeBusy(
+                "volumes were cloned from this snapshot; delete them first".into(),
+            ),
+            Rejection::VolumeWouldShrink => MetaError::VolumeBusy("a volume can only grow".into()),
         }
     }
 }

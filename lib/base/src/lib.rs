@@ -9,9 +9,11 @@
 pub mod civil;
 mod clock;
 mod timestamp;
+mod volume_id;
 
 pub use clock::{Clock, SystemClock};
 pub use timestamp::{ParseTimestampError, Timestamp};
+pub use volume_id::VolumeId;
 
 /// The crc32c (Castagnoli) of `data`: what internode frames carry.
 pub fn crc32c(data: &[u8]) -> u32 {

@@ -21,8 +21,9 @@ mod extent;
 mod frame;
 mod types;
 
+pub use cairn_base::VolumeId;
 pub use error::NodeError;
-pub use extent::{Epoch, ExtentKey, ExtentNode, ExtentWrite, VolumeId};
+pub use extent::{Epoch, ExtentKey, ExtentNode, ExtentWrite};
 pub use frame::Frame;
 pub use types::{
     written_with_data, ByteRange, DeleteOutcome, DeviceId, GetStream, NodeId, ObjectKey,

@@ -396,7 +396,11 @@ impl<D: DiskIo> ExtentStore<D> {
         Ok(out)
     }
 
-    pub async fn remove(&self, v: VolumeId, generations: Option<&[u32]>) -> Result<(), NodeError> {
+    pub async fn remove(
+        &self,
+        v: VolumeId,
+        extents: Option<&[(u64, u32)]>,
+    ) -> Result<(), NodeError> {
         self.healthy()?;
         let dir = self.volume_dir(v);
         let paths = match self.io.list_dir(&dir).await {
@@ -406,9 +410,9 @@ impl<D: DiskIo> ExtentStore<D> {
         };
         for p in paths {
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            let doomed = match (parse_extent_name(name), generations) {
-                (Some((index, generation)), gens) => {
-                    if gens.is_none_or(|g| g.contains(&generation)) {
+            let doomed = match (parse_extent_name(name), extents) {
+                (Some((index, generation)), which) => {
+                    if which.is_none_or(|w| w.contains(&(index, generation))) {
                         lock(&self.open).remove(&ExtentKey {
                             volume: v,
                             index,
@@ -429,7 +433,7 @@ impl<D: DiskIo> ExtentStore<D> {
                     .map_err(|e| io_to_node("removing an extent", &e))?;
             }
         }
-        if generations.is_none() {
+        if extents.is_none() {
             self.volumes.lock().await.remove(&v);
             std::fs::remove_dir(&dir).map_err(|e| io_to_node("removing a volume directory", &e))?;
         }

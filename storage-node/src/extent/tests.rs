@@ -204,7 +204,7 @@ async fn copy_list_remove<D: DiskIo>(io: Arc<D>) {
         .await
         .unwrap();
     assert_eq!(s.list(VOL).await.unwrap(), vec![(3, 0), (3, 1), (9, 1)]);
-    s.remove(VOL, Some(&[0])).await.unwrap();
+    s.remove(VOL, Some(&[(3, 0)])).await.unwrap();
     assert_eq!(s.list(VOL).await.unwrap(), vec![(3, 1), (9, 1)]);
     assert_eq!(s.read(key(3, 0), 0, 1).await.unwrap(), None);
     s.remove(VOL, None).await.unwrap();

@@ -6,3 +6,4 @@ mod fixture;
 mod listing_prop;
 mod semantics;
 mod snapshot_roundtrip;
+mod volumes;
