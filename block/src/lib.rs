@@ -1,5 +1,8 @@
 //! Block storage: volumes as disks for hypervisors.
 //!
+//! - [`volume`]: an attached volume as a [`BlockDevice`]: thin extents on
+//!   the ring, three replicas written together, copy-on-write generations
+//!   for snapshots and clones, every write carrying the lease's epoch.
 //! - [`device`]: the seam between the protocols and the volumes. The NBD
 //!   server and the iSCSI target see only [`BlockDevice`] (byte-addressed
 //!   reads, writes, flushes, discards and an allocation map) and [`Exports`]
@@ -18,5 +21,6 @@
 pub mod device;
 pub mod iscsi;
 pub mod nbd;
+pub mod volume;
 
 pub use device::{AllocRun, BlockDevice, BlockError, DeviceIdentity, Exports};

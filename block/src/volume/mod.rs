@@ -1,0 +1,529 @@
+//! An attached volume: the [`BlockDevice`] over thin, replicated,
+//! copy-on-write extents.
+//!
+//! A request is cut at extent boundaries; each piece goes to the extent's
+//! replicas (`replicas`). Reads resolve which generation of which volume
+//! holds the extent (`map`, then the clone parent's layers) and read zeros
+//! where none does. Writes go to the head generation: an extent that exists
+//! only in an older generation is first copied forward on each device, and
+//! one that exists only in the clone parent is first filled from it. Every
+//! write, discard and flush carries the lease's epoch.
+
+mod map;
+mod placement;
+mod replicas;
+
+pub use map::{ExtentMap, Materialize};
+pub use placement::ExtentPlacement;
+
+use crate::device::{check_range, AllocRun, BlockDevice, BlockError, DeviceIdentity};
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use cairn_base::VolumeId;
+use cairn_nodeapi::{DeviceId, Epoch, ExtentKey, ExtentNode, ExtentWrite};
+use futures::future::join_all;
+use replicas::{block_error, copy_all, discard_all, read_any, write_all};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+/// Locks that serialize copy-on-write of one extent (by index, striped).
+const COW_STRIPES: usize = 64;
+/// Largest zero-filled piece written at once for WRITE ZEROES without unmap.
+const ZERO_CHUNK: u32 = 1 << 20;
+
+/// The storage a volume reads and writes through.
+#[derive(Clone)]
+pub struct Backend {
+    pub nodes: Arc<dyn ExtentNode>,
+    pub placement: Arc<dyn ExtentPlacement>,
+}
+
+impl Backend {
+    /// Every extent of `volume` on any device.
+    pub async fn load_map(&self, volume: VolumeId) -> Result<ExtentMap, BlockError> {
+        let lists = join_all(
+            self.placement
+                .devices()
+                .into_iter()
+                .map(|d| self.nodes.list(d, volume)),
+        )
+        .await;
+        let mut map = ExtentMap::default();
+        for l in lists {
+            for (i, g) in l.map_err(block_error)? {
+                map.insert(i, g);
+            }
+        }
+        Ok(map)
+    }
+}
+
+/// One volume's extents as seen up to a generation, over the layers it
+/// reads through to (a clone's parent snapshot, and so on).
+pub struct Layer {
+    pub volume: VolumeId,
+    /// Readers see generations up to this one (the head, for a volume's
+    /// own layer; a snapshot's generation otherwise).
+    limit: AtomicU32,
+    map: RwLock<ExtentMap>,
+    pub parent: Option<Arc<Layer>>,
+}
+
+impl Layer {
+    pub fn new(volume: VolumeId, limit: u32, map: ExtentMap, parent: Option<Arc<Layer>>) -> Self {
+        Layer {
+            volume,
+            limit: AtomicU32::new(limit),
+            map: RwLock::new(map),
+            parent,
+        }
+    }
+
+    fn map(&self) -> std::sync::RwLockReadGuard<'_, ExtentMap> {
+        self.map.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn map_mut(&self) -> std::sync::RwLockWriteGuard<'_, ExtentMap> {
+        self.map.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The extent holding `index` for a reader of this layer, searching
+    /// the parents; `None`: nothing was ever written there.
+    fn resolve(&self, index: u64) -> Option<ExtentKey> {
+        let limit = self.limit.load(Ordering::Acquire);
+        match self.map().visible(index, limit) {
+            Some(generation) => Some(ExtentKey {
+                volume: self.volume,
+                index,
+                generation,
+            }),
+            None => self.parent.as_ref()?.resolve(index),
+        }
+    }
+
+    /// Drops extents from the map (they were removed from the devices).
+    pub fn forget(&self, extents: &[(u64, u32)]) {
+        let mut m = self.map_mut();
+        for &(i, g) in extents {
+            m.remove(i, g);
+        }
+    }
+
+    /// A copy of this layer's map.
+    pub fn snapshot_map(&self) -> ExtentMap {
+        self.map().clone()
+    }
+}
+
+/// How a volume is opened.
+pub struct Attachment {
+    pub name: String,
+    pub size: u64,
+    pub extent_size: u32,
+    /// The lease epoch writes carry; `None` opens the volume read-only.
+    pub epoch: Option<Epoch>,
+    pub layer: Arc<Layer>,
+}
+
+/// An attached volume (or a read-only view of a snapshot).
+pub struct Volume {
+    name: String,
+    size: AtomicU64,
+    extent_size: u32,
+    epoch: Option<Epoch>,
+    layer: Arc<Layer>,
+    backend: Backend,
+    /// Held shared by every write for its duration, exclusively while a
+    /// snapshot moves the head generation.
+    head: tokio::sync::RwLock<()>,
+    cow: Vec<tokio::sync::Mutex<()>>,
+}
+
+/// One extent's part of a request.
+#[derive(Debug, Clone, Copy)]
+struct Piece {
+    index: u64,
+    offset: u32,
+    len: u32,
+    /// Where the piece starts in the request.
+    at: u64,
+}
+
+impl Volume {
+    pub fn new(a: Attachment, backend: Backend) -> Self {
+        Volume {
+            name: a.name,
+            size: AtomicU64::new(a.size),
+            extent_size: a.extent_size,
+            epoch: a.epoch,
+            layer: a.layer,
+            backend,
+            head: tokio::sync::RwLock::new(()),
+            cow: (0..COW_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
+        }
+    }
+
+    pub fn id(&self) -> VolumeId {
+        self.layer.volume
+    }
+
+    pub fn epoch(&self) -> Option<Epoch> {
+        self.epoch
+    }
+
+    pub fn layer(&self) -> &Arc<Layer> {
+        &self.layer
+    }
+
+    /// Grows the device (the record was grown first).
+    pub fn grow(&self, size: u64) {
+        self.size.fetch_max(size, Ordering::SeqCst);
+    }
+
+    /// Moves writes to `generation` (a snapshot was just taken): waits for
+    /// writes in flight, flushes them, then runs `take` (which records the
+    /// snapshot) before any new write starts.
+    pub async fn advance_generation<F, T>(&self, take: F) -> Result<T, BlockError>
+    where
+        F: std::future::Future<Output = Result<(T, u32), BlockError>>,
+    {
+        let _quiet = self.head.write().await;
+        self.flush_all().await?;
+        let (out, generation) = take.await?;
+        self.layer.limit.store(generation, Ordering::Release);
+        Ok(out)
+    }
+
+    fn epoch_or_read_only(&self) -> Result<Epoch, BlockError> {
+        self.epoch.ok_or(BlockError::ReadOnly)
+    }
+
+    fn pieces(&self, offset: u64, len: u64) -> Vec<Piece> {
+        let es = u64::from(self.extent_size);
+        let mut out = Vec::new();
+        let mut done = 0;
+        while done < len {
+            let pos = offset + done;
+            let in_extent = pos % es;
+            let n = (es - in_extent).min(len - done);
+            out.push(Piece {
+                index: pos / es,
+                offset: in_extent as u32,
+                len: n as u32,
+                at: done,
+            });
+            done += n;
+        }
+        out
+    }
+
+    fn replicas(&self, volume: VolumeId, index: u64) -> Vec<DeviceId> {
+        self.backend.placement.replicas(volume, index)
+    }
+
+    fn head_key(&self, index: u64) -> ExtentKey {
+        ExtentKey {
+            volume: self.layer.volume,
+            index,
+            generation: self.layer.limit.load(Ordering::Acquire),
+        }
+    }
+
+    async fn read_piece(&self, p: Piece) -> Result<Bytes, BlockError> {
+        let Some(key) = self.layer.resolve(p.index) else {
+            return Ok(zeros(p.len));
+        };
+        let devices = self.replicas(key.volume, key.index);
+        let repair = self
+            .epoch
+            .filter(|_| key.volume == self.layer.volume)
+            .map(|e| (e, self.extent_size));
+        let start = (p.index as usize) % devices.len().max(1);
+        read_any(
+            &self.backend.nodes,
+            &devices,
+            start,
+            key,
+            (p.offset, p.len),
+            repair,
+        )
+        .await
+    }
+
+    /// Makes the extent exist at the head generation before a write that
+    /// does not cover all of it.
+    async fn materialize(&self, index: u64, epoch: Epoch) -> Result<(), BlockError> {
+        let head = self.layer.limit.load(Ordering::Acquire);
+        if self.layer.map().materialize(index, head) == Materialize::Ready {
+            return Ok(());
+        }
+        let _one = self.cow[(index as usize) % COW_STRIPES].lock().await;
+        let to = self.head_key(index);
+        let devices = self.replicas(to.volume, index);
+        let plan = self.layer.map().materialize(index, head);
+        match plan {
+            Materialize::Ready => return Ok(()),
+            Materialize::CopyFrom(generation) => {
+                let from = ExtentKey { generation, ..to };
+                copy_all(
+                    &self.backend.nodes,
+                    &devices,
+                    (from, to),
+                    self.extent_size,
+                    epoch,
+                )
+                .await?;
+            }
+            Materialize::Absent => {
+                let Some(parent) = self.layer.parent.as_ref() else {
+                    return Ok(()); // the write creates it
+                };
+                if parent.resolve(index).is_none() {
+                    return Ok(());
+                }
+                let whole = Piece {
+                    index,
+                    offset: 0,
+                    len: self.extent_size,
+                    at: 0,
+                };
+                let data = self.read_piece(whole).await?;
+                let w = ExtentWrite {
+                    extent_size: self.extent_size,
+                    epoch,
+                    offset: 0,
+                    data,
+                    fua: false,
+                };
+                write_all(&self.backend.nodes, &devices, to, w).await?;
+            }
+        }
+        self.layer.map_mut().insert(index, head);
+        Ok(())
+    }
+
+    async fn write_piece(&self, p: Piece, data: Bytes, fua: bool) -> Result<(), BlockError> {
+        let epoch = self.epoch_or_read_only()?;
+        if p.len < self.extent_size {
+            self.materialize(p.index, epoch).await?;
+        }
+        let key = self.head_key(p.index);
+        let devices = self.replicas(key.volume, p.index);
+        let w = ExtentWrite {
+            extent_size: self.extent_size,
+            epoch,
+            offset: p.offset,
+            data,
+            fua,
+        };
+        write_all(&self.backend.nodes, &devices, key, w).await?;
+        self.layer.map_mut().insert(p.index, key.generation);
+        Ok(())
+    }
+
+    async fn discard_piece(&self, p: Piece, fua: bool) -> Result<(), BlockError> {
+        let epoch = self.epoch_or_read_only()?;
+        if self.layer.resolve(p.index).is_none() {
+            return Ok(()); // already reads as zeros
+        }
+        let head = self.layer.limit.load(Ordering::Acquire);
+        let at_head = self.layer.map().materialize(p.index, head) == Materialize::Ready;
+        if !at_head && p.len == self.extent_size {
+            // An empty extent at the head hides every older one.
+            return self.write_piece(p, Bytes::new(), fua).await;
+        }
+        self.materialize(p.index, epoch).await?;
+        let key = self.head_key(p.index);
+        let devices = self.replicas(key.volume, p.index);
+        discard_all(
+            &self.backend.nodes,
+            &devices,
+            key,
+            epoch,
+            (p.offset, p.len),
+            fua,
+        )
+        .await
+    }
+
+    async fn flush_all(&self) -> Result<(), BlockError> {
+        let epoch = self.epoch_or_read_only()?;
+        let volume = self.layer.volume;
+        let results = join_all(
+            self.backend
+                .placement
+                .devices()
+                .into_iter()
+                .map(|d| self.backend.nodes.flush(d, volume, epoch)),
+        )
+        .await;
+        match results.into_iter().find_map(Result::err) {
+            None => Ok(()),
+            Some(e) => Err(block_error(e)),
+        }
+    }
+
+    async fn allocation_of(&self, p: Piece) -> Result<Vec<AllocRun>, BlockError> {
+        let hole = vec![AllocRun {
+            len: u64::from(p.len),
+            allocated: false,
+        }];
+        let Some(key) = self.layer.resolve(p.index) else {
+            return Ok(hole);
+        };
+        let mut last = None;
+        for d in self.replicas(key.volume, key.index) {
+            match self.backend.nodes.allocation(d, key).await {
+                Ok(Some(runs)) => return Ok(clip_runs(&runs, p.offset, p.len)),
+                Ok(None) => {}
+                Err(e) => last = Some(e),
+            }
+        }
+        match last {
+            Some(e) => Err(block_error(e)),
+            None => Ok(hole),
+        }
+    }
+}
+
+/// Zeros, without allocating for the common sizes.
+fn zeros(len: u32) -> Bytes {
+    static ZEROS: [u8; 1 << 20] = [0; 1 << 20];
+    match ZEROS.get(..len as usize) {
+        Some(z) => Bytes::from_static(z),
+        None => Bytes::from(vec![0u8; len as usize]),
+    }
+}
+
+/// The allocation runs of `[offset, offset + len)` given an extent's data
+/// runs `(start, end)`.
+fn clip_runs(data: &[(u32, u32)], offset: u32, len: u32) -> Vec<AllocRun> {
+    let end = offset + len;
+    let mut out: Vec<AllocRun> = Vec::new();
+    let mut push = |len: u32, allocated: bool| {
+        if len == 0 {
+            return;
+        }
+        match out.last_mut() {
+            Some(r) if r.allocated == allocated => r.len += u64::from(len),
+            _ => out.push(AllocRun {
+                len: u64::from(len),
+                allocated,
+            }),
+        }
+    };
+    let mut at = offset;
+    for &(s, e) in data {
+        let (s, e) = (s.max(offset), e.min(end));
+        if s >= e {
+            continue;
+        }
+        push(s - at, false);
+        push(e - s, true);
+        at = e;
+    }
+    push(end - at, false);
+    out
+}
+
+#[async_trait]
+impl BlockDevice for Volume {
+    fn size(&self) -> u64 {
+        self.size.load(Ordering::SeqCst)
+    }
+
+    fn identity(&self) -> DeviceIdentity {
+        DeviceIdentity {
+            name: self.name.clone(),
+            uuid: self.layer.volume.0,
+        }
+    }
+
+    fn read_only(&self) -> bool {
+        self.epoch.is_none()
+    }
+
+    async fn read(&self, offset: u64, len: u32) -> Result<Bytes, BlockError> {
+        check_range(offset, len.into(), self.size())?;
+        let pieces = self.pieces(offset, len.into());
+        if let [one] = pieces[..] {
+            return self.read_piece(one).await;
+        }
+        let parts = join_all(pieces.iter().map(|&p| self.read_piece(p))).await;
+        let mut out = BytesMut::with_capacity(len as usize);
+        for part in parts {
+            out.extend_from_slice(&part?);
+        }
+        Ok(out.freeze())
+    }
+
+    async fn write(&self, offset: u64, data: Bytes, fua: bool) -> Result<(), BlockError> {
+        self.epoch_or_read_only()?;
+        check_range(offset, data.len() as u64, self.size())?;
+        let _head = self.head.read().await;
+        let pieces = self.pieces(offset, data.len() as u64);
+        let results = join_all(pieces.iter().map(|&p| {
+            let part = data.slice(p.at as usize..(p.at + u64::from(p.len)) as usize);
+            self.write_piece(p, part, fua)
+        }))
+        .await;
+        results.into_iter().collect()
+    }
+
+    async fn flush(&self) -> Result<(), BlockError> {
+        self.flush_all().await
+    }
+
+    async fn discard(&self, offset: u64, len: u64) -> Result<(), BlockError> {
+        self.write_zeroes(offset, len, true, false).await
+    }
+
+    async fn write_zeroes(
+        &self,
+        offset: u64,
+        len: u64,
+        may_unmap: bool,
+        fua: bool,
+    ) -> Result<(), BlockError> {
+        self.epoch_or_read_only()?;
+        check_range(offset, len, self.size())?;
+        let _head = self.head.read().await;
+        for p in self.pieces(offset, len) {
+            if may_unmap {
+                self.discard_piece(p, fua).await?;
+                continue;
+            }
+            let mut done = 0;
+            while done < p.len {
+                let n = (p.len - done).min(ZERO_CHUNK);
+                let part = Piece {
+                    offset: p.offset + done,
+                    len: n,
+                    ..p
+                };
+                self.write_piece(part, zeros(n), fua).await?;
+                done += n;
+            }
+        }
+        Ok(())
+    }
+
+    async fn allocation(&self, offset: u64, len: u64) -> Result<Vec<AllocRun>, BlockError> {
+        check_range(offset, len, self.size())?;
+        let mut out: Vec<AllocRun> = Vec::new();
+        for p in self.pieces(offset, len) {
+            for r in self.allocation_of(p).await? {
+                match out.last_mut() {
+                    Some(last) if last.allocated == r.allocated => last.len += r.len,
+                    _ => out.push(r),
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,309 @@
+//! The volume logic over an in-memory extent service with three devices:
+//! reads of holes, writes across extents, copy-on-write after a snapshot,
+//! clones reading through, discards, the allocation map, fencing of a stale
+//! epoch, and repair of a replica that fails its checksums.
+
+use super::*;
+use async_trait::async_trait;
+use cairn_nodeapi::NodeError;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+const ES: u32 = 64 * 1024;
+
+#[derive(Default)]
+struct MemNode {
+    extents: Mutex<HashMap<(DeviceId, ExtentKey), Vec<u8>>>,
+    fences: Mutex<HashMap<(DeviceId, VolumeId), u64>>,
+    /// Extents whose next read on a device reports a checksum failure.
+    corrupt: Mutex<Vec<(DeviceId, ExtentKey)>>,
+}
+
+impl MemNode {
+    fn check(&self, d: DeviceId, v: VolumeId, e: Epoch) -> Result<(), NodeError> {
+        let mut f = self.fences.lock().unwrap();
+        let cur = f.entry((d, v)).or_insert(0);
+        if e.0 < *cur {
+            return Err(NodeError::Fenced { current: *cur });
+        }
+        *cur = e.0;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ExtentNode for MemNode {
+    async fn fence(&self, d: DeviceId, v: VolumeId, e: Epoch) -> Result<(), NodeError> {
+        self.check(d, v, e)
+    }
+    async fn write(&self, d: DeviceId, k: ExtentKey, w: ExtentWrite) -> Result<(), NodeError> {
+        self.check(d, k.volume, w.epoch)?;
+        let mut x = self.extents.lock().unwrap();
+        let e = x
+            .entry((d, k))
+            .or_insert_with(|| vec![0; w.extent_size as usize]);
+        e[w.offset as usize..w.offset as usize + w.data.len()].copy_from_slice(&w.data);
+        Ok(())
+    }
+    async fn read(
+        &self,
+        d: DeviceId,
+        k: ExtentKey,
+        o: u32,
+        l: u32,
+    ) -> Result<Option<Bytes>, NodeError> {
+        let mut bad = self.corrupt.lock().unwrap();
+        if let Some(i) = bad.iter().position(|x| *x == (d, k)) {
+            bad.remove(i);
+            return Err(NodeError::Corrupt);
+        }
+        let x = self.extents.lock().unwrap();
+        Ok(x.get(&(d, k))
+            .map(|e| Bytes::copy_from_slice(&e[o as usize..(o + l) as usize])))
+    }
+    async fn discard(
+        &self,
+        d: DeviceId,
+        k: ExtentKey,
+        ep: Epoch,
+        o: u32,
+        l: u32,
+        _: bool,
+    ) -> Result<(), NodeError> {
+        self.check(d, k.volume, ep)?;
+        if let Some(e) = self.extents.lock().unwrap().get_mut(&(d, k)) {
+            e[o as usize..(o + l) as usize].fill(0);
+        }
+        Ok(())
+    }
+    async fn flush(&self, d: DeviceId, v: VolumeId, e: Epoch) -> Result<(), NodeError> {
+        self.check(d, v, e)
+    }
+    async fn copy(
+        &self,
+        d: DeviceId,
+        from: ExtentKey,
+        to: ExtentKey,
+        _: u32,
+        e: Epoch,
+    ) -> Result<(), NodeError> {
+        self.check(d, to.volume, e)?;
+        let mut x = self.extents.lock().unwrap();
+        let src = x.get(&(d, from)).cloned().unwrap();
+        x.entry((d, to)).or_insert(src);
+        Ok(())
+    }
+    async fn allocation(
+        &self,
+        d: DeviceId,
+        k: ExtentKey,
+    ) -> Result<Option<Vec<(u32, u32)>>, NodeError> {
+        let x = self.extents.lock().unwrap();
+        Ok(x.get(&(d, k)).map(|e| {
+            // Allocated where any byte of a 4 KiB block is non-zero.
+            let mut runs: Vec<(u32, u32)> = Vec::new();
+            for (b, block) in e.chunks(4096).enumerate() {
+                if block.iter().any(|&x| x != 0) {
+                    let (s, t) = (b as u32 * 4096, (b as u32 + 1) * 4096);
+                    match runs.last_mut() {
+                        Some(r) if r.1 == s => r.1 = t,
+                        _ => runs.push((s, t)),
+                    }
+                }
+            }
+            runs
+        }))
+    }
+    async fn list(&self, d: DeviceId, v: VolumeId) -> Result<Vec<(u64, u32)>, NodeError> {
+        let x = self.extents.lock().unwrap();
+        Ok(x.keys()
+            .filter(|(dd, k)| *dd == d && k.volume == v)
+            .map(|(_, k)| (k.index, k.generation))
+            .collect())
+    }
+    async fn remove(
+        &self,
+        d: DeviceId,
+        v: VolumeId,
+        which: Option<&[(u64, u32)]>,
+    ) -> Result<(), NodeError> {
+        self.extents.lock().unwrap().retain(|(dd, k), _| {
+            !(*dd == d
+                && k.volume == v
+                && which.is_none_or(|w| w.contains(&(k.index, k.generation))))
+        });
+        Ok(())
+    }
+}
+
+/// Three devices; extent `i` lives on all of them, primary `i % 3` first.
+struct ThreeDevices;
+
+impl ExtentPlacement for ThreeDevices {
+    fn replicas(&self, _: VolumeId, index: u64) -> Vec<DeviceId> {
+        (0..3).map(|k| DeviceId(((index + k) % 3) as u32)).collect()
+    }
+    fn devices(&self) -> Vec<DeviceId> {
+        (0..3).map(DeviceId).collect()
+    }
+}
+
+fn backend(node: &Arc<MemNode>) -> Backend {
+    Backend {
+        nodes: node.clone(),
+        placement: Arc::new(ThreeDevices),
+    }
+}
+
+fn attach(node: &Arc<MemNode>, epoch: Option<u64>, layer: Arc<Layer>) -> Volume {
+    Volume::new(
+        Attachment {
+            name: "v".into(),
+            size: 4 * u64::from(ES),
+            extent_size: ES,
+            epoch: epoch.map(Epoch),
+            layer,
+        },
+        backend(node),
+    )
+}
+
+fn fresh_layer(id: u8, generation: u32) -> Arc<Layer> {
+    Arc::new(Layer::new(
+        VolumeId([id; 16]),
+        generation,
+        ExtentMap::default(),
+        None,
+    ))
+}
+
+fn pat(len: usize, seed: u8) -> Bytes {
+    (0..len).map(|i| (i as u8).wrapping_add(seed)).collect()
+}
+
+#[tokio::test]
+async fn writes_span_extents_and_holes_read_as_zeros() {
+    let node = Arc::new(MemNode::default());
+    let v = attach(&node, Some(1), fresh_layer(1, 0));
+    assert_eq!(v.read(0, 100).await.unwrap(), Bytes::from(vec![0u8; 100]));
+    // 100 bytes straddling extents 0 and 1.
+    v.write(u64::from(ES) - 50, pat(100, 3), false)
+        .await
+        .unwrap();
+    assert_eq!(v.read(u64::from(ES) - 50, 100).await.unwrap(), pat(100, 3));
+    // Every replica holds it.
+    assert_eq!(node.extents.lock().unwrap().len(), 6);
+    let runs = v.allocation(0, 4 * u64::from(ES)).await.unwrap();
+    assert_eq!(
+        runs,
+        vec![
+            AllocRun {
+                len: u64::from(ES) - 4096,
+                allocated: false
+            },
+            AllocRun {
+                len: 8192,
+                allocated: true
+            },
+            AllocRun {
+                len: 3 * u64::from(ES) - 4096,
+                allocated: false
+            },
+        ]
+    );
+    assert!(matches!(
+        v.write(4 * u64::from(ES) - 1, pat(2, 0), false).await,
+        Err(BlockError::OutOfRange { .. })
+    ));
+    v.discard(u64::from(ES) - 4096, 8192).await.unwrap();
+    assert_eq!(
+        v.read(u64::from(ES) - 50, 100).await.unwrap(),
+        Bytes::from(vec![0u8; 100])
+    );
+    v.flush().await.unwrap();
+}
+
+#[tokio::test]
+async fn snapshots_copy_on_write_and_clones_read_through() {
+    let node = Arc::new(MemNode::default());
+    let layer = fresh_layer(1, 0);
+    let v = attach(&node, Some(1), layer.clone());
+    v.write(0, pat(ES as usize, 1), false).await.unwrap();
+    // Snapshot at generation 0; writes now go to generation 1.
+    v.advance_generation(async { Ok(((), 1)) }).await.unwrap();
+    v.write(10, pat(10, 9), false).await.unwrap();
+    let head = v.read(0, ES).await.unwrap();
+    assert_eq!(&head[10..20], &pat(10, 9)[..]);
+    assert_eq!(&head[20..], &pat(ES as usize, 1)[20..]);
+    // The snapshot still reads the old bytes.
+    let snap_layer = Arc::new(Layer::new(layer.volume, 0, layer.snapshot_map(), None));
+    let snap = attach(&node, None, snap_layer.clone());
+    assert_eq!(snap.read(0, ES).await.unwrap(), pat(ES as usize, 1));
+    assert_eq!(
+        snap.write(0, pat(1, 0), false).await,
+        Err(BlockError::ReadOnly)
+    );
+    // A clone of the snapshot reads through, and writes only its own copy.
+    let clone = attach(
+        &node,
+        Some(1),
+        Arc::new(Layer::new(
+            VolumeId([2; 16]),
+            0,
+            ExtentMap::default(),
+            Some(snap_layer),
+        )),
+    );
+    assert_eq!(clone.read(0, ES).await.unwrap(), pat(ES as usize, 1));
+    clone.write(100, pat(5, 7), false).await.unwrap();
+    let c = clone.read(0, ES).await.unwrap();
+    assert_eq!(&c[100..105], &pat(5, 7)[..]);
+    assert_eq!(&c[..100], &pat(ES as usize, 1)[..100]);
+    assert_eq!(
+        snap.read(100, 5).await.unwrap(),
+        pat(ES as usize, 1).slice(100..105)
+    );
+    // Unreachable extents once the snapshot is gone: generation 0 of extent 0.
+    assert_eq!(layer.snapshot_map().unreachable(&[1]), vec![(0, 0)]);
+}
+
+#[tokio::test]
+async fn a_stale_epoch_is_fenced() {
+    let node = Arc::new(MemNode::default());
+    let layer = fresh_layer(1, 0);
+    let old = attach(&node, Some(1), layer.clone());
+    old.write(0, pat(4096, 1), false).await.unwrap();
+    let new = attach(&node, Some(2), layer);
+    for d in ThreeDevices.devices() {
+        node.fence(d, VolumeId([1; 16]), Epoch(2)).await.unwrap();
+    }
+    new.write(0, pat(4096, 2), false).await.unwrap();
+    assert_eq!(
+        old.write(0, pat(4096, 3), false).await,
+        Err(BlockError::Fenced(2))
+    );
+    assert_eq!(old.flush().await, Err(BlockError::Fenced(2)));
+    assert_eq!(new.read(0, 4096).await.unwrap(), pat(4096, 2));
+}
+
+#[tokio::test]
+async fn a_corrupt_replica_is_skipped_and_repaired() {
+    let node = Arc::new(MemNode::default());
+    let v = attach(&node, Some(1), fresh_layer(1, 0));
+    v.write(0, pat(8192, 1), false).await.unwrap();
+    let key = ExtentKey {
+        volume: VolumeId([1; 16]),
+        index: 0,
+        generation: 0,
+    };
+    node.corrupt.lock().unwrap().push((DeviceId(0), key));
+    // Damage the bytes too, so the repair is visible.
+    node.extents
+        .lock()
+        .unwrap()
+        .get_mut(&(DeviceId(0), key))
+        .unwrap()[5] ^= 0xff;
+    assert_eq!(v.read(0, 8192).await.unwrap(), pat(8192, 1));
+    let repaired = node.extents.lock().unwrap()[&(DeviceId(0), key)][..8192].to_vec();
+    assert_eq!(&repaired[..], &pat(8192, 1)[..]);
+}
