@@ -3,6 +3,9 @@
 //! - [`volume`]: an attached volume as a [`BlockDevice`]: thin extents on
 //!   the ring, three replicas written together, copy-on-write generations
 //!   for snapshots and clones, every write carrying the lease's epoch.
+//! - [`gateway`]: attaches volumes (lease, fence, extent map) for the
+//!   protocol servers and carries out create / clone / resize / snapshot /
+//!   delete.
 //! - [`device`]: the seam between the protocols and the volumes. The NBD
 //!   server and the iSCSI target see only [`BlockDevice`] (byte-addressed
 //!   reads, writes, flushes, discards and an allocation map) and [`Exports`]
@@ -19,6 +22,7 @@
 //! - no request reads or writes outside the device.
 
 pub mod device;
+pub mod gateway;
 pub mod iscsi;
 pub mod nbd;
 pub mod volume;

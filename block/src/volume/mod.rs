@@ -22,7 +22,8 @@ use bytes::{Bytes, BytesMut};
 use cairn_base::VolumeId;
 use cairn_nodeapi::{DeviceId, Epoch, ExtentKey, ExtentNode, ExtentWrite};
 use futures::future::join_all;
-use replicas::{block_error, copy_all, discard_all, read_any, write_all};
+pub(crate) use replicas::block_error;
+use replicas::{copy_all, discard_all, read_any, write_all};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 

@@ -1,0 +1,441 @@
+//! The block gateway: attaches volumes for the protocol servers
+//! ([`Exports`]) and carries out the volume operations (create, clone,
+//! resize, snapshot, delete) against the metadata service and the storage.
+//!
+//! Attaching takes the volume's lease through Raft (a new epoch), raises
+//! the fence on every device to that epoch, and loads the extent map. The
+//! volume stays attached, shared by every connection to it, until it is
+//! deleted or the gateway shuts down. Export names are volume names, and
+//! `volume@snapshot` for a read-only view of a snapshot.
+
+use crate::device::{BlockDevice, BlockError, Exports, SECTOR};
+use crate::volume::{block_error, Attachment, Backend, Layer, Volume};
+use async_trait::async_trait;
+use cairn_base::{Clock, SystemClock, VolumeId};
+use cairn_meta_api::{MetaError, NewVolume, ParentRef, VolumeMetadata, VolumeRecord};
+use cairn_nodeapi::Epoch;
+use futures::future::join_all;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Default bytes per extent.
+pub const DEFAULT_EXTENT_SIZE: u32 = 4 << 20;
+/// Separates a volume from a snapshot in an export name.
+const SNAPSHOT_SEP: char = '@';
+
+/// Why a volume operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum VolumeError {
+    #[error(transparent)]
+    Meta(#[from] MetaError),
+    #[error(transparent)]
+    Block(#[from] BlockError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Where a new volume's contents come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Empty,
+    /// A clone of the volume's snapshot.
+    Snapshot {
+        volume: String,
+        snapshot: String,
+    },
+    /// A clone of the volume as it is now (through an internal snapshot).
+    Volume(String),
+}
+
+/// What `create` needs.
+#[derive(Debug, Clone)]
+pub struct CreateVolume {
+    pub name: String,
+    pub account: String,
+    /// Bytes; `None` takes the source's size.
+    pub size: Option<u64>,
+    pub source: Source,
+}
+
+pub struct Gateway {
+    meta: Arc<dyn VolumeMetadata>,
+    backend: Backend,
+    /// This gateway's name in leases.
+    holder: String,
+    attached: tokio::sync::Mutex<HashMap<VolumeId, Arc<Volume>>>,
+}
+
+fn to_block(e: MetaError) -> BlockError {
+    match e {
+        MetaError::VolumeNotFound | MetaError::SnapshotNotFound => {
+            BlockError::NoSuchExport(e.to_string())
+        }
+        other => BlockError::Io(other.to_string()),
+    }
+}
+
+/// The internal snapshot a volume-to-volume clone named `clone` reads.
+fn clone_snapshot_name(clone: &str) -> String {
+    format!(".clone-{clone}")
+}
+
+impl Gateway {
+    /// A gateway named `holder` (stable across restarts). Leases this
+    /// holder still has from a previous run are released: nothing of that
+    /// run is attached any more.
+    pub async fn start(
+        meta: Arc<dyn VolumeMetadata>,
+        backend: Backend,
+        holder: &str,
+    ) -> Result<Arc<Self>, VolumeError> {
+        for v in meta.list_volumes().await? {
+            if let Some(l) = v.lease.as_ref().filter(|l| l.holder == holder) {
+                meta.release_lease(v.id, holder, l.epoch).await?;
+            }
+        }
+        Ok(Arc::new(Gateway {
+            meta,
+            backend,
+            holder: holder.to_owned(),
+            attached: tokio::sync::Mutex::new(HashMap::new()),
+        }))
+    }
+
+    /// Every volume, by name.
+    pub async fn list(&self) -> Result<Vec<VolumeRecord>, VolumeError> {
+        Ok(self.meta.list_volumes().await?)
+    }
+
+    /// The volume by name or id.
+    pub async fn show(&self, name: &str) -> Result<VolumeRecord, VolumeError> {
+        Ok(self.meta.volume(name).await?)
+    }
+
+    /// The layers a reader of `id` at `limit` reads: its own extents, then
+    /// its parent snapshot's, and so on.
+    async fn layer(
+        &self,
+        id: VolumeId,
+        limit: u32,
+        parent: Option<ParentRef>,
+    ) -> Result<Arc<Layer>, BlockError> {
+        let map = self.backend.load_map(id).await?;
+        let parent_layer = match parent {
+            None => None,
+            Some(p) => {
+                let rec = self
+                    .meta
+                    .volume(&p.volume.to_string())
+                    .await
+                    .map_err(to_block)?;
+                Some(Box::pin(self.layer(p.volume, p.generation, rec.parent)).await?)
+            }
+        };
+        Ok(Arc::new(Layer::new(id, limit, map, parent_layer)))
+    }
+
+    async fn attach(&self, name: &str) -> Result<Arc<Volume>, BlockError> {
+        let rec = self.meta.volume(name).await.map_err(to_block)?;
+        let mut attached = self.attached.lock().await;
+        if let Some(v) = attached.get(&rec.id) {
+            return Ok(v.clone());
+        }
+        let rec = self
+            .meta
+            .acquire_lease(rec.id, &self.holder)
+            .await
+            .map_err(to_block)?;
+        let epoch = Epoch(rec.epoch);
+        let fences = join_all(
+            self.backend
+                .placement
+                .devices()
+                .into_iter()
+                .map(|d| self.backend.nodes.fence(d, rec.id, epoch)),
+        )
+        .await;
+        for f in fences {
+            f.map_err(block_error)?;
+        }
+        let layer = self.layer(rec.id, rec.generation, rec.parent).await?;
+        tracing::info!(volume = %rec.name, id = %rec.id, epoch = epoch.0, "volume attached");
+        let v = Arc::new(Volume::new(
+            Attachment {
+                name: rec.name.clone(),
+                size: rec.size,
+                extent_size: rec.extent_size,
+                epoch: Some(epoch),
+                layer,
+            },
+            self.backend.clone(),
+        ));
+        attached.insert(rec.id, v.clone());
+        Ok(v)
+    }
+
+    async fn open_snapshot(&self, volume: &str, snap: &str) -> Result<Arc<Volume>, BlockError> {
+        let rec = self.meta.volume(volume).await.map_err(to_block)?;
+        let s = rec
+            .snapshot(snap)
+            .ok_or_else(|| BlockError::NoSuchExport(format!("{volume}{SNAPSHOT_SEP}{snap}")))?;
+        let layer = self.layer(rec.id, s.generation, rec.parent).await?;
+        Ok(Arc::new(Volume::new(
+            Attachment {
+                name: format!("{}{SNAPSHOT_SEP}{}", rec.name, s.name),
+                size: s.size,
+                extent_size: rec.extent_size,
+                epoch: None,
+                layer,
+            },
+            self.backend.clone(),
+        )))
+    }
+
+    /// Creates a volume, empty or as an instant clone.
+    pub async fn create(&self, req: CreateVolume) -> Result<VolumeRecord, VolumeError> {
+        if req.name.is_empty() || req.name.contains(SNAPSHOT_SEP) || req.name.starts_with('.') {
+            return Err(VolumeError::Invalid(format!(
+                "invalid volume name {:?}: it must be non-empty, without '{SNAPSHOT_SEP}', not starting with '.'",
+                req.name
+            )));
+        }
+        let (parent, source_size, extent_size) = match &req.source {
+            Source::Empty => (None, None, DEFAULT_EXTENT_SIZE),
+            Source::Snapshot { volume, snapshot } => {
+                let rec = self.meta.volume(volume).await?;
+                let s = rec.snapshot(snapshot).ok_or(MetaError::SnapshotNotFound)?;
+                let p = ParentRef {
+                    volume: rec.id,
+                    generation: s.generation,
+                };
+                (Some(p), Some(s.size), rec.extent_size)
+            }
+            Source::Volume(volume) => {
+                let rec = self
+                    .snapshot(volume, &clone_snapshot_name(&req.name), true)
+                    .await?;
+                let s = rec
+                    .snapshot(&clone_snapshot_name(&req.name))
+                    .ok_or(MetaError::SnapshotNotFound)?;
+                let p = ParentRef {
+                    volume: rec.id,
+                    generation: s.generation,
+                };
+                (Some(p), Some(s.size), rec.extent_size)
+            }
+        };
+        let size = match (req.size, source_size) {
+            (Some(s), Some(src)) if s < src => {
+                return Err(VolumeError::Invalid(format!(
+                    "a clone cannot be smaller than its source ({src} bytes)"
+                )))
+            }
+            (Some(s), _) => s,
+            (None, Some(src)) => src,
+            (None, None) => return Err(VolumeError::Invalid("a new volume needs a size".into())),
+        };
+        check_size(size)?;
+        let created = self
+            .meta
+            .create_volume(NewVolume {
+                id: VolumeId(rand_id()),
+                name: req.name.clone(),
+                account: req.account,
+                size,
+                extent_size,
+                created: SystemClock.now(),
+                parent,
+            })
+            .await;
+        if created.is_err() {
+            if let Source::Volume(v) = &req.source {
+                let _ = self
+                    .delete_snapshot(v, &clone_snapshot_name(&req.name))
+                    .await;
+            }
+        }
+        Ok(created?)
+    }
+
+    /// Grows a volume, attached or not.
+    pub async fn resize(&self, name: &str, size: u64) -> Result<VolumeRecord, VolumeError> {
+        check_size(size)?;
+        let rec = self.meta.volume(name).await?;
+        let rec = self.meta.resize_volume(rec.id, size).await?;
+        if let Some(v) = self.attached.lock().await.get(&rec.id) {
+            v.grow(rec.size);
+        }
+        Ok(rec)
+    }
+
+    /// Takes a snapshot; an attached volume is quiesced and flushed first,
+    /// so the snapshot holds every write acknowledged before it.
+    pub async fn snapshot(
+        &self,
+        name: &str,
+        snap: &str,
+        internal: bool,
+    ) -> Result<VolumeRecord, VolumeError> {
+        if snap.is_empty() || snap.contains(SNAPSHOT_SEP) || (!internal && snap.starts_with('.')) {
+            return Err(VolumeError::Invalid(format!(
+                "invalid snapshot name {snap:?}"
+            )));
+        }
+        let rec = self.meta.volume(name).await?;
+        let attached = self.attached.lock().await.get(&rec.id).cloned();
+        let take = async {
+            let r = self
+                .meta
+                .create_snapshot(rec.id, snap, internal, SystemClock.now())
+                .await
+                .map_err(to_block)?;
+            let generation = r.generation;
+            Ok((r, generation))
+        };
+        match attached {
+            Some(v) => Ok(v.advance_generation(take).await?),
+            None => Ok(take.await?.0),
+        }
+    }
+
+    /// Deletes a snapshot and the extents nothing reads any more.
+    pub async fn delete_snapshot(
+        &self,
+        name: &str,
+        snap: &str,
+    ) -> Result<VolumeRecord, VolumeError> {
+        let rec = self.meta.volume(name).await?;
+        let rec = self.meta.delete_snapshot(rec.id, snap).await?;
+        let attached = self.attached.lock().await.get(&rec.id).cloned();
+        let map = match &attached {
+            Some(v) => v.layer().snapshot_map(),
+            None => self.backend.load_map(rec.id).await?,
+        };
+        let mut readers: Vec<u32> = rec.snapshots.iter().map(|s| s.generation).collect();
+        readers.push(rec.generation);
+        let garbage = map.unreachable(&readers);
+        if !garbage.is_empty() {
+            self.remove_extents(rec.id, Some(&garbage)).await?;
+            if let Some(v) = attached {
+                v.layer().forget(&garbage);
+            }
+        }
+        Ok(rec)
+    }
+
+    async fn remove_extents(
+        &self,
+        id: VolumeId,
+        which: Option<&[(u64, u32)]>,
+    ) -> Result<(), VolumeError> {
+        let results = join_all(
+            self.backend
+                .placement
+                .devices()
+                .into_iter()
+                .map(|d| self.backend.nodes.remove(d, id, which)),
+        )
+        .await;
+        for r in results {
+            r.map_err(block_error)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes a volume and its extents. Refused while it has snapshots or
+    /// while a connection uses it.
+    pub async fn delete(&self, name: &str) -> Result<(), VolumeError> {
+        let rec = self.meta.volume(name).await?;
+        if rec.snapshots.iter().any(|s| !s.internal) || rec.snapshots.iter().any(|s| s.clones > 0) {
+            return Err(MetaError::VolumeBusy(
+                "the volume has snapshots; delete them first".into(),
+            )
+            .into());
+        }
+        {
+            let mut attached = self.attached.lock().await;
+            if let Some(v) = attached.get(&rec.id) {
+                if Arc::strong_count(v) > 1 {
+                    return Err(MetaError::VolumeBusy("the volume is in use".into()).into());
+                }
+                let epoch = v.epoch().map_or(0, |e| e.0);
+                attached.remove(&rec.id);
+                self.meta.release_lease(rec.id, &self.holder, epoch).await?;
+            }
+        }
+        let rec = self.meta.volume(name).await?;
+        if let Some(l) = &rec.lease {
+            return Err(
+                MetaError::VolumeBusy(format!("the volume is attached by {}", l.holder)).into(),
+            );
+        }
+        self.remove_extents(rec.id, None).await?;
+        let gone = self.meta.delete_volume(rec.id).await?;
+        if let Some(p) = gone.parent {
+            let parent = self.meta.volume(&p.volume.to_string()).await?;
+            let internal = parent
+                .snapshots
+                .iter()
+                .find(|s| s.generation == p.generation && s.internal && s.clones == 0);
+            if let Some(s) = internal {
+                self.delete_snapshot(&parent.name, &s.name.clone()).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Flushes and releases every attached volume (shutdown).
+    pub async fn detach_all(&self) {
+        let attached: Vec<_> = self.attached.lock().await.drain().collect();
+        for (id, v) in attached {
+            if let Err(e) = v.flush().await {
+                tracing::warn!(volume = %id, error = %e, "flush at detach failed");
+            }
+            if let Some(epoch) = v.epoch() {
+                if let Err(e) = self.meta.release_lease(id, &self.holder, epoch.0).await {
+                    tracing::warn!(volume = %id, error = %e, "releasing a lease failed");
+                }
+            }
+        }
+    }
+}
+
+fn check_size(size: u64) -> Result<(), VolumeError> {
+    if size == 0 || !size.is_multiple_of(u64::from(SECTOR)) {
+        return Err(VolumeError::Invalid(format!(
+            "a volume's size must be a positive multiple of {SECTOR} bytes, not {size}"
+        )));
+    }
+    Ok(())
+}
+
+/// A random (version 4) UUID.
+fn rand_id() -> [u8; 16] {
+    let mut b: [u8; 16] = rand::random();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    b
+}
+
+#[async_trait]
+impl Exports for Gateway {
+    async fn list(&self) -> Result<Vec<String>, BlockError> {
+        let mut names = Vec::new();
+        for v in self.meta.list_volumes().await.map_err(to_block)? {
+            for s in v.snapshots.iter().filter(|s| !s.internal) {
+                names.push(format!("{}{SNAPSHOT_SEP}{}", v.name, s.name));
+            }
+            names.push(v.name);
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    async fn open(&self, name: &str) -> Result<Arc<dyn BlockDevice>, BlockError> {
+        let device: Arc<dyn BlockDevice> = match name.split_once(SNAPSHOT_SEP) {
+            Some((volume, snap)) => self.open_snapshot(volume, snap).await?,
+            None => self.attach(name).await?,
+        };
+        Ok(device)
+    }
+}
