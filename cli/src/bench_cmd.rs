@@ -404,6 +404,6 @@ fn duration(s: &str) -> Result<Duration, String> {
     parse_duration(s).map_err(|e| e.to_string())
 }
 
-fn bytes(s: &str) -> Result<u64, String> {
+pub(crate) fn bytes(s: &str) -> Result<u64, String> {
     parse_bytes(s).map_err(|e| e.to_string())
 }

@@ -20,6 +20,8 @@ pub struct FileConfig {
     pub tempauth: TempAuthSection,
     #[serde(default)]
     pub s3: S3Section,
+    #[serde(default)]
+    pub block: BlockSection,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -91,6 +93,47 @@ impl Default for S3Section {
             credentials: Vec::new(),
         }
     }
+}
+
+/// Block storage: where volumes are exported.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlockSection {
+    /// The NBD server (export name = volume name).
+    #[serde(default = "default_nbd_listen")]
+    pub nbd_listen: SocketAddr,
+    /// The iSCSI target's portal.
+    #[serde(default = "default_iscsi_listen")]
+    pub iscsi_listen: SocketAddr,
+    /// One-way CHAP that iSCSI initiators must pass, when set.
+    #[serde(default)]
+    pub iscsi_chap: Option<ChapEntry>,
+}
+
+impl Default for BlockSection {
+    fn default() -> Self {
+        BlockSection {
+            nbd_listen: default_nbd_listen(),
+            iscsi_listen: default_iscsi_listen(),
+            iscsi_chap: None,
+        }
+    }
+}
+
+/// A CHAP user name and secret.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChapEntry {
+    pub user: String,
+    pub secret: String,
+}
+
+fn default_nbd_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 10809))
+}
+
+fn default_iscsi_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 3260))
 }
 
 /// An access key and secret acting as a tempauth user (with its rights).

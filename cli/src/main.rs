@@ -3,10 +3,12 @@
 
 mod bench_cmd;
 mod config;
+mod control;
 mod files;
 mod metrics;
 mod ring_cmd;
 mod up;
+mod volume_cmd;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -32,6 +34,9 @@ enum Command {
     /// Load generator: object (Swift, S3) and block (NBD) benchmarks.
     #[command(subcommand)]
     Bench(bench_cmd::BenchCommand),
+    /// Block volumes of the running cloud: create, clone, snapshot, resize,
+    /// delete, export, import.
+    Volume(volume_cmd::VolumeArgs),
 }
 
 fn main() -> Result<()> {
@@ -46,5 +51,6 @@ fn main() -> Result<()> {
         Command::Up(args) => up::run(args),
         Command::Ring(cmd) => ring_cmd::run(cmd),
         Command::Bench(cmd) => bench_cmd::run(cmd),
+        Command::Volume(args) => volume_cmd::run(args),
     }
 }

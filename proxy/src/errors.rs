@@ -122,6 +122,12 @@ impl From<cairn_meta_api::MetaError> for SwiftError {
             M::ContainerNotEmpty => SwiftError::Conflict,
             M::TooManyContainers => SwiftError::Forbidden,
             M::Unavailable(s) | M::Storage(s) => SwiftError::Unavailable(s),
+            // The object API never asks about volumes.
+            e @ (M::VolumeNotFound
+            | M::VolumeExists
+            | M::SnapshotNotFound
+            | M::SnapshotExists
+            | M::VolumeBusy(_)) => SwiftError::Unavailable(e.to_string()),
         }
     }
 }

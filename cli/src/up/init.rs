@@ -13,8 +13,8 @@
 //! ```
 
 use crate::config::{
-    FileConfig, ProxySection, S3CredentialEntry, S3Section, StorageSection, TempAuthSection,
-    TempAuthUserEntry,
+    BlockSection, FileConfig, ProxySection, S3CredentialEntry, S3Section, StorageSection,
+    TempAuthSection, TempAuthUserEntry,
 };
 use anyhow::{Context, Result};
 use cairn_ring::{DeviceSpec, Ring, RingBuilder};
@@ -62,11 +62,33 @@ impl DataDir {
 
 /// Loads DIR, creating what is missing. `listen` and `s3_listen` override
 /// the configured addresses (and are written into a new config).
-pub fn open_or_create(
-    root: &Path,
-    listen: Option<SocketAddr>,
-    s3_listen: Option<SocketAddr>,
-) -> Result<DataDir> {
+/// Listen addresses given on the command line; they override the file.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Listeners {
+    pub swift: Option<SocketAddr>,
+    pub s3: Option<SocketAddr>,
+    pub nbd: Option<SocketAddr>,
+    pub iscsi: Option<SocketAddr>,
+}
+
+impl Listeners {
+    fn apply(&self, cfg: &mut FileConfig) {
+        if let Some(l) = self.swift {
+            cfg.proxy.listen = l;
+        }
+        if let Some(l) = self.s3 {
+            cfg.s3.listen = l;
+        }
+        if let Some(l) = self.nbd {
+            cfg.block.nbd_listen = l;
+        }
+        if let Some(l) = self.iscsi {
+            cfg.block.iscsi_listen = l;
+        }
+    }
+}
+
+pub fn open_or_create(root: &Path, listen: Listeners) -> Result<DataDir> {
     std::fs::create_dir_all(root).with_context(|| format!("creating {root:?}"))?;
     let root = root
         .canonicalize()
@@ -74,10 +96,8 @@ pub fn open_or_create(
     let config_path = DataDir::config_path(&root);
     let created = !config_path.exists();
     let mut config = if created {
-        let mut cfg = default_config(listen.unwrap_or(DEFAULT_LISTEN.parse()?));
-        if let Some(l) = s3_listen {
-            cfg.s3.listen = l;
-        }
+        let mut cfg = default_config(DEFAULT_LISTEN.parse()?);
+        listen.apply(&mut cfg);
         cfg.save(&config_path)?;
         cfg
     } else {
@@ -91,12 +111,7 @@ pub fn open_or_create(
         }
         cfg
     };
-    if let Some(l) = listen {
-        config.proxy.listen = l;
-    }
-    if let Some(l) = s3_listen {
-        config.s3.listen = l;
-    }
+    listen.apply(&mut config);
     let token_secret = load_or_create_key(&root.join("keys/token.key"))?;
     let ring = load_or_create_ring(&root.join("ring"))?;
     for dev in ring
@@ -153,6 +168,7 @@ fn default_config(listen: SocketAddr) -> FileConfig {
             ..S3Section::default()
         },
         tempauth: TempAuthSection { users },
+        block: BlockSection::default(),
     }
 }
 
@@ -260,6 +276,12 @@ pub fn write_openrc(dir: &DataDir) -> Result<PathBuf> {
             c.access_key, c.secret, s3.listen, s3.region, s3.region
         ));
     }
+    let block = &dir.config.block;
+    text.push_str(&format!(
+        "export CAIRN_NBD_URL=nbd://{}\n\
+         export CAIRN_ISCSI_PORTAL={}\n",
+        block.nbd_listen, block.iscsi_listen
+    ));
     let path = dir.root.join("openrc");
     crate::files::write_private(&path, text.as_bytes())?;
     Ok(path)

@@ -1,12 +1,13 @@
 //! `cairn up`: the all-in-one cloud in one process — a 3-replica object
-//! store over 3 local devices, the single-voter metadata Raft group, and the
-//! Swift API proxy.
+//! store over 3 local devices, the single-voter metadata Raft group, the
+//! Swift and S3 API proxy, and the block gateway with its control socket.
 //!
 //! Start order: data directory (created on first start) → storage node →
 //! metadata Raft → proxy. Shutdown (Ctrl-C or SIGTERM) runs the other way:
 //! stop accepting requests and drain them, then close the metadata group and
 //! the storage devices, so a restart finds every acknowledged object.
 
+mod control;
 mod http;
 mod init;
 
@@ -31,13 +32,25 @@ pub struct UpArgs {
     /// Address of the S3 API (overrides the config file).
     #[arg(long)]
     pub s3_listen: Option<SocketAddr>,
+    /// Address of the NBD server (overrides the config file).
+    #[arg(long)]
+    pub nbd_listen: Option<SocketAddr>,
+    /// Address of the iSCSI portal (overrides the config file).
+    #[arg(long)]
+    pub iscsi_listen: Option<SocketAddr>,
     /// Create the data directory and its config, then exit without serving.
     #[arg(long)]
     pub init_only: bool,
 }
 
 pub fn run(args: UpArgs) -> Result<()> {
-    let dir = init::open_or_create(&args.data, args.listen, args.s3_listen)?;
+    let listeners = init::Listeners {
+        swift: args.listen,
+        s3: args.s3_listen,
+        nbd: args.nbd_listen,
+        iscsi: args.iscsi_listen,
+    };
+    let dir = init::open_or_create(&args.data, listeners)?;
     if args.init_only {
         println!("cairn: initialised {}", dir.root.display());
         return Ok(());
@@ -66,6 +79,16 @@ async fn serve(dir: DataDir) -> Result<()> {
         nodes,
         meta.clone(),
     );
+    let gateway = cairn_block::gateway::Gateway::start(
+        meta.clone(),
+        cairn_block::volume::Backend {
+            nodes: storage.clone(),
+            placement: Arc::new(dir.ring.clone()),
+        },
+        &format!("gateway@node{}", cfg.storage.node),
+    )
+    .await
+    .context("starting the block gateway")?;
     let listener = bind(cfg.proxy.listen).await?;
     let s3_listener = bind(cfg.s3.listen).await?;
     let openrc = init::write_openrc(&dir)?;
@@ -86,7 +109,8 @@ async fn serve(dir: DataDir) -> Result<()> {
     };
     // Swift's clients expect Title-Case header names; S3's do not (user
     // metadata names come back as sent, lowercase).
-    tokio::join!(
+    let (served, ..) = tokio::join!(
+        control::serve(&dir.root, gateway.clone(), stopped(stop_rx.clone())),
         http::serve(
             listener,
             app,
@@ -100,9 +124,11 @@ async fn serve(dir: DataDir) -> Result<()> {
             stopped(stop_rx)
         ),
     );
+    served?;
     expirer.abort();
 
-    tracing::info!("shutting down: closing metadata and devices");
+    tracing::info!("shutting down: detaching volumes, closing metadata and devices");
+    gateway.detach_all().await;
     meta.shutdown()
         .await
         .context("closing the metadata group")?;
