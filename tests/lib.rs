@@ -1,6 +1,7 @@
 //! Harness for the whole-system tests: start the real `cairn` binary in a
 //! scratch data directory, wait until it answers, read its `openrc`, and
-//! run the real clients (`swift`, `rclone`, `curl`) against it.
+//! run the real clients (`swift`, `rclone`, `curl`, `qemu-img`, `fio`,
+//! libiscsi's tools) against it.
 //!
 //! The binary comes from `$CAIRN_BIN` (set by `cargo xtask test`) or
 //! `target/release/cairn`; the Python clients from `$PATH` (xtask puts its
@@ -25,6 +26,9 @@ pub struct Cairn {
     pub listen: String,
     /// The S3 API's own listener.
     pub s3_listen: String,
+    /// The NBD server and the iSCSI portal.
+    pub nbd_listen: String,
+    pub iscsi_listen: String,
     pub openrc: HashMap<String, String>,
 }
 
@@ -37,6 +41,23 @@ pub fn cairn_bin() -> PathBuf {
         .parent()
         .expect("workspace root");
     root.join("target/release/cairn")
+}
+
+/// Runs a client tool and returns its stdout, or an error with its stderr.
+pub fn run_tool(program: &str, args: &[&str]) -> Result<String> {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .with_context(|| format!("running {program}"))?;
+    if !out.status.success() {
+        bail!(
+            "{program} {args:?} failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// A free loopback port (bound then released).
@@ -58,6 +79,8 @@ impl Cairn {
             _tmp: Some(tmp),
             listen: format!("127.0.0.1:{}", free_port()),
             s3_listen: format!("127.0.0.1:{}", free_port()),
+            nbd_listen: format!("127.0.0.1:{}", free_port()),
+            iscsi_listen: format!("127.0.0.1:{}", free_port()),
             openrc: HashMap::new(),
         };
         c.spawn()?;
@@ -75,6 +98,8 @@ impl Cairn {
             .arg(&self.data)
             .args(["--listen", &self.listen])
             .args(["--s3-listen", &self.s3_listen])
+            .args(["--nbd-listen", &self.nbd_listen])
+            .args(["--iscsi-listen", &self.iscsi_listen])
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
@@ -114,6 +139,31 @@ impl Cairn {
         let text = std::fs::read_to_string(self.data.with_extension("log")).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// `cairn volume ARGS` against this cloud; its stdout, or an error with
+    /// its stderr.
+    pub fn volume(&self, args: &[&str]) -> Result<String> {
+        let out = Command::new(cairn_bin())
+            .arg("volume")
+            .arg("--data")
+            .arg(&self.data)
+            .args(args)
+            .env_remove("RUST_BACKTRACE")
+            .output()
+            .context("running cairn volume")?;
+        if !out.status.success() {
+            bail!(
+                "cairn volume {args:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// `nbd://ADDR/NAME` of a volume.
+    pub fn nbd_url(&self, volume: &str) -> String {
+        format!("nbd://{}/{volume}", self.nbd_listen)
     }
 
     /// SIGKILL: no chance to flush anything.

@@ -17,7 +17,9 @@ mod functests;
 
 /// Debian packages the build needs (rocksdb's bindings need libclang).
 const BUILD_PACKAGES: &[&str] = &["libclang-dev", "clang", "librocksdb-dev", "pkg-config"];
-/// Debian packages the tests drive (qemu-nbd and nbdkit serve `cairn bench block`).
+/// Debian packages the tests drive (qemu-nbd and nbdkit serve `cairn bench
+/// block`; qemu-img, qemu-io, nbdinfo, nbdcopy, fio and libiscsi's tools
+/// drive the volumes).
 const TEST_PACKAGES: &[&str] = &[
     "rclone",
     "python3-venv",
@@ -25,6 +27,9 @@ const TEST_PACKAGES: &[&str] = &[
     "iproute2",
     "qemu-utils",
     "nbdkit",
+    "libnbd-bin",
+    "fio",
+    "libiscsi-bin",
 ];
 /// Python packages the tests drive: python-swiftclient pinned to what the
 /// Swift anchor uses, and the S3 clients. boto3 computes CRC32C checksums
