@@ -28,3 +28,4 @@ pub mod nbd;
 pub mod volume;
 
 pub use device::{AllocRun, BlockDevice, BlockError, DeviceIdentity, Exports};
+pub use nbd::NbdServer;
