@@ -89,6 +89,7 @@ async fn serve(dir: DataDir) -> Result<()> {
     )
     .await
     .context("starting the block gateway")?;
+    let nbd_listener = bind(cfg.block.nbd_listen).await?;
     let listener = bind(cfg.proxy.listen).await?;
     let s3_listener = bind(cfg.s3.listen).await?;
     let openrc = init::write_openrc(&dir)?;
@@ -109,8 +110,10 @@ async fn serve(dir: DataDir) -> Result<()> {
     };
     // Swift's clients expect Title-Case header names; S3's do not (user
     // metadata names come back as sent, lowercase).
+    let nbd = cairn_block::NbdServer::new(gateway.clone());
     let (served, ..) = tokio::join!(
         control::serve(&dir.root, gateway.clone(), stopped(stop_rx.clone())),
+        nbd.serve(nbd_listener, stopped(stop_rx.clone())),
         http::serve(
             listener,
             app,
@@ -236,6 +239,10 @@ fn print_banner(dir: &DataDir, openrc: &std::path::Path) {
     println!(
         "  S3 API      http://{}  (region {}; also on the Swift address)",
         dir.config.s3.listen, dir.config.s3.region
+    );
+    println!(
+        "  NBD         nbd://{}/<volume>  (cairn volume create NAME --size 10G)",
+        dir.config.block.nbd_listen
     );
     println!("  devices     {}", dir.ring.devices().len());
     for u in &dir.config.tempauth.users {
