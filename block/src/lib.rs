@@ -12,7 +12,9 @@
 //!   (which volumes exist, and attaching one).
 //! - [`nbd`]: the NBD server (fixed newstyle, structured replies,
 //!   `base:allocation`).
-//! - [`iscsi`]: the iSCSI target (RFC 7143) and its SCSI command set (SPC/SBC).
+//! - [`iscsi`]: the iSCSI target (RFC 7143).
+//! - [`scsi`]: the SCSI command set (SPC-4/SBC-3) the iSCSI target serves,
+//!   independent of the transport.
 //!
 //! Invariants, whatever the protocol:
 //! - a write acknowledged with FUA, and every write acknowledged before a
@@ -25,6 +27,7 @@ pub mod device;
 pub mod gateway;
 pub mod iscsi;
 pub mod nbd;
+pub mod scsi;
 pub mod volume;
 
 pub use device::{AllocRun, BlockDevice, BlockError, DeviceIdentity, Exports};
