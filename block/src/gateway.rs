@@ -193,9 +193,9 @@ impl Gateway {
 
     /// Creates a volume, empty or as an instant clone.
     pub async fn create(&self, req: CreateVolume) -> Result<VolumeRecord, VolumeError> {
-        if req.name.is_empty() || req.name.contains(SNAPSHOT_SEP) || req.name.starts_with('.') {
+        if !valid_name(&req.name) {
             return Err(VolumeError::Invalid(format!(
-                "invalid volume name {:?}: it must be non-empty, without '{SNAPSHOT_SEP}', not starting with '.'",
+                "invalid volume name {:?}: {NAME_RULE}",
                 req.name
             )));
         }
@@ -398,6 +398,18 @@ impl Gateway {
             }
         }
     }
+}
+
+const NAME_RULE: &str =
+    "1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit";
+
+/// Names that are valid as NBD export names, in URLs, and in iSCSI
+/// target names.
+fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 128
+        && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
 fn check_size(size: u64) -> Result<(), VolumeError> {

@@ -56,14 +56,22 @@ impl TargetConfig {
 
     /// The target name of export `name`.
     pub fn target_name(&self, name: &str) -> String {
-        format!("{}:{}", self.iqn_prefix, name)
+        target_name(&self.iqn_prefix, name)
     }
 
     /// The export a target name names, if it is one of ours.
-    pub fn export_of<'a>(&self, target_name: &'a str) -> Option<&'a str> {
+    pub fn export_of(&self, target_name: &str) -> Option<String> {
         let rest = target_name.strip_prefix(self.iqn_prefix.as_str())?;
-        rest.strip_prefix(':').filter(|n| !n.is_empty())
+        rest.strip_prefix(':')
+            .filter(|n| !n.is_empty())
+            .map(|n| n.replace(':', "@"))
     }
+}
+
+/// `<prefix>:<export>`, with a snapshot export's `@` written as `:` (an
+/// IQN allows only letters, digits, `-`, `.` and `:`; volume names use no `:`).
+pub fn target_name(prefix: &str, export: &str) -> String {
+    format!("{prefix}:{}", export.replace('@', ":"))
 }
 
 /// The target portal group tag of our one portal.

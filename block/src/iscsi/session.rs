@@ -511,14 +511,14 @@ impl Session {
             (_, name) => self
                 .targets
                 .iter()
-                .filter(|t| format!("{}:{}", self.target_prefix, t) == name)
+                .filter(|t| super::target_name(&self.target_prefix, t) == name)
                 .collect(),
         };
         let mut out = Vec::new();
         for n in names {
             out.push((
                 "TargetName".to_owned(),
-                format!("{}:{}", self.target_prefix, n),
+                super::target_name(&self.target_prefix, n),
             ));
             out.push((
                 "TargetAddress".to_owned(),

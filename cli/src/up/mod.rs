@@ -90,6 +90,7 @@ async fn serve(dir: DataDir) -> Result<()> {
     .await
     .context("starting the block gateway")?;
     let nbd_listener = bind(cfg.block.nbd_listen).await?;
+    let iscsi_listener = bind(cfg.block.iscsi_listen).await?;
     let listener = bind(cfg.proxy.listen).await?;
     let s3_listener = bind(cfg.s3.listen).await?;
     let openrc = init::write_openrc(&dir)?;
@@ -111,8 +112,15 @@ async fn serve(dir: DataDir) -> Result<()> {
     // Swift's clients expect Title-Case header names; S3's do not (user
     // metadata names come back as sent, lowercase).
     let nbd = cairn_block::NbdServer::new(gateway.clone());
-    let (served, ..) = tokio::join!(
+    let iscsi = cairn_block::iscsi::serve(
+        iscsi_listener,
+        gateway.clone(),
+        iscsi_config(&dir),
+        stopped(stop_rx.clone()),
+    );
+    let (served, iscsi_served, ..) = tokio::join!(
         control::serve(&dir.root, gateway.clone(), stopped(stop_rx.clone())),
+        iscsi,
         nbd.serve(nbd_listener, stopped(stop_rx.clone())),
         http::serve(
             listener,
@@ -128,6 +136,7 @@ async fn serve(dir: DataDir) -> Result<()> {
         ),
     );
     served?;
+    iscsi_served.context("serving iSCSI")?;
     expirer.abort();
 
     tracing::info!("shutting down: detaching volumes, closing metadata and devices");
@@ -218,6 +227,19 @@ fn proxy_config(dir: &DataDir) -> cairn_proxy::ProxyConfig {
     }
 }
 
+fn iscsi_config(dir: &DataDir) -> cairn_block::iscsi::TargetConfig {
+    let block = &dir.config.block;
+    let mut c = cairn_block::iscsi::TargetConfig::new(block.iscsi_listen.to_string());
+    c.chap = block
+        .iscsi_chap
+        .as_ref()
+        .map(|ch| cairn_block::iscsi::Credentials {
+            user: ch.user.clone(),
+            secret: ch.secret.clone(),
+        });
+    c
+}
+
 /// The config as logged: keys replaced by their length.
 fn redacted(cfg: &FileConfig) -> FileConfig {
     let mut c = cfg.clone();
@@ -226,6 +248,9 @@ fn redacted(cfg: &FileConfig) -> FileConfig {
     }
     for k in &mut c.s3.credentials {
         k.secret = format!("<{} chars>", k.secret.len());
+    }
+    if let Some(ch) = &mut c.block.iscsi_chap {
+        ch.secret = format!("<{} chars>", ch.secret.len());
     }
     c
 }
@@ -243,6 +268,11 @@ fn print_banner(dir: &DataDir, openrc: &std::path::Path) {
     println!(
         "  NBD         nbd://{}/<volume>  (cairn volume create NAME --size 10G)",
         dir.config.block.nbd_listen
+    );
+    println!(
+        "  iSCSI       {}  target {}:<volume>, LUN 0",
+        dir.config.block.iscsi_listen,
+        cairn_block::iscsi::DEFAULT_IQN_PREFIX
     );
     println!("  devices     {}", dir.ring.devices().len());
     for u in &dir.config.tempauth.users {
