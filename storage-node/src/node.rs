@@ -258,8 +258,10 @@ impl<D: DiskIo> ExtentNode for StorageNode<D> {
         &self,
         device: DeviceId,
         key: ExtentKey,
+        offset: u32,
+        len: u32,
     ) -> Result<Option<Vec<(u32, u32)>>, NodeError> {
-        self.extents(device)?.allocation(key).await
+        self.extents(device)?.allocation(key, offset, len).await
     }
 
     async fn list(&self, device: DeviceId, volume: VolumeId) -> Result<Vec<(u64, u32)>, NodeError> {
@@ -437,8 +439,10 @@ impl ExtentNode for AnyStorageNode {
         &self,
         device: DeviceId,
         key: ExtentKey,
+        offset: u32,
+        len: u32,
     ) -> Result<Option<Vec<(u32, u32)>>, NodeError> {
-        each!(self, n => ExtentNode::allocation(n, device, key).await)
+        each!(self, n => ExtentNode::allocation(n, device, key, offset, len).await)
     }
 
     async fn list(&self, device: DeviceId, volume: VolumeId) -> Result<Vec<(u64, u32)>, NodeError> {

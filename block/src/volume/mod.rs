@@ -29,6 +29,9 @@ use std::sync::{Arc, RwLock};
 
 /// Locks that serialize copy-on-write of one extent (by index, striped).
 const COW_STRIPES: usize = 64;
+/// Allocation runs after which an allocation query stops at the next
+/// extent boundary.
+const ALLOC_RUNS_ENOUGH: usize = 64;
 /// Largest zero-filled piece written at once for WRITE ZEROES without unmap.
 const ZERO_CHUNK: u32 = 1 << 20;
 
@@ -376,7 +379,7 @@ impl Volume {
         };
         let mut last = None;
         for d in self.replicas(key.volume, key.index) {
-            match self.backend.nodes.allocation(d, key).await {
+            match self.backend.nodes.allocation(d, key, p.offset, p.len).await {
                 Ok(Some(runs)) => return Ok(clip_runs(&runs, p.offset, p.len)),
                 Ok(None) => {}
                 Err(e) => last = Some(e),
@@ -520,6 +523,11 @@ impl BlockDevice for Volume {
                     Some(last) if last.allocated == r.allocated => last.len += r.len,
                     _ => out.push(r),
                 }
+            }
+            // Enough for one answer: a client asks again from where it ends
+            // (qemu asks for one run at a time over the whole device).
+            if out.len() > ALLOC_RUNS_ENOUGH {
+                break;
             }
         }
         Ok(out)

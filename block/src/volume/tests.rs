@@ -97,6 +97,8 @@ impl ExtentNode for MemNode {
         &self,
         d: DeviceId,
         k: ExtentKey,
+        _: u32,
+        _: u32,
     ) -> Result<Option<Vec<(u32, u32)>>, NodeError> {
         let x = self.extents.lock().unwrap();
         Ok(x.get(&(d, k)).map(|e| {

@@ -60,39 +60,6 @@ pub(crate) fn punch_hole(file: &DiskFile, offset: u64, len: u64) -> io::Result<(
     }
 }
 
-/// The runs of `[offset, offset + len)` that hold data, as `(start, end)`
-/// pairs in order (`lseek` with `SEEK_DATA` / `SEEK_HOLE`). A filesystem
-/// without hole tracking reports everything up to the file's end as data.
-pub(crate) fn data_runs(file: &DiskFile, offset: u64, len: u64) -> io::Result<Vec<(u64, u64)>> {
-    let end = offset.saturating_add(len);
-    let mut runs = Vec::new();
-    let mut at = offset;
-    while at < end {
-        // SAFETY: lseek on a valid descriptor with plain integers.
-        let data = unsafe { libc::lseek(file.raw_fd(), to_off(at)?, libc::SEEK_DATA) };
-        if data < 0 {
-            let e = io::Error::last_os_error();
-            if e.raw_os_error() == Some(libc::ENXIO) {
-                break; // no data at or after `at`
-            }
-            return Err(e);
-        }
-        let data = data as u64;
-        if data >= end {
-            break;
-        }
-        // SAFETY: as above.
-        let hole = unsafe { libc::lseek(file.raw_fd(), to_off(data)?, libc::SEEK_HOLE) };
-        if hole < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let hole = (hole as u64).min(end);
-        runs.push((data, hole));
-        at = hole;
-    }
-    Ok(runs)
-}
-
 /// `copy_file_range` of `len` bytes from `src` at `src_offset` to `dst` at
 /// `dst_offset`; holes in the source may become zeros or holes in the copy.
 pub(crate) fn copy_range(

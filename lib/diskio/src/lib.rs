@@ -150,18 +150,6 @@ pub trait DiskIo: Send + Sync + 'static {
         blocking::run(move || blocking::start_writeback(&file, offset, len))
     }
 
-    /// The runs of `[offset, offset + len)` that hold data, as `(start,
-    /// end)` pairs in order (`SEEK_DATA` / `SEEK_HOLE`); the rest are holes.
-    fn data_runs(
-        &self,
-        file: &DiskFile,
-        offset: u64,
-        len: u64,
-    ) -> impl Future<Output = io::Result<Vec<(u64, u64)>>> + Send {
-        let file = file.clone();
-        blocking::run(move || blocking::data_runs(&file, offset, len))
-    }
-
     /// Copies `len` bytes from `src` at `src_offset` into `dst` at
     /// `dst_offset` inside the kernel (`copy_file_range`): no bytes pass
     /// through user space, and filesystems that can share extents do.

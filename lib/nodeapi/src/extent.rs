@@ -105,12 +105,14 @@ pub trait ExtentNode: Send + Sync + 'static {
         epoch: Epoch,
     ) -> Result<(), NodeError>;
 
-    /// The byte runs of the extent that hold data, as `(start, end)`;
-    /// `None` when the device holds no such extent.
+    /// The byte runs of `[offset, offset + len)` of the extent that hold
+    /// data, as `(start, end)`; `None` when the device holds no such extent.
     async fn allocation(
         &self,
         device: DeviceId,
         key: ExtentKey,
+        offset: u32,
+        len: u32,
     ) -> Result<Option<Vec<(u32, u32)>>, NodeError>;
 
     /// Every extent of the volume the device holds, as `(index, generation)`.

@@ -255,15 +255,25 @@ impl ExtentFile {
         .map_err(|e| io_to_node("writing an extent", &e))
     }
 
-    /// The byte runs that hold data.
-    pub async fn allocation<D: DiskIo>(&self, io: &D) -> Result<Vec<(u32, u32)>, NodeError> {
-        let runs = io
-            .data_runs(&self.file, 0, u64::from(self.extent_size))
-            .await
-            .map_err(|e| io_to_node("mapping an extent", &e))?;
-        Ok(runs
-            .into_iter()
-            .map(|(s, e)| (s as u32, e.min(u64::from(self.extent_size)) as u32))
-            .collect())
+    /// The byte runs of `[offset, offset + len)` that hold data, from the
+    /// checksum table: a block whose current checksum is a zero block's is
+    /// reported as a hole (it reads as zeros, whether written or not).
+    pub async fn allocation(&self, offset: u32, len: u32) -> Result<Vec<(u32, u32)>, NodeError> {
+        self.check(offset, len)?;
+        let end = offset + len;
+        let sums = self.sums.read().await;
+        let mut runs: Vec<(u32, u32)> = Vec::new();
+        let (first, last) = blocks_of(offset, len);
+        for b in first..last {
+            if sums.entry(b).current == ZERO_SUM {
+                continue;
+            }
+            let (s, e) = ((b * BLOCK).max(offset), ((b + 1) * BLOCK).min(end));
+            match runs.last_mut() {
+                Some(r) if r.1 == s => r.1 = e,
+                _ => runs.push((s, e)),
+            }
+        }
+        Ok(runs)
     }
 }

@@ -373,10 +373,15 @@ impl<D: DiskIo> ExtentStore<D> {
         .await
     }
 
-    pub async fn allocation(&self, k: ExtentKey) -> Result<Option<Vec<(u32, u32)>>, NodeError> {
+    pub async fn allocation(
+        &self,
+        k: ExtentKey,
+        offset: u32,
+        len: u32,
+    ) -> Result<Option<Vec<(u32, u32)>>, NodeError> {
         self.healthy()?;
         match self.find(&k).await? {
-            Some(ext) => ext.allocation(&*self.io).await.map(Some),
+            Some(ext) => ext.allocation(offset, len).await.map(Some),
             None => Ok(None),
         }
     }

@@ -59,7 +59,7 @@ async fn round_trips_and_holes<D: DiskIo>(io: Arc<D>) {
     want[1000..6000].copy_from_slice(&pattern(5000, 2));
     assert_eq!(&got[..], &want[..]);
     assert_eq!(
-        s.allocation(key(0, 0)).await.unwrap().unwrap(),
+        s.allocation(key(0, 0), 0, SIZE).await.unwrap().unwrap(),
         vec![(0, 12288)]
     );
     s.discard(key(0, 0), e, 4096, 8192, true).await.unwrap();
@@ -69,7 +69,7 @@ async fn round_trips_and_holes<D: DiskIo>(io: Arc<D>) {
         &want[..]
     );
     assert_eq!(
-        s.allocation(key(0, 0)).await.unwrap().unwrap(),
+        s.allocation(key(0, 0), 0, SIZE).await.unwrap().unwrap(),
         vec![(0, 4096)]
     );
     s.flush(VOL, e).await.unwrap();
