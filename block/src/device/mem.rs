@@ -117,10 +117,6 @@ impl BlockDevice for MemDevice {
         Ok(())
     }
 
-    async fn discard(&self, offset: u64, len: u64) -> Result<(), BlockError> {
-        self.write_zeroes(offset, len, true, false).await
-    }
-
     async fn write_zeroes(
         &self,
         offset: u64,

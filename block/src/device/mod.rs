@@ -85,7 +85,9 @@ pub trait BlockDevice: Send + Sync + 'static {
 
     /// Discards `[offset, offset + len)`: it reads as zeros afterwards and
     /// its space may be released (NBD TRIM, SCSI UNMAP).
-    async fn discard(&self, offset: u64, len: u64) -> Result<(), BlockError>;
+    async fn discard(&self, offset: u64, len: u64) -> Result<(), BlockError> {
+        self.write_zeroes(offset, len, true, false).await
+    }
 
     /// Writes zeros over `[offset, offset + len)`. With `may_unmap` the
     /// range may be deallocated instead of written.

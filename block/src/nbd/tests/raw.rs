@@ -437,9 +437,6 @@ impl BlockDevice for SlowDevice {
     async fn flush(&self) -> Result<(), BlockError> {
         self.mem.flush().await
     }
-    async fn discard(&self, offset: u64, len: u64) -> Result<(), BlockError> {
-        self.mem.discard(offset, len).await
-    }
     async fn write_zeroes(
         &self,
         offset: u64,
