@@ -82,6 +82,22 @@ impl ExtentFile {
         }
     }
 
+    /// The bytes of blocks `[first, end)` as stored (short at end of file).
+    async fn raw_blocks<D: DiskIo>(
+        &self,
+        io: &D,
+        first: u32,
+        end: u32,
+    ) -> Result<Vec<u8>, NodeError> {
+        io.read_at(
+            &self.file,
+            u64::from(first * BLOCK),
+            ((end - first) * BLOCK) as usize,
+        )
+        .await
+        .map_err(|e| io_to_node("reading an extent", &e))
+    }
+
     /// Reads whole blocks `[first, end)` and checks each against the table.
     async fn read_blocks<D: DiskIo>(
         &self,
@@ -90,14 +106,7 @@ impl ExtentFile {
         first: u32,
         end: u32,
     ) -> Result<Vec<u8>, NodeError> {
-        let mut buf = io
-            .read_at(
-                &self.file,
-                u64::from(first * BLOCK),
-                ((end - first) * BLOCK) as usize,
-            )
-            .await
-            .map_err(|e| io_to_node("reading an extent", &e))?;
+        let mut buf = self.raw_blocks(io, first, end).await?;
         buf.resize(((end - first) * BLOCK) as usize, 0);
         for (i, block) in buf.chunks(BLOCK as usize).enumerate() {
             let b = first + i as u32;
@@ -136,14 +145,7 @@ impl ExtentFile {
         if (first..end).all(|b| sums.known(b).is_some()) {
             return Ok((first..end).filter_map(|b| sums.known(b)).collect());
         }
-        let buf = io
-            .read_at(
-                &self.file,
-                u64::from(first * BLOCK),
-                ((end - first) * BLOCK) as usize,
-            )
-            .await
-            .map_err(|e| io_to_node("reading an extent", &e))?;
+        let buf = self.raw_blocks(io, first, end).await?;
         let mut out = Vec::with_capacity((end - first) as usize);
         for (i, b) in (first..end).enumerate() {
             let start = i * BLOCK as usize;
