@@ -142,6 +142,8 @@ fn fio_verifies_random_and_sequential_writes() -> Result<()> {
                 "--verify_fatal=1",
                 "--randrepeat=0",
                 "--output-format=json",
+                // No state file left in the working directory.
+                "--verify_state_save=0",
             ],
         )?;
         let json: serde_json::Value = serde_json::from_str(&out[out.find('{').unwrap_or(0)..])?;
