@@ -8,7 +8,7 @@
 //! deleted or the gateway shuts down. Export names are volume names, and
 //! `volume@snapshot` for a read-only view of a snapshot.
 
-use crate::device::{BlockDevice, BlockError, Exports, SECTOR};
+use crate::device::{BlockDevice, BlockError, ExportSummary, Exports, SECTOR};
 use crate::volume::{block_error, Attachment, Backend, Layer, Volume};
 use async_trait::async_trait;
 use cairn_base::{Clock, SystemClock, VolumeId};
@@ -441,6 +441,27 @@ impl Exports for Gateway {
         }
         names.sort();
         Ok(names)
+    }
+
+    async fn describe(&self, name: &str) -> Result<ExportSummary, BlockError> {
+        let (volume, snap) = match name.split_once(SNAPSHOT_SEP) {
+            Some((v, s)) => (v, Some(s)),
+            None => (name, None),
+        };
+        let rec = self.meta.volume(volume).await.map_err(to_block)?;
+        match snap {
+            Some(s) => rec
+                .snapshot(s)
+                .map(|s| ExportSummary {
+                    size: s.size,
+                    read_only: true,
+                })
+                .ok_or_else(|| BlockError::NoSuchExport(name.to_owned())),
+            None => Ok(ExportSummary {
+                size: rec.size,
+                read_only: false,
+            }),
+        }
     }
 
     async fn open(&self, name: &str) -> Result<Arc<dyn BlockDevice>, BlockError> {

@@ -30,5 +30,5 @@ pub mod nbd;
 pub mod scsi;
 pub mod volume;
 
-pub use device::{AllocRun, BlockDevice, BlockError, DeviceIdentity, Exports};
+pub use device::{AllocRun, BlockDevice, BlockError, DeviceIdentity, ExportSummary, Exports};
 pub use nbd::NbdServer;

@@ -38,6 +38,9 @@ fn qemu_img_nbdinfo_nbdcopy_and_qemu_io() -> Result<()> {
     c.volume(&["create", "sparse", "--size", "64M"])?;
     let list = run_tool("nbdinfo", &["--list", &format!("nbd://{}", c.nbd_listen)])?;
     assert!(list.contains("img") && list.contains("sparse"), "{list}");
+    // Asking about an export does not attach it (no lease is taken).
+    let shown = c.volume(&["show", "sparse"])?;
+    assert!(shown.contains("attached     no"), "{shown}");
     let copy = scratch.path().join("copy.raw");
     run_tool("nbdcopy", &[&url, path(&copy)])?;
     assert!(

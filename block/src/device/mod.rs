@@ -114,6 +114,24 @@ pub trait Exports: Send + Sync + 'static {
     /// device (multi-conn): a write acknowledged on one connection is read
     /// by the others, and a flush on any covers writes made on all.
     async fn open(&self, name: &str) -> Result<Arc<dyn BlockDevice>, BlockError>;
+
+    /// The export's size and writability, for a client that asks before
+    /// attaching (NBD_OPT_INFO). The default attaches to find out; a
+    /// volume service answers from its records instead.
+    async fn describe(&self, name: &str) -> Result<ExportSummary, BlockError> {
+        let device = self.open(name).await?;
+        Ok(ExportSummary {
+            size: device.size(),
+            read_only: device.read_only(),
+        })
+    }
+}
+
+/// What a client learns of an export before attaching it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExportSummary {
+    pub size: u64,
+    pub read_only: bool,
 }
 
 /// Checks that `[offset, offset + len)` lies inside a device of `size` bytes.

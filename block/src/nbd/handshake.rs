@@ -131,7 +131,11 @@ async fn handle(
             }
             Ok(Step::Continue)
         }
-        OptionRequest::Info { go, name, wanted } => match open(exports, &name).await {
+        OptionRequest::Info {
+            go: true,
+            name,
+            wanted,
+        } => match open(exports, &name).await {
             Ok((name, device)) => {
                 let info = ExportInfo {
                     name,
@@ -139,17 +143,37 @@ async fn handle(
                     read_only: device.read_only(),
                 };
                 n.info(option, &info, wanted, out);
-                Ok(if go {
-                    Step::Go(attach(n, info.name, device))
-                } else {
-                    Step::Continue
-                })
+                Ok(Step::Go(attach(n, info.name, device)))
             }
             Err(e) => {
                 options::error(option, REP_ERR_UNKNOWN, &e.to_string(), out);
                 Ok(Step::Continue)
             }
         },
+        // INFO alone does not attach the export (a volume stays unleased).
+        OptionRequest::Info {
+            go: false,
+            name,
+            wanted,
+        } => {
+            let described = async {
+                let name = resolve(exports, &name).await?;
+                let summary = exports.describe(&name).await?;
+                Ok::<_, BlockError>((name, summary))
+            };
+            match described.await {
+                Ok((name, summary)) => {
+                    let info = ExportInfo {
+                        name,
+                        size: summary.size,
+                        read_only: summary.read_only,
+                    };
+                    n.info(option, &info, wanted, out);
+                }
+                Err(e) => options::error(option, REP_ERR_UNKNOWN, &e.to_string(), out),
+            }
+            Ok(Step::Continue)
+        }
         OptionRequest::StructuredReply => {
             n.structured_reply(out);
             Ok(Step::Continue)
