@@ -461,13 +461,7 @@ fn mutual_answer(
 mod tests {
     use super::*;
     use crate::iscsi::pdu::{op, BHS_LEN};
-
-    const LIMITS: Limits = Limits {
-        max_recv_data_segment: 262_144,
-        max_burst: 1 << 20,
-        first_burst: 262_144,
-        digests: true,
-    };
+    use crate::iscsi::text::tests::LIMITS;
 
     fn request(transit: bool, csg: u8, nsg: u8, text: &str) -> Request {
         let mut b = [0u8; BHS_LEN];

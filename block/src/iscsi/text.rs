@@ -250,10 +250,11 @@ pub fn negotiate(key: &str, value: &str, p: &mut Params, limits: &Limits) -> Ans
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    const LIMITS: Limits = Limits {
+    /// The limits the negotiation tests (here and in `login`) run with.
+    pub(crate) const LIMITS: Limits = Limits {
         max_recv_data_segment: 262_144,
         max_burst: 1 << 20,
         first_burst: 262_144,
