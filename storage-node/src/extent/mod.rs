@@ -52,7 +52,7 @@ pub(crate) struct ExtentStore<D: DiskIo> {
     root: PathBuf,
     io: Arc<D>,
     open: Mutex<HashMap<ExtentKey, Arc<ExtentFile>>>,
-    volumes: tokio::sync::Mutex<HashMap<VolumeId, Arc<VolumeState>>>,
+    volumes: Mutex<HashMap<VolumeId, Arc<VolumeState>>>,
     poison: OnceLock<String>,
 }
 
@@ -67,7 +67,7 @@ impl<D: DiskIo> ExtentStore<D> {
             root: device_root.join("extents"),
             io,
             open: Mutex::new(HashMap::new()),
-            volumes: tokio::sync::Mutex::new(HashMap::new()),
+            volumes: Mutex::new(HashMap::new()),
             poison: OnceLock::new(),
         }
     }
@@ -95,10 +95,11 @@ impl<D: DiskIo> ExtentStore<D> {
         NodeError::DeviceUnavailable(why)
     }
 
-    /// The volume's state, loading its fence on first use.
-    async fn volume(&self, v: VolumeId) -> Result<Arc<VolumeState>, NodeError> {
-        let mut vols = self.volumes.lock().await;
-        if let Some(s) = vols.get(&v) {
+    /// The volume's state, loading its fence on first use. Two first uses
+    /// may both read the fence file; the first state stored is the one
+    /// every caller gets.
+    fn volume(&self, v: VolumeId) -> Result<Arc<VolumeState>, NodeError> {
+        if let Some(s) = lock(&self.volumes).get(&v) {
             return Ok(s.clone());
         }
         let path = self.volume_dir(v).join(FENCE_FILE);
@@ -113,14 +114,17 @@ impl<D: DiskIo> ExtentStore<D> {
             dirty: Mutex::new(Dirty::default()),
             create: tokio::sync::Mutex::new(()),
         });
-        vols.insert(v, s.clone());
-        Ok(s)
+        Ok(lock(&self.volumes).entry(v).or_insert(s).clone())
     }
 
     /// Raises the fence to `epoch` (durably) if it is newer.
     pub async fn fence(&self, v: VolumeId, epoch: Epoch) -> Result<(), NodeError> {
         self.healthy()?;
-        let vs = self.volume(v).await?;
+        let vs = self.volume(v)?;
+        self.raise(v, &vs, epoch).await
+    }
+
+    async fn raise(&self, v: VolumeId, vs: &VolumeState, epoch: Epoch) -> Result<(), NodeError> {
         let mut fence = vs.fence.write().await;
         if epoch.0 < *fence {
             return Err(NodeError::Fenced { current: *fence });
@@ -158,12 +162,17 @@ impl<D: DiskIo> ExtentStore<D> {
 
     /// Runs `f` under the volume's fence at `epoch` (raising the fence
     /// first if `epoch` is newer).
-    async fn fenced<T, F>(&self, v: VolumeId, epoch: Epoch, f: F) -> Result<T, NodeError>
+    async fn fenced<T, F>(
+        &self,
+        v: VolumeId,
+        vs: &VolumeState,
+        epoch: Epoch,
+        f: F,
+    ) -> Result<T, NodeError>
     where
         F: std::future::Future<Output = Result<T, NodeError>>,
     {
         self.healthy()?;
-        let vs = self.volume(v).await?;
         let held = loop {
             let fence = vs.fence.read().await;
             if epoch.0 < *fence {
@@ -173,7 +182,7 @@ impl<D: DiskIo> ExtentStore<D> {
                 break fence;
             }
             drop(fence);
-            self.fence(v, epoch).await?;
+            self.raise(v, vs, epoch).await?;
         };
         let out = f.await;
         drop(held);
@@ -247,10 +256,16 @@ impl<D: DiskIo> ExtentStore<D> {
                 ExtentFile::load(io, file, extent_size).await?
             }
         };
-        std::fs::rename(&tmp, &path).map_err(|e| io_to_node("creating an extent", &e))?;
-        lock(&vs.dirty).created = true;
+        // Cached before the name exists: a reader that finds the file by
+        // name would otherwise load a second `ExtentFile` for it, whose
+        // checksum lock would not serialize against this one's writers.
         let ext = Arc::new(ext);
         lock(&self.open).insert(*k, ext.clone());
+        if let Err(e) = std::fs::rename(&tmp, &path) {
+            lock(&self.open).remove(k);
+            return Err(io_to_node("creating an extent", &e));
+        }
+        lock(&vs.dirty).created = true;
         Ok(ext)
     }
 
@@ -284,8 +299,8 @@ impl<D: DiskIo> ExtentStore<D> {
     }
 
     pub async fn write(&self, k: ExtentKey, w: ExtentWrite) -> Result<(), NodeError> {
-        let vs = self.volume(k.volume).await?;
-        self.fenced(k.volume, w.epoch, async {
+        let vs = self.volume(k.volume)?;
+        self.fenced(k.volume, &vs, w.epoch, async {
             let ext = self.find_or_create(&vs, &k, w.extent_size, None).await?;
             ext.write(&*self.io, w.offset, w.data).await?;
             if w.fua {
@@ -319,8 +334,8 @@ impl<D: DiskIo> ExtentStore<D> {
         len: u32,
         fua: bool,
     ) -> Result<(), NodeError> {
-        let vs = self.volume(k.volume).await?;
-        self.fenced(k.volume, epoch, async {
+        let vs = self.volume(k.volume)?;
+        self.fenced(k.volume, &vs, epoch, async {
             let Some(ext) = self.find(&k).await? else {
                 return Ok(());
             };
@@ -342,8 +357,8 @@ impl<D: DiskIo> ExtentStore<D> {
         extent_size: u32,
         epoch: Epoch,
     ) -> Result<(), NodeError> {
-        let vs = self.volume(to.volume).await?;
-        self.fenced(to.volume, epoch, async {
+        let vs = self.volume(to.volume)?;
+        self.fenced(to.volume, &vs, epoch, async {
             self.find_or_create(&vs, &to, extent_size, Some(&from))
                 .await?;
             lock(&vs.dirty).files.insert(to);
@@ -353,8 +368,8 @@ impl<D: DiskIo> ExtentStore<D> {
     }
 
     pub async fn flush(&self, v: VolumeId, epoch: Epoch) -> Result<(), NodeError> {
-        let vs = self.volume(v).await?;
-        self.fenced(v, epoch, async {
+        let vs = self.volume(v)?;
+        self.fenced(v, &vs, epoch, async {
             let dirty = std::mem::take(&mut *lock(&vs.dirty));
             for k in &dirty.files {
                 let file = lock(&self.open).get(k).map(|e| e.file.clone());
@@ -439,7 +454,7 @@ impl<D: DiskIo> ExtentStore<D> {
             }
         }
         if extents.is_none() {
-            self.volumes.lock().await.remove(&v);
+            lock(&self.volumes).remove(&v);
             std::fs::remove_dir(&dir).map_err(|e| io_to_node("removing a volume directory", &e))?;
         }
         self.sync_dirs_best_effort(&dir).await;
