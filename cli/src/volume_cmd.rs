@@ -133,7 +133,8 @@ pub fn run(args: VolumeArgs) -> Result<()> {
         }
         VolumeCommand::Export { name, file } => {
             let url = nbd_url(data, &name)?;
-            qemu_img(&["convert", "-p", "-f", "raw", "-O", "raw", &url], &file)
+            let file = file.to_str().context("the file's path is not UTF-8")?;
+            qemu_img(&["convert", "-p", "-f", "raw", "-O", "raw", &url, file])
         }
         VolumeCommand::Import { name, file, format } => {
             let (size, detected) = image_info(&file)?;
@@ -146,16 +147,10 @@ pub fn run(args: VolumeArgs) -> Result<()> {
                 from_volume: None,
             })?)?;
             let url = nbd_url(data, &name)?;
-            let file_arg = file.to_str().context("the file's path is not UTF-8")?;
-            let status = Command::new("qemu-img")
-                .args(["convert", "-p", "-n", "--target-is-zero", "-f", &format])
-                .args(["-O", "raw", file_arg, &url])
-                .status()
-                .context("running qemu-img (install qemu-utils)")?;
-            if !status.success() {
-                bail!("qemu-img convert failed ({status}); the volume {name} was created");
-            }
-            Ok(())
+            let file = file.to_str().context("the file's path is not UTF-8")?;
+            let args = ["convert", "-p", "-n", "--target-is-zero", "-f", &format];
+            qemu_img(&[&args[..], &["-O", "raw", file, &url]].concat())
+                .with_context(|| format!("the volume {name} was created, but not filled"))
         }
     }
 }
@@ -205,10 +200,9 @@ fn nbd_url(data: &Path, name: &str) -> Result<String> {
     Ok(format!("nbd://{}/{name}", cfg.block.nbd_listen))
 }
 
-fn qemu_img(args: &[&str], out: &Path) -> Result<()> {
+fn qemu_img(args: &[&str]) -> Result<()> {
     let status = Command::new("qemu-img")
         .args(args)
-        .arg(out)
         .status()
         .context("running qemu-img (install qemu-utils)")?;
     if !status.success() {
