@@ -4,7 +4,7 @@ use cairn_base::Timestamp;
 
 /// Why a storage-node request failed. The proxy maps these to quorum
 /// decisions and, finally, to HTTP statuses.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum NodeError {
     /// No object; `tombstone` is the delete's timestamp when one is recorded.
     #[error("object not found")]

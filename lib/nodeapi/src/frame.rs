@@ -23,6 +23,12 @@ impl Frame {
         Frame { data, crc32c }
     }
 
+    /// The bytes, unverified, and the crc32c the sender computed: for
+    /// passing the frame on (over the network) with its checksum intact.
+    pub fn into_parts(self) -> (Bytes, u32) {
+        (self.data, self.crc32c)
+    }
+
     /// The crc32c the sender computed.
     pub fn crc32c(&self) -> u32 {
         self.crc32c

@@ -85,21 +85,21 @@ pub enum PutChunk {
 }
 
 /// A PUT that reached stable storage on one device.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PutAck {
     pub device: DeviceId,
     pub data_ts: Timestamp,
 }
 
 /// The answer to a DELETE on one device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeleteOutcome {
     /// Whether a live object was there before the tombstone.
     pub existed: bool,
 }
 
 /// Swift's POST: new user metadata for an existing object.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PostRequest {
     pub meta_ts: Timestamp,
     /// Replaces every persisted header but those [`written_with_data`] and
@@ -109,7 +109,7 @@ pub struct PostRequest {
 }
 
 /// A byte range `[start, end)` of an object; `end` is clamped to its length.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ByteRange {
     pub start: u64,
     pub end: u64,

@@ -1,0 +1,271 @@
+//! `Endpoint`: a process's one QUIC socket. It serves the services
+//! registered on it and opens streams to peers over connections it caches
+//! (one per peer, re-made when it breaks).
+//!
+//! A stream starts with one byte, the [`ServiceId`]; the service then
+//! owns the stream. A caller that presented no cluster certificate reaches
+//! only services that say they are open to anonymous callers; any other
+//! stream of its is reset with [`FORBIDDEN`] before its request is read.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use quinn::{RecvStream, SendStream, VarInt};
+
+use crate::{tls, Identity, TransportError};
+
+/// Stream reset code: the caller has no cluster certificate.
+pub const FORBIDDEN: u64 = 0x403;
+/// Stream reset code: no such service here.
+pub const UNKNOWN_SERVICE: u64 = 0x404;
+
+/// How long a connection attempt may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a caller may take to name the service of its stream.
+const SERVICE_TAG_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The services a stream can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum ServiceId {
+    /// Object storage on a node's devices (`ObjectNode`).
+    Object = 1,
+    /// Volume extents on a node's devices (`ExtentNode`).
+    Extent = 2,
+    /// The metadata group's Raft messages.
+    Raft = 3,
+    /// Metadata requests forwarded to the Raft leader.
+    Meta = 4,
+    /// A new node asking to join (the only service open to anonymous callers).
+    Join = 5,
+}
+
+impl ServiceId {
+    fn from_byte(b: u8) -> Option<ServiceId> {
+        [
+            ServiceId::Object,
+            ServiceId::Extent,
+            ServiceId::Raft,
+            ServiceId::Meta,
+            ServiceId::Join,
+        ]
+        .into_iter()
+        .find(|s| *s as u8 == b)
+    }
+}
+
+/// Who opened a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    /// A holder of a certificate from the cluster CA.
+    Member,
+    /// A caller without one (a node that is joining).
+    Anonymous,
+}
+
+/// Both halves of one request's stream.
+pub struct Stream {
+    pub send: SendStream,
+    pub recv: RecvStream,
+}
+
+/// A peer to connect to: its address, and the TLS name its certificate
+/// must carry (see [`crate::pki::member_dns_name`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Peer {
+    pub addr: SocketAddr,
+    pub name: String,
+}
+
+/// Something served on an endpoint.
+#[async_trait]
+pub trait Service: Send + Sync + 'static {
+    /// Whether callers without a cluster certificate may open it.
+    fn open_to_anonymous(&self) -> bool {
+        false
+    }
+
+    /// Serves one stream; the service owns it until it returns.
+    async fn serve(&self, caller: Caller, stream: Stream);
+}
+
+type Slot = Arc<tokio::sync::Mutex<Option<quinn::Connection>>>;
+
+/// A process's QUIC endpoint.
+pub struct Endpoint {
+    quic: quinn::Endpoint,
+    services: RwLock<HashMap<u8, Arc<dyn Service>>>,
+    connections: Mutex<HashMap<Peer, Slot>>,
+}
+
+impl Endpoint {
+    /// A member's endpoint on `addr`: it serves, and connects with the
+    /// member's certificate.
+    pub fn member(addr: SocketAddr, id: &Identity) -> Result<Arc<Endpoint>, TransportError> {
+        let bind = |e: std::io::Error| TransportError::Bind {
+            addr: addr.to_string(),
+            reason: e.to_string(),
+        };
+        let mut quic = quinn::Endpoint::server(tls::server_config(id)?, addr).map_err(bind)?;
+        quic.set_default_client_config(tls::member_client_config(id)?);
+        Ok(Self::new(quic))
+    }
+
+    /// A client-only endpoint for a node that is joining: it has no
+    /// certificate and accepts only servers whose CA has `ca_fingerprint`.
+    pub fn joiner(ca_fingerprint: [u8; 32]) -> Result<Arc<Endpoint>, TransportError> {
+        Self::client(tls::joiner_client_config(ca_fingerprint)?)
+    }
+
+    /// A client-only endpoint with `config`.
+    fn client(config: quinn::ClientConfig) -> Result<Arc<Endpoint>, TransportError> {
+        let addr = SocketAddr::from(([0, 0, 0, 0], 0));
+        let mut quic = quinn::Endpoint::client(addr).map_err(|e| TransportError::Bind {
+            addr: addr.to_string(),
+            reason: e.to_string(),
+        })?;
+        quic.set_default_client_config(config);
+        Ok(Self::new(quic))
+    }
+
+    fn new(quic: quinn::Endpoint) -> Arc<Endpoint> {
+        Arc::new(Endpoint {
+            quic,
+            services: RwLock::default(),
+            connections: Mutex::default(),
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> Result<SocketAddr, TransportError> {
+        self.quic.local_addr().map_err(|e| TransportError::Bind {
+            addr: "?".into(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Serves `service` under `id` (replacing what was there).
+    pub fn register(&self, id: ServiceId, service: Arc<dyn Service>) {
+        self.services
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id as u8, service);
+    }
+
+    /// Accepts connections until [`close`](Self::close).
+    pub fn start(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            while let Some(incoming) = me.quic.accept().await {
+                let me = me.clone();
+                tokio::spawn(async move {
+                    match incoming.await {
+                        Ok(conn) => me.serve_connection(conn).await,
+                        Err(e) => tracing::debug!(error = %e, "internode handshake failed"),
+                    }
+                });
+            }
+        })
+    }
+
+    async fn serve_connection(self: Arc<Self>, conn: quinn::Connection) {
+        // The verifier checked any chain presented; presenting one is membership.
+        let caller = match conn
+            .peer_identity()
+            .and_then(|id| id.downcast::<Vec<rustls::pki_types::CertificateDer>>().ok())
+        {
+            Some(chain) if !chain.is_empty() => Caller::Member,
+            _ => Caller::Anonymous,
+        };
+        tracing::debug!(peer = %conn.remote_address(), ?caller, "internode connection");
+        while let Ok((send, recv)) = conn.accept_bi().await {
+            let me = self.clone();
+            tokio::spawn(async move { me.serve_stream(caller, send, recv).await });
+        }
+    }
+
+    async fn serve_stream(&self, caller: Caller, mut send: SendStream, mut recv: RecvStream) {
+        let mut tag = [0u8; 1];
+        match tokio::time::timeout(SERVICE_TAG_TIMEOUT, recv.read_exact(&mut tag)).await {
+            Ok(Ok(())) => {}
+            _ => return,
+        }
+        let service = ServiceId::from_byte(tag[0]).and_then(|_| {
+            self.services
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&tag[0])
+                .cloned()
+        });
+        let refuse = |send: &mut SendStream, recv: &mut RecvStream, code: u64| {
+            let code = VarInt::from_u64(code).expect("small code");
+            let _ = send.reset(code);
+            let _ = recv.stop(code);
+        };
+        match service {
+            None => refuse(&mut send, &mut recv, UNKNOWN_SERVICE),
+            Some(s) if caller == Caller::Anonymous && !s.open_to_anonymous() => {
+                refuse(&mut send, &mut recv, FORBIDDEN)
+            }
+            Some(s) => s.serve(caller, Stream { send, recv }).await,
+        }
+    }
+
+    /// Opens a stream to `service` on `peer`, connecting first if need be.
+    pub async fn open(&self, peer: &Peer, service: ServiceId) -> Result<Stream, TransportError> {
+        let conn = self.connection(peer).await?;
+        let (mut send, recv) = match conn.open_bi().await {
+            Ok(s) => s,
+            // A connection that cannot open streams is broken: the next
+            // call makes a new one.
+            Err(e) => {
+                conn.close(VarInt::from_u32(0), b"stream failed");
+                return Err(TransportError::Stream(e.to_string()));
+            }
+        };
+        send.write_all(&[service as u8])
+            .await
+            .map_err(crate::wire::write_error)?;
+        Ok(Stream { send, recv })
+    }
+
+    async fn connection(&self, peer: &Peer) -> Result<quinn::Connection, TransportError> {
+        let slot = self
+            .connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(peer.clone())
+            .or_default()
+            .clone();
+        let mut slot = slot.lock().await;
+        if let Some(conn) = slot.as_ref() {
+            if conn.close_reason().is_none() {
+                return Ok(conn.clone());
+            }
+        }
+        let failed = |reason: String| TransportError::Connect {
+            peer: format!("{} ({})", peer.addr, peer.name),
+            reason,
+        };
+        let connecting = self
+            .quic
+            .connect(peer.addr, &peer.name)
+            .map_err(|e| failed(e.to_string()))?;
+        let conn = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
+            .await
+            .map_err(|_| failed(format!("no answer in {CONNECT_TIMEOUT:?}")))?
+            .map_err(|e| failed(e.to_string()))?;
+        *slot = Some(conn.clone());
+        Ok(conn)
+    }
+
+    /// Closes every connection and stops accepting; waits briefly for
+    /// peers to learn of it.
+    pub async fn close(&self) {
+        self.quic.close(VarInt::from_u32(0), b"shutting down");
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.quic.wait_idle()).await;
+    }
+}
