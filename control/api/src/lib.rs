@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use cairn_base::Timestamp;
 
 /// Why a metadata request failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum MetaError {
     #[error("account not found")]
     AccountNotFound,

@@ -20,7 +20,7 @@ use crate::batcher::Batcher;
 use crate::db::{self, Db};
 use crate::error::{MetaOpenError, MetaShutdownError};
 use crate::log_store::LogStore;
-use crate::network::SoloNetwork;
+use crate::network::{LeaderLink, SoloNetwork};
 use crate::reads;
 use crate::state_machine::StateMachine;
 use crate::types::{MetaRaft, Node, NodeId, Reply, Request, TypeConfig};
@@ -72,6 +72,14 @@ pub struct MetaNode {
     pub(crate) db: Db,
     pub(crate) opts: MetaOptions,
     batcher: Batcher,
+    /// How requests reach the leader when this voter is not it.
+    link: std::sync::OnceLock<Arc<dyn LeaderLink>>,
+}
+
+/// Who leads the group, as this voter sees it.
+enum Leader {
+    Me,
+    Other(NodeId, Node),
 }
 
 impl MetaNode {
@@ -129,7 +137,17 @@ impl MetaNode {
             db,
             opts,
             batcher,
+            link: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Lets this voter (or learner) pass requests on to the leader: writes
+    /// are committed there, and reads wait here until this node has applied
+    /// what the leader had committed when asked (follower reads, still
+    /// linearizable). Without a link, a follower refuses as `Unavailable`.
+    /// Set once; later calls are ignored.
+    pub fn set_leader_link(&self, link: Arc<dyn LeaderLink>) {
+        let _ = self.link.set(link);
     }
 
     /// Sets the initial membership of a new group (call on one voter only).
@@ -227,8 +245,20 @@ impl MetaNode {
     }
 
     /// Commits `req` (batched with concurrent writes) and returns what
-    /// applying it produced.
+    /// applying it produced; on a follower, through the leader.
     pub(crate) async fn write(&self, req: Request) -> Result<Reply, MetaError> {
+        match self.leader().await? {
+            Leader::Me => self.write_here(req).await,
+            Leader::Other(id, node) => {
+                let link = self.link()?;
+                self.bounded(link.write(id, &node, req)).await?
+            }
+        }
+    }
+
+    /// Commits `req` as the leader (what a forwarded write runs): a
+    /// follower refuses with `Unavailable`.
+    pub async fn write_here(&self, req: Request) -> Result<Reply, MetaError> {
         match self.bounded(self.batcher.submit(req)).await?? {
             Reply::Rejected(r) => Err(r.into()),
             other => Ok(other),
@@ -236,15 +266,73 @@ impl MetaNode {
     }
 
     /// Runs `read` on the state machine once it reflects every commit made
-    /// before this call (linearizable).
+    /// before this call (linearizable). On a follower: ask the leader how
+    /// far a read must see (confirming its leadership with a quorum), wait
+    /// until this node applied that far, and read locally.
     pub(crate) async fn read<T>(
         &self,
         read: impl FnOnce(&DB) -> Result<T, MetaError>,
     ) -> Result<T, MetaError> {
-        self.bounded(self.raft.ensure_linearizable())
-            .await?
-            .map_err(|e| raft_error(e, "read"))?;
+        match self.leader().await? {
+            Leader::Me => {
+                self.bounded(self.raft.ensure_linearizable())
+                    .await?
+                    .map_err(|e| raft_error(e, "read"))?;
+            }
+            Leader::Other(id, node) => {
+                let link = self.link()?;
+                let index = self.bounded(link.read_index(id, &node)).await??;
+                if let Some(index) = index {
+                    self.raft
+                        .wait(Some(Duration::from_millis(self.opts.request_timeout_ms)))
+                        .applied_index_at_least(Some(index), "follower read")
+                        .await
+                        .map_err(|e| MetaError::Unavailable(format!("follower read: {e}")))?;
+                }
+            }
+        }
         read(&self.db)
+    }
+
+    /// The log index a linearizable read must see, as the leader (what a
+    /// follower's read asks for): `Unavailable` unless this node is leader
+    /// and a quorum confirms it.
+    pub async fn read_index_here(&self) -> Result<Option<u64>, MetaError> {
+        let (read_log_id, _applied) = self
+            .bounded(self.raft.get_read_log_id())
+            .await?
+            .map_err(|e| raft_error(e, "read index"))?;
+        Ok(read_log_id.map(|l| l.index))
+    }
+
+    /// The leader, waiting (within the request timeout) for one to be known.
+    async fn leader(&self) -> Result<Leader, MetaError> {
+        let limit = Duration::from_millis(self.opts.request_timeout_ms);
+        let metrics = self
+            .raft
+            .wait(Some(limit))
+            .metrics(|m| m.current_leader.is_some(), "a known leader")
+            .await
+            .map_err(|e| MetaError::Unavailable(format!("no leader: {e}")))?;
+        let leader = metrics
+            .current_leader
+            .ok_or_else(|| MetaError::Unavailable("no leader".into()))?;
+        if leader == self.id {
+            return Ok(Leader::Me);
+        }
+        let node = metrics
+            .membership_config
+            .membership()
+            .get_node(&leader)
+            .cloned()
+            .ok_or_else(|| MetaError::Unavailable(format!("leader {leader} has no address")))?;
+        Ok(Leader::Other(leader, node))
+    }
+
+    fn link(&self) -> Result<&Arc<dyn LeaderLink>, MetaError> {
+        self.link.get().ok_or_else(|| {
+            MetaError::Unavailable("not the metadata leader, and no way to reach it".into())
+        })
     }
 
     async fn bounded<T>(&self, fut: impl Future<Output = T>) -> Result<T, MetaError> {

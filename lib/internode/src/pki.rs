@@ -25,6 +25,11 @@ const MEMBER_VALIDITY_DAYS: i64 = 5 * 365;
 /// How long the CA is valid.
 const CA_VALIDITY_DAYS: i64 = 20 * 365;
 
+/// The member name of the cluster node with id `id`.
+pub fn node_name(id: u64) -> String {
+    format!("node-{id}")
+}
+
 /// The TLS name of the member called `name` (`node-2` → `node-2.cairn`).
 pub fn member_dns_name(name: &str) -> String {
     format!("{name}.cairn")

@@ -10,8 +10,9 @@ use serde::Serialize;
 use crate::endpoint::{FORBIDDEN, UNKNOWN_SERVICE};
 use crate::TransportError;
 
-/// Largest encoded message (metadata and requests; bodies are raw).
-pub const MESSAGE_BYTES_MAX: usize = 4 << 20;
+/// Largest encoded message (requests, metadata, Raft batches and snapshot
+/// chunks; object and extent bodies travel raw).
+pub const MESSAGE_BYTES_MAX: usize = 16 << 20;
 /// Largest raw byte run announced by one message.
 pub const DATA_BYTES_MAX: usize = 64 << 20;
 
