@@ -22,6 +22,37 @@ pub struct FileConfig {
     pub s3: S3Section,
     #[serde(default)]
     pub block: BlockSection,
+    /// Present on a node of a multi-node cluster; absent in the all-in-one
+    /// process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterSection>,
+}
+
+/// A node's membership in a cluster.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSection {
+    /// This node's id: its metadata voter id, its node number in the ring
+    /// (`storage.node`), and its member name `node-<id>`.
+    pub node_id: u64,
+    /// The internode (QUIC) address; the ring names it as the `addr` of
+    /// this node's devices.
+    pub listen: SocketAddr,
+    /// The voters the metadata group starts with: listed only on the node
+    /// that bootstraps the cluster, which initialises the group once.
+    #[serde(default)]
+    pub bootstrap: Vec<VoterEntry>,
+    /// Whether this node runs the object expirer (one node per cluster).
+    #[serde(default)]
+    pub expirer: bool,
+}
+
+/// A metadata voter: its id and internode address.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VoterEntry {
+    pub id: u64,
+    pub addr: SocketAddr,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -179,6 +210,15 @@ impl FileConfig {
     }
 
     fn validate(&self) -> Result<()> {
+        if let Some(c) = &self.cluster {
+            if c.node_id != u64::from(self.storage.node) {
+                bail!(
+                    "cluster.node_id {} and storage.node {} must be the same node",
+                    c.node_id,
+                    self.storage.node
+                );
+            }
+        }
         for u in &self.tempauth.users {
             if u.account.is_empty() || u.user.is_empty() || u.key.is_empty() {
                 bail!(

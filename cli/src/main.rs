@@ -28,6 +28,9 @@ struct Cli {
 enum Command {
     /// Run the all-in-one cloud: 3-replica object store, metadata Raft, Swift API.
     Up(up::UpArgs),
+    /// Run one node of a multi-node cluster (`cairn up --nodes N` makes
+    /// their configs).
+    Node(up::NodeArgs),
     /// Build and inspect rings (like swift-ring-builder).
     #[command(subcommand)]
     Ring(ring_cmd::RingCommand),
@@ -49,6 +52,7 @@ fn main() -> Result<()> {
         .init();
     match Cli::parse().command {
         Command::Up(args) => up::run(args),
+        Command::Node(args) => up::run_node(args),
         Command::Ring(cmd) => ring_cmd::run(cmd),
         Command::Bench(cmd) => bench_cmd::run(cmd),
         Command::Volume(args) => volume_cmd::run(args),

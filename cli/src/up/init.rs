@@ -23,9 +23,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 /// Partition power of the default ring: 1024 partitions, as Swift's SAIO.
-const DEFAULT_PART_POWER: u8 = 10;
+pub(super) const DEFAULT_PART_POWER: u8 = 10;
 /// Replicas per object.
-const DEFAULT_REPLICA_COUNT: usize = 3;
+pub(super) const DEFAULT_REPLICA_COUNT: usize = 3;
 /// Devices of the all-in-one store, each in its own zone.
 const DEFAULT_DEVICE_COUNT: u32 = 3;
 /// The all-in-one process is node 1.
@@ -72,7 +72,7 @@ pub struct Listeners {
 }
 
 impl Listeners {
-    fn apply(&self, cfg: &mut FileConfig) {
+    pub(super) fn apply(&self, cfg: &mut FileConfig) {
         if let Some(l) = self.swift {
             cfg.proxy.listen = l;
         }
@@ -112,8 +112,34 @@ pub fn open_or_create(root: &Path, listen: Listeners) -> Result<DataDir> {
         cfg
     };
     listen.apply(&mut config);
-    let token_secret = load_or_create_key(&root.join("keys/token.key"))?;
     let ring = load_or_create_ring(&root.join("ring"))?;
+    finish_open(root, config, ring, created)
+}
+
+/// Loads the directory of one node of a cluster (made by `cairn up
+/// --nodes`, or by hand): `config_path` names its `cairn.toml`, which must
+/// have a `[cluster]` section; its ring is `ring/object.ring` beside it.
+pub fn open_node(config_path: &Path) -> Result<DataDir> {
+    let config_path = config_path
+        .canonicalize()
+        .with_context(|| format!("resolving {config_path:?}"))?;
+    let root = config_path
+        .parent()
+        .context("the config file has a directory")?
+        .to_path_buf();
+    let config = FileConfig::load(&config_path)?;
+    anyhow::ensure!(
+        config.cluster.is_some(),
+        "{config_path:?} has no [cluster] section: run `cairn up` for the all-in-one process"
+    );
+    let ring_path = root.join("ring/object.ring");
+    let ring = Ring::load(&ring_path).with_context(|| format!("loading {ring_path:?}"))?;
+    finish_open(root, config, ring, false)
+}
+
+/// The token key, and a directory for each local device.
+fn finish_open(root: PathBuf, config: FileConfig, ring: Ring, created: bool) -> Result<DataDir> {
+    let token_secret = load_or_create_key(&root.join("keys/token.key"))?;
     for dev in ring
         .devices()
         .iter()
@@ -132,9 +158,9 @@ pub fn open_or_create(root: &Path, listen: Listeners) -> Result<DataDir> {
 }
 
 /// Default proxy address: clear of the Swift reference's 8080.
-const DEFAULT_LISTEN: &str = "127.0.0.1:8090";
+pub(super) const DEFAULT_LISTEN: &str = "127.0.0.1:8090";
 
-fn default_config(listen: SocketAddr) -> FileConfig {
+pub(super) fn default_config(listen: SocketAddr) -> FileConfig {
     let users = vec![
         TempAuthUserEntry {
             account: "admin".into(),
@@ -169,6 +195,7 @@ fn default_config(listen: SocketAddr) -> FileConfig {
         },
         tempauth: TempAuthSection { users },
         block: BlockSection::default(),
+        cluster: None,
     }
 }
 
@@ -197,7 +224,7 @@ fn random_chars(n: usize) -> String {
         .collect()
 }
 
-fn load_or_create_key(path: &Path) -> Result<Vec<u8>> {
+pub(super) fn load_or_create_key(path: &Path) -> Result<Vec<u8>> {
     if path.exists() {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {path:?}"))?;
         return hex::decode(text.trim()).with_context(|| format!("{path:?} is not hex"));
@@ -235,7 +262,7 @@ fn load_or_create_ring(dir: &Path) -> Result<Ring> {
     Ok(ring)
 }
 
-fn now_secs() -> u64 {
+pub(super) fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())

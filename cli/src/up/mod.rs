@@ -7,13 +7,15 @@
 //! stop accepting requests and drain them, then close the metadata group and
 //! the storage devices, so a restart finds every acknowledged object.
 
+mod cluster;
 mod control;
 mod http;
 mod init;
+mod nodes;
 
 use crate::config::FileConfig;
 use anyhow::{Context, Result};
-use cairn_nodeapi::{DeviceId, NodeId, ObjectNode};
+use cairn_nodeapi::{DeviceId, ExtentNode, NodeId, ObjectNode};
 use init::DataDir;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -41,6 +43,36 @@ pub struct UpArgs {
     /// Create the data directory and its config, then exit without serving.
     #[arg(long)]
     pub init_only: bool,
+    /// Run a cluster of this many node processes on this machine instead
+    /// of the all-in-one process (node i on 127.0.0.(i+1)).
+    #[arg(long)]
+    pub nodes: Option<u32>,
+    /// The nodes' internode (QUIC, UDP) port, with `--nodes`.
+    #[arg(long, default_value_t = 6200)]
+    pub internode_port: u16,
+}
+
+/// Options of `cairn node`.
+#[derive(Debug, clap::Args)]
+pub struct NodeArgs {
+    /// The node's `cairn.toml` (with a `[cluster]` section); its directory
+    /// holds the node's certificate, ring, devices and metadata.
+    #[arg(long)]
+    pub config: PathBuf,
+}
+
+/// `cairn node --config FILE`: one node of a cluster.
+pub fn run_node(args: NodeArgs) -> Result<()> {
+    let dir = init::open_node(&args.config)?;
+    crate::files::write_private(
+        &dir.root.join("node.pid"),
+        std::process::id().to_string().as_bytes(),
+    )?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(serve(dir))
 }
 
 pub fn run(args: UpArgs) -> Result<()> {
@@ -50,6 +82,15 @@ pub fn run(args: UpArgs) -> Result<()> {
         nbd: args.nbd_listen,
         iscsi: args.iscsi_listen,
     };
+    if let Some(count) = args.nodes {
+        return nodes::run(
+            &args.data,
+            count,
+            args.internode_port,
+            listeners,
+            args.init_only,
+        );
+    }
     let dir = init::open_or_create(&args.data, listeners)?;
     if args.init_only {
         println!("cairn: initialised {}", dir.root.display());
@@ -67,12 +108,25 @@ async fn serve(dir: DataDir) -> Result<()> {
     tracing::info!(config = ?redacted(cfg), "effective configuration");
 
     let storage = open_storage(&dir).await?;
-    let meta = cairn_meta::MetaNode::open_single(&dir.meta_dir(), 1)
-        .await
-        .context("opening the metadata Raft group")?;
-
-    let mut nodes: HashMap<NodeId, Arc<dyn ObjectNode>> = HashMap::new();
-    nodes.insert(NodeId(cfg.storage.node), storage.clone());
+    let cluster = match &cfg.cluster {
+        Some(section) => Some(cluster::Cluster::join(&dir, section, storage.clone()).await?),
+        None => None,
+    };
+    let (meta, nodes, extents): (_, _, Arc<dyn ExtentNode>) = match &cluster {
+        Some(c) => (
+            c.meta.clone(),
+            c.object_nodes(cfg.storage.node, storage.clone()),
+            Arc::new(c.extent_routes(&dir.ring, cfg.storage.node, storage.clone())),
+        ),
+        None => {
+            let meta = cairn_meta::MetaNode::open_single(&dir.meta_dir(), 1)
+                .await
+                .context("opening the metadata Raft group")?;
+            let mut nodes: HashMap<NodeId, Arc<dyn ObjectNode>> = HashMap::new();
+            nodes.insert(NodeId(cfg.storage.node), storage.clone());
+            (meta, nodes, storage.clone())
+        }
+    };
     let proxy = cairn_proxy::Proxy::new(
         proxy_config(&dir),
         Arc::new(cairn_proxy::LiveRing::new(dir.ring.clone())),
@@ -82,7 +136,7 @@ async fn serve(dir: DataDir) -> Result<()> {
     let gateway = cairn_block::gateway::Gateway::start(
         meta.clone(),
         cairn_block::volume::Backend {
-            nodes: storage.clone(),
+            nodes: extents,
             placement: Arc::new(dir.ring.clone()),
         },
         &format!("gateway@node{}", cfg.storage.node),
@@ -96,7 +150,12 @@ async fn serve(dir: DataDir) -> Result<()> {
     let openrc = init::write_openrc(&dir)?;
     print_banner(&dir, &openrc);
 
-    let expirer = proxy.spawn_expirer(EXPIRER_INTERVAL);
+    // One expirer per cluster: the all-in-one process, or the node named for it.
+    let expirer = cfg
+        .cluster
+        .as_ref()
+        .is_none_or(|c| c.expirer)
+        .then(|| proxy.spawn_expirer(EXPIRER_INTERVAL));
     let app = proxy
         .clone()
         .router()
@@ -137,13 +196,18 @@ async fn serve(dir: DataDir) -> Result<()> {
     );
     served?;
     iscsi_served.context("serving iSCSI")?;
-    expirer.abort();
+    if let Some(expirer) = expirer {
+        expirer.abort();
+    }
 
     tracing::info!("shutting down: detaching volumes, closing metadata and devices");
     gateway.detach_all().await;
     meta.shutdown()
         .await
         .context("closing the metadata group")?;
+    if let Some(c) = &cluster {
+        c.endpoint.close().await;
+    }
     storage.shutdown().await;
     println!("cairn: stopped cleanly");
     Ok(())

@@ -47,10 +47,11 @@ async fn start(dirs: &[tempfile::TempDir]) -> BTreeMap<NodeId, Voter> {
     for (i, dir) in dirs.iter().enumerate() {
         let id = i as NodeId + 1;
         let identity = ca.issue(&node_name(id)).unwrap();
-        let endpoint =
-            Endpoint::member(SocketAddr::from(([127, 0, 0, 1], 0)), &identity).unwrap();
+        let endpoint = Endpoint::member(SocketAddr::from(([127, 0, 0, 1], 0)), &identity).unwrap();
         let network = cairn_meta::network::quic::QuicNetwork::new(endpoint.clone());
-        let node = MetaNode::open(dir.path(), id, opts(), network).await.unwrap();
+        let node = MetaNode::open(dir.path(), id, opts(), network)
+            .await
+            .unwrap();
         cairn_meta::network::quic::serve(&endpoint, &node);
         endpoint.start();
         members.insert(id, Node::new(endpoint.local_addr().unwrap().to_string()));
@@ -97,7 +98,9 @@ async fn followers_write_and_read_through_the_leader_and_survive_its_loss() {
         );
     }
     // Refusals cross the wire as themselves.
-    let not_empty = f2.delete_container("AUTH_q", "c", Timestamp::from_ticks(9)).await;
+    let not_empty = f2
+        .delete_container("AUTH_q", "c", Timestamp::from_ticks(9))
+        .await;
     assert!(
         matches!(not_empty, Err(cairn_meta_api::MetaError::ContainerNotEmpty)),
         "{not_empty:?}"
@@ -107,14 +110,23 @@ async fn followers_write_and_read_through_the_leader_and_survive_its_loss() {
     voters[&l1].node.shutdown().await.unwrap();
     voters[&l1].endpoint.close().await;
     let l2 = leader(&voters, Some(l1)).await;
-    let survivor = voters.keys().copied().find(|id| *id != l1 && *id != l2).unwrap();
+    let survivor = voters
+        .keys()
+        .copied()
+        .find(|id| *id != l1 && *id != l2)
+        .unwrap();
     let s = &voters[&survivor].node;
     s.put_object_entry("AUTH_q", "c", entry("after-failover"))
         .await
         .unwrap();
     assert_eq!(s.container("AUTH_q", "c").await.unwrap().object_count, 51);
     assert_eq!(
-        voters[&l2].node.account("AUTH_q").await.unwrap().object_count,
+        voters[&l2]
+            .node
+            .account("AUTH_q")
+            .await
+            .unwrap()
+            .object_count,
         51
     );
     for (id, v) in &voters {

@@ -22,8 +22,9 @@ pub const FORBIDDEN: u64 = 0x403;
 /// Stream reset code: no such service here.
 pub const UNKNOWN_SERVICE: u64 = 0x404;
 
-/// How long a connection attempt may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a connection attempt may take (nodes share a LAN or a machine).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// How long a caller may take to name the service of its stream.
 const SERVICE_TAG_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -92,7 +93,18 @@ pub trait Service: Send + Sync + 'static {
     async fn serve(&self, caller: Caller, stream: Stream);
 }
 
-type Slot = Arc<tokio::sync::Mutex<Option<quinn::Connection>>>;
+/// What is known of one peer. Once a connection attempt failed, the peer
+/// is down: calls to it fail at once (so no request waits out a connect
+/// timeout against a dead node) while one background attempt at a time
+/// tries to reach it again; the first that succeeds brings it back.
+#[derive(Default)]
+struct PeerState {
+    conn: Option<quinn::Connection>,
+    down: bool,
+    probing: bool,
+}
+
+type Slot = Arc<tokio::sync::Mutex<PeerState>>;
 
 /// A process's QUIC endpoint.
 pub struct Endpoint {
@@ -233,33 +245,51 @@ impl Endpoint {
     }
 
     async fn connection(&self, peer: &Peer) -> Result<quinn::Connection, TransportError> {
-        let slot = self
+        let state = self
             .connections
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .entry(peer.clone())
             .or_default()
             .clone();
-        let mut slot = slot.lock().await;
-        if let Some(conn) = slot.as_ref() {
+        let mut slot = state.lock().await;
+        if let Some(conn) = slot.conn.as_ref() {
             if conn.close_reason().is_none() {
                 return Ok(conn.clone());
             }
         }
-        let failed = |reason: String| TransportError::Connect {
-            peer: format!("{} ({})", peer.addr, peer.name),
-            reason,
-        };
-        let connecting = self
-            .quic
-            .connect(peer.addr, &peer.name)
-            .map_err(|e| failed(e.to_string()))?;
-        let conn = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
-            .await
-            .map_err(|_| failed(format!("no answer in {CONNECT_TIMEOUT:?}")))?
-            .map_err(|e| failed(e.to_string()))?;
-        *slot = Some(conn.clone());
-        Ok(conn)
+        if slot.down {
+            if !slot.probing {
+                slot.probing = true;
+                let (quic, peer, state) = (self.quic.clone(), peer.clone(), state.clone());
+                tokio::spawn(async move {
+                    let conn = connect(&quic, &peer).await.ok();
+                    let mut state = state.lock().await;
+                    state.probing = false;
+                    if let Some(conn) = conn {
+                        tracing::info!(peer = %peer.addr, "internode peer reachable again");
+                        state.conn = Some(conn);
+                        state.down = false;
+                    }
+                });
+            }
+            return Err(connect_failed(
+                peer,
+                "down (it did not answer the last attempt)",
+            ));
+        }
+        match connect(&self.quic, peer).await {
+            Ok(conn) => {
+                slot.conn = Some(conn.clone());
+                Ok(conn)
+            }
+            Err(e) => {
+                tracing::warn!(peer = %peer.addr, error = %e, "internode peer down");
+                slot.conn = None;
+                slot.down = true;
+                Err(e)
+            }
+        }
     }
 
     /// Closes every connection and stops accepting; waits briefly for
@@ -267,5 +297,23 @@ impl Endpoint {
     pub async fn close(&self) {
         self.quic.close(VarInt::from_u32(0), b"shutting down");
         let _ = tokio::time::timeout(Duration::from_secs(1), self.quic.wait_idle()).await;
+    }
+}
+
+/// One connection attempt, within [`CONNECT_TIMEOUT`].
+async fn connect(quic: &quinn::Endpoint, peer: &Peer) -> Result<quinn::Connection, TransportError> {
+    let connecting = quic
+        .connect(peer.addr, &peer.name)
+        .map_err(|e| connect_failed(peer, e))?;
+    tokio::time::timeout(CONNECT_TIMEOUT, connecting)
+        .await
+        .map_err(|_| connect_failed(peer, format!("no answer in {CONNECT_TIMEOUT:?}")))?
+        .map_err(|e| connect_failed(peer, e))
+}
+
+fn connect_failed(peer: &Peer, reason: impl std::fmt::Display) -> TransportError {
+    TransportError::Connect {
+        peer: format!("{} ({})", peer.addr, peer.name),
+        reason: reason.to_string(),
     }
 }

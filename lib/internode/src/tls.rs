@@ -26,10 +26,11 @@ use crate::{Identity, TransportError};
 /// The ALPN protocol of Cairn's internode traffic.
 const ALPN: &[u8] = b"cairn/1";
 
-/// A connection with no traffic for this long is closed.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection that hears nothing for this long is closed: how long
+/// requests to a node that died or froze wait before they fail over.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 /// Keep-alives keep an idle but healthy connection open.
-const KEEP_ALIVE: Duration = Duration::from_secs(2);
+const KEEP_ALIVE: Duration = Duration::from_secs(1);
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -73,7 +74,7 @@ fn transport() -> Arc<quinn::TransportConfig> {
     t.max_idle_timeout(Some(
         IDLE_TIMEOUT
             .try_into()
-            .expect("10 s fits QUIC's idle timeout"),
+            .expect("seconds fit QUIC's idle timeout"),
     ));
     Arc::new(t)
 }

@@ -19,12 +19,14 @@
 mod error;
 mod extent;
 mod frame;
+mod routes;
 mod types;
 
 pub use cairn_base::VolumeId;
 pub use error::NodeError;
 pub use extent::{Epoch, ExtentKey, ExtentNode, ExtentWrite};
 pub use frame::Frame;
+pub use routes::ExtentRoutes;
 pub use types::{
     written_with_data, ByteRange, DeleteOutcome, DeviceId, GetStream, NodeId, ObjectKey,
     ObjectMeta, PostRequest, PutAck, PutChunk,

@@ -1,0 +1,322 @@
+//! `cairn up --nodes N`: a real cluster on one machine, the way Ceph's
+//! vstart and Swift's SAIO give developers one — N `cairn node` processes,
+//! node `i` on its own loopback address `127.0.0.(i+1)`, each with its own
+//! data directory, devices, certificate and metadata voter, talking QUIC
+//! with mutual TLS.
+//!
+//! Layout of DIR (made on first start, reused afterwards):
+//! ```text
+//! cluster.toml        how many nodes, which internode port
+//! ca/ca.pem, ca.key   the cluster CA (the key never leaves this directory)
+//! keys/token.key      the token-signing key every proxy shares
+//! ring/object.*       the ring: 2 devices per node, each node its own zone
+//! node-<i>/           one node: cairn.toml with [cluster], tls/, ring/,
+//!                     keys/, devices/, meta/, node.log, node.pid
+//! openrc              node 1's endpoints and the demo user's credentials
+//! ```
+//! Node 1 serves the public APIs on the configured addresses; node `i`
+//! serves them on the same ports at its own address. Node 1 bootstraps
+//! the metadata group (every node is a voter) and runs the expirer.
+//! This process only supervises: Ctrl-C stops every node cleanly. A node
+//! that dies is reported, not restarted: `cairn node --config
+//! DIR/node-<i>/cairn.toml` brings it back.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use cairn_internode::pki::{node_name, write_file};
+use cairn_internode::ClusterCa;
+use cairn_ring::{DeviceSpec, RingBuilder};
+use serde::{Deserialize, Serialize};
+use tokio::process::{Child, Command};
+
+use super::init::{self, Listeners};
+use crate::config::{ClusterSection, FileConfig, VoterEntry};
+
+/// Voters in the metadata group, at most (more nodes need learners, which
+/// `cairn node join` will add).
+pub const NODES_MAX: u32 = 5;
+/// Devices per node: with 3 replicas on 3 nodes, the second device of each
+/// node is where a handoff can go when a primary device fails.
+const DEVICES_PER_NODE: u32 = 2;
+/// How long a node may take to answer on its Swift address.
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a node may take to stop after SIGTERM.
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `DIR/cluster.toml`: what the cluster was made with.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClusterFile {
+    nodes: u32,
+    internode_port: u16,
+}
+
+/// Node `i`'s loopback address.
+fn node_ip(i: u32) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, i as u8 + 1))
+}
+
+fn node_dir(root: &Path, i: u32) -> PathBuf {
+    root.join(node_name(u64::from(i)))
+}
+
+/// Makes (first start) or checks the cluster in `root`, then runs and
+/// supervises its nodes until Ctrl-C.
+pub fn run(
+    root: &Path,
+    count: u32,
+    internode_port: u16,
+    listen: Listeners,
+    init_only: bool,
+) -> Result<()> {
+    if !(1..=NODES_MAX).contains(&count) {
+        bail!("--nodes takes 1 to {NODES_MAX} (every node is a metadata voter)");
+    }
+    std::fs::create_dir_all(root).with_context(|| format!("creating {root:?}"))?;
+    let root = root.canonicalize()?;
+    let marker = root.join("cluster.toml");
+    if marker.exists() {
+        let text = std::fs::read_to_string(&marker)?;
+        let made: ClusterFile = toml::from_str(&text).with_context(|| format!("{marker:?}"))?;
+        if made.nodes != count {
+            bail!(
+                "{} holds a cluster of {} nodes, not {count}",
+                root.display(),
+                made.nodes
+            );
+        }
+    } else {
+        create(&root, count, internode_port, listen)?;
+        let made = ClusterFile {
+            nodes: count,
+            internode_port,
+        };
+        write_file(&marker, &toml::to_string(&made)?, 0o644)?;
+    }
+    if init_only {
+        println!(
+            "cairn: initialised a cluster of {count} nodes in {}",
+            root.display()
+        );
+        return Ok(());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(supervise(&root, count))
+}
+
+/// Writes the CA, the shared keys and users, the ring, and one directory
+/// per node with its config and certificate.
+fn create(root: &Path, count: u32, port: u16, listen: Listeners) -> Result<()> {
+    let ca = ClusterCa::generate()?;
+    std::fs::create_dir_all(root.join("ca"))?;
+    write_file(&root.join("ca/ca.pem"), &ca.cert_pem(), 0o644)?;
+    write_file(&root.join("ca/ca.key"), &ca.key_pem(), 0o600)?;
+    let token_key = root.join("keys/token.key");
+    init::load_or_create_key(&token_key)?;
+
+    let internode = |i: u32| SocketAddr::new(node_ip(i), port);
+    let mut builder = RingBuilder::new(init::DEFAULT_PART_POWER, init::DEFAULT_REPLICA_COUNT, 1)?;
+    for i in 1..=count {
+        for d in 1..=DEVICES_PER_NODE {
+            builder.add_device(DeviceSpec {
+                region: 1,
+                zone: i,
+                node: i,
+                addr: internode(i).to_string(),
+                name: format!("d{d}"),
+                weight: 100.0,
+            })?;
+        }
+    }
+    builder.rebalance(init::now_secs())?;
+    std::fs::create_dir_all(root.join("ring"))?;
+    builder.save(&root.join("ring/object.builder"))?;
+    let ring = builder.ring()?;
+    ring.save(&root.join("ring/object.ring"))?;
+
+    let mut base = init::default_config(init::DEFAULT_LISTEN.parse()?);
+    listen.apply(&mut base);
+    let voters: Vec<VoterEntry> = (1..=count)
+        .map(|i| VoterEntry {
+            id: u64::from(i),
+            addr: internode(i),
+        })
+        .collect();
+    for i in 1..=count {
+        let dir = node_dir(root, i);
+        let mut cfg = base.clone();
+        cfg.storage.node = i;
+        if i > 1 {
+            at_address(&mut cfg, node_ip(i));
+        }
+        cfg.cluster = Some(ClusterSection {
+            node_id: u64::from(i),
+            listen: internode(i),
+            bootstrap: if i == 1 { voters.clone() } else { Vec::new() },
+            expirer: i == 1,
+        });
+        std::fs::create_dir_all(dir.join("ring"))?;
+        cfg.save(&dir.join("cairn.toml"))?;
+        ring.save(&dir.join("ring/object.ring"))?;
+        std::fs::create_dir_all(dir.join("keys"))?;
+        std::fs::copy(&token_key, dir.join("keys/token.key"))?;
+        ca.issue(&node_name(u64::from(i)))?.save(&dir.join("tls"))?;
+    }
+    Ok(())
+}
+
+/// Moves every public listener to `ip`, keeping its port.
+fn at_address(cfg: &mut FileConfig, ip: IpAddr) {
+    for addr in [
+        &mut cfg.proxy.listen,
+        &mut cfg.s3.listen,
+        &mut cfg.block.nbd_listen,
+        &mut cfg.block.iscsi_listen,
+    ] {
+        addr.set_ip(ip);
+    }
+}
+
+/// One running node.
+struct Running {
+    index: u32,
+    child: Child,
+    swift: SocketAddr,
+    internode: SocketAddr,
+}
+
+async fn supervise(root: &Path, count: u32) -> Result<()> {
+    let exe = std::env::current_exe().context("finding the cairn binary")?;
+    let mut nodes = Vec::new();
+    for i in 1..=count {
+        let dir = node_dir(root, i);
+        let cfg = FileConfig::load(&dir.join("cairn.toml"))?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("node.log"))?;
+        let child = Command::new(&exe)
+            .arg("node")
+            .arg("--config")
+            .arg(dir.join("cairn.toml"))
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting node {i}"))?;
+        let internode = cfg
+            .cluster
+            .as_ref()
+            .context("node without [cluster]")?
+            .listen;
+        nodes.push(Running {
+            index: i,
+            child,
+            swift: cfg.proxy.listen,
+            internode,
+        });
+    }
+    for n in &mut nodes {
+        wait_listening(root, n).await?;
+    }
+    let node1 = init::open_node(&node_dir(root, 1).join("cairn.toml"))?;
+    let openrc = init::write_openrc(&node1)?;
+    std::fs::copy(&openrc, root.join("openrc"))?;
+    print_banner(root, &node1, &nodes);
+
+    let mut shutdown = std::pin::pin!(super::shutdown_signal());
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            _ = ticker.tick() => {
+                for n in &mut nodes {
+                    if let Ok(Some(status)) = n.child.try_wait() {
+                        tracing::warn!(node = n.index, %status, "node exited; `cairn node --config {}` restarts it",
+                            node_dir(root, n.index).join("cairn.toml").display());
+                    }
+                }
+                nodes.retain_mut(|n| matches!(n.child.try_wait(), Ok(None)));
+            }
+        }
+    }
+    stop_all(&mut nodes).await;
+    println!("cairn: cluster stopped");
+    Ok(())
+}
+
+async fn wait_listening(root: &Path, n: &mut Running) -> Result<()> {
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        if let Some(status) = n.child.try_wait()? {
+            bail!(
+                "node {} exited with {status}; see {}",
+                n.index,
+                node_dir(root, n.index).join("node.log").display()
+            );
+        }
+        if tokio::net::TcpStream::connect(n.swift).await.is_ok() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("node {} did not start within {START_TIMEOUT:?}", n.index);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// SIGTERM to every node, then waits; SIGKILL for any that hangs.
+async fn stop_all(nodes: &mut [Running]) {
+    for n in nodes.iter() {
+        if let Some(pid) = n.child.id() {
+            let pid = nix::unistd::Pid::from_raw(pid as i32);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        }
+    }
+    for n in nodes.iter_mut() {
+        if tokio::time::timeout(STOP_TIMEOUT, n.child.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(node = n.index, "node did not stop; killing it");
+            let _ = n.child.kill().await;
+        }
+    }
+}
+
+fn print_banner(root: &Path, node1: &init::DataDir, nodes: &[Running]) {
+    let cfg = &node1.config;
+    println!(
+        "cairn cluster is up: {} nodes (data in {})",
+        nodes.len(),
+        root.display()
+    );
+    for n in nodes {
+        println!(
+            "  node-{}      pid {:<8} internode {}  Swift http://{}",
+            n.index,
+            n.child.id().unwrap_or(0),
+            n.internode,
+            n.swift
+        );
+    }
+    println!(
+        "  Swift API   http://{}/v1/AUTH_<account>",
+        cfg.proxy.listen
+    );
+    println!("  S3 API      http://{}", cfg.s3.listen);
+    println!("  NBD         nbd://{}/<volume>", cfg.block.nbd_listen);
+    println!("  iSCSI       {}", cfg.block.iscsi_listen);
+    for u in &cfg.tempauth.users {
+        println!("  user        {}:{}  key {}", u.account, u.user, u.key);
+    }
+    println!("  openrc      source {}", root.join("openrc").display());
+    println!("Ctrl-C stops every node; a restart keeps every object.");
+}

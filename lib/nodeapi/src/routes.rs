@@ -1,0 +1,128 @@
+//! `ExtentRoutes`: an [`ExtentNode`] over many nodes, sending each call to
+//! the node that holds its device (a local node or a remote client), so
+//! the block layer addresses devices and never nodes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use cairn_base::VolumeId;
+
+use crate::{DeviceId, Epoch, ExtentKey, ExtentNode, ExtentWrite, NodeError};
+
+/// Devices and the nodes that serve them.
+#[derive(Default, Clone)]
+pub struct ExtentRoutes {
+    routes: HashMap<DeviceId, Arc<dyn ExtentNode>>,
+}
+
+impl ExtentRoutes {
+    /// No routes yet.
+    pub fn new() -> ExtentRoutes {
+        ExtentRoutes::default()
+    }
+
+    /// Sends calls for `device` to `node`.
+    pub fn insert(&mut self, device: DeviceId, node: Arc<dyn ExtentNode>) {
+        self.routes.insert(device, node);
+    }
+
+    fn node(&self, device: DeviceId) -> Result<&Arc<dyn ExtentNode>, NodeError> {
+        self.routes
+            .get(&device)
+            .ok_or_else(|| NodeError::Unreachable(format!("no node serves device {}", device.0)))
+    }
+}
+
+#[async_trait]
+impl ExtentNode for ExtentRoutes {
+    async fn fence(
+        &self,
+        device: DeviceId,
+        volume: VolumeId,
+        epoch: Epoch,
+    ) -> Result<(), NodeError> {
+        self.node(device)?.fence(device, volume, epoch).await
+    }
+
+    async fn write(
+        &self,
+        device: DeviceId,
+        key: ExtentKey,
+        write: ExtentWrite,
+    ) -> Result<(), NodeError> {
+        self.node(device)?.write(device, key, write).await
+    }
+
+    async fn read(
+        &self,
+        device: DeviceId,
+        key: ExtentKey,
+        offset: u32,
+        len: u32,
+    ) -> Result<Option<Bytes>, NodeError> {
+        self.node(device)?.read(device, key, offset, len).await
+    }
+
+    async fn discard(
+        &self,
+        device: DeviceId,
+        key: ExtentKey,
+        epoch: Epoch,
+        offset: u32,
+        len: u32,
+        fua: bool,
+    ) -> Result<(), NodeError> {
+        self.node(device)?
+            .discard(device, key, epoch, offset, len, fua)
+            .await
+    }
+
+    async fn flush(
+        &self,
+        device: DeviceId,
+        volume: VolumeId,
+        epoch: Epoch,
+    ) -> Result<(), NodeError> {
+        self.node(device)?.flush(device, volume, epoch).await
+    }
+
+    async fn copy(
+        &self,
+        device: DeviceId,
+        from: ExtentKey,
+        to: ExtentKey,
+        extent_size: u32,
+        epoch: Epoch,
+    ) -> Result<(), NodeError> {
+        self.node(device)?
+            .copy(device, from, to, extent_size, epoch)
+            .await
+    }
+
+    async fn allocation(
+        &self,
+        device: DeviceId,
+        key: ExtentKey,
+        offset: u32,
+        len: u32,
+    ) -> Result<Option<Vec<(u32, u32)>>, NodeError> {
+        self.node(device)?
+            .allocation(device, key, offset, len)
+            .await
+    }
+
+    async fn list(&self, device: DeviceId, volume: VolumeId) -> Result<Vec<(u64, u32)>, NodeError> {
+        self.node(device)?.list(device, volume).await
+    }
+
+    async fn remove(
+        &self,
+        device: DeviceId,
+        volume: VolumeId,
+        extents: Option<&[(u64, u32)]>,
+    ) -> Result<(), NodeError> {
+        self.node(device)?.remove(device, volume, extents).await
+    }
+}
