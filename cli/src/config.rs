@@ -22,6 +22,8 @@ pub struct FileConfig {
     pub s3: S3Section,
     #[serde(default)]
     pub block: BlockSection,
+    #[serde(default)]
+    pub replication: ReplicationSection,
     /// Present on a node of a multi-node cluster; absent in the all-in-one
     /// process.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -151,6 +153,52 @@ impl Default for BlockSection {
     }
 }
 
+/// Background repair: the replicator's pace and tombstone reclaim, and the
+/// auditor's read rates.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicationSection {
+    /// Pause between replication passes.
+    #[serde(default = "default_replication_interval_secs")]
+    pub interval_secs: u64,
+    /// Tombstones older than this are removed (Swift's `reclaim_age`).
+    #[serde(default = "default_reclaim_age_secs")]
+    pub reclaim_age_secs: u64,
+    /// Most bytes per second the auditor reads.
+    #[serde(default = "default_auditor_bytes_per_sec")]
+    pub auditor_bytes_per_sec: u64,
+    /// Most objects per second the auditor reads.
+    #[serde(default = "default_auditor_files_per_sec")]
+    pub auditor_files_per_sec: u64,
+}
+
+impl Default for ReplicationSection {
+    fn default() -> Self {
+        ReplicationSection {
+            interval_secs: default_replication_interval_secs(),
+            reclaim_age_secs: default_reclaim_age_secs(),
+            auditor_bytes_per_sec: default_auditor_bytes_per_sec(),
+            auditor_files_per_sec: default_auditor_files_per_sec(),
+        }
+    }
+}
+
+fn default_replication_interval_secs() -> u64 {
+    30
+}
+
+fn default_reclaim_age_secs() -> u64 {
+    cairn_storage_node::replicator::RECLAIM_AGE_SECS_DEFAULT
+}
+
+fn default_auditor_bytes_per_sec() -> u64 {
+    10 << 20
+}
+
+fn default_auditor_files_per_sec() -> u64 {
+    20
+}
+
 /// A CHAP user name and secret.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -218,6 +266,10 @@ impl FileConfig {
                     self.storage.node
                 );
             }
+        }
+        let r = &self.replication;
+        if r.interval_secs == 0 || r.auditor_bytes_per_sec == 0 || r.auditor_files_per_sec == 0 {
+            bail!("[replication] interval_secs, auditor_bytes_per_sec and auditor_files_per_sec must be at least 1");
         }
         for u in &self.tempauth.users {
             if u.account.is_empty() || u.user.is_empty() || u.key.is_empty() {

@@ -1,11 +1,12 @@
 //! `Device`: one local disk's engine state (index, segment files, counters,
-//! poison flag, the writer's queue), and its recovery on open.
+//! poison flag, partition digests, the writer's queue), and its recovery on open.
 //!
 //! Recovery: the index is the truth. Segment bytes past the last record it
 //! references were never acked and are cut off; segments it does not
 //! reference at all are deleted, as are blob files it does not reference.
 
 use crate::config::NodeConfig;
+use crate::digest_cache::DigestCache;
 use crate::entry::{Entry, Location};
 use crate::index::{Index, ScanItem};
 use crate::writer::{self, WriteOp, WriteReq, WriterState};
@@ -76,6 +77,8 @@ pub(crate) struct Device<D: DiskIo> {
     pub free_bytes: AtomicU64,
     /// Held by a compaction pass: one at a time per device.
     pub compaction: tokio::sync::Mutex<()>,
+    /// Partition digests for replication, dropped by the writer on change.
+    pub digests: DigestCache,
     /// The writer task, awaited at shutdown so the index is closed after it.
     pub writer_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     writer_tx: mpsc::Sender<WriteReq>,
@@ -124,6 +127,32 @@ impl<D: DiskIo> Device<D> {
     pub async fn submit(&self, op: WriteOp) -> Result<writer::Outcome, NodeError> {
         self.check_usable()?;
         self.submit_unchecked(op).await
+    }
+
+    /// Queues every op before waiting for any, so they share group commits;
+    /// the outcomes come back in the order of `ops`.
+    pub async fn submit_all(&self, ops: Vec<WriteOp>) -> Vec<Result<writer::Outcome, NodeError>> {
+        let gone = || NodeError::DeviceUnavailable("device writer stopped".into());
+        let mut waiting = Vec::with_capacity(ops.len());
+        for op in ops {
+            if let Err(e) = self.check_usable() {
+                waiting.push(Err(e));
+                continue;
+            }
+            let (done, rx) = oneshot::channel();
+            match self.writer_tx.send(WriteReq { op, done }).await {
+                Ok(()) => waiting.push(Ok(rx)),
+                Err(_) => waiting.push(Err(gone())),
+            }
+        }
+        let mut out = Vec::with_capacity(waiting.len());
+        for w in waiting {
+            out.push(match w {
+                Ok(rx) => rx.await.unwrap_or_else(|_| Err(gone())),
+                Err(e) => Err(e),
+            });
+        }
+        out
     }
 
     /// Like `submit`, even to a poisoned device (for `Stop`).
@@ -253,6 +282,7 @@ pub(crate) async fn open<D: DiskIo>(
         active_segment: AtomicU64::new(NO_SEGMENT),
         free_bytes: AtomicU64::new(free),
         compaction: tokio::sync::Mutex::new(()),
+        digests: DigestCache::default(),
         writer_task: Mutex::new(None),
         writer_tx,
     });

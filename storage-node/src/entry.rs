@@ -5,7 +5,7 @@
 //! `q ++ partition(be) ++ hash ++ data_ts(be)` → a quarantined replica.
 
 use cairn_base::Timestamp;
-use cairn_nodeapi::{ObjectKey, ObjectMeta};
+use cairn_nodeapi::{EntryVersion, ObjectKey, ObjectMeta};
 use serde::{Deserialize, Serialize};
 
 /// Where an object's body is stored.
@@ -72,6 +72,17 @@ impl Entry {
     /// Whether this is a live (not deleted) object.
     pub fn is_live(&self) -> bool {
         !self.tombstone
+    }
+
+    /// The version replicas compare (`key` is where the entry is indexed).
+    pub fn version(&self, key: ObjectKey) -> EntryVersion {
+        EntryVersion {
+            key,
+            name: self.meta.name.clone(),
+            data_ts: self.meta.data_ts,
+            meta_ts: self.meta.meta_ts,
+            tombstone: self.tombstone,
+        }
     }
 }
 

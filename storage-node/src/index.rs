@@ -1,6 +1,7 @@
 //! `Index`: the per-device rocksdb that maps keys to entries. It is the
 //! truth about what is stored: a segment byte or blob file it does not
-//! reference was never acked.
+//! reference was never acked. Besides point lookups it walks key ranges in
+//! order (a device, a partition, a suffix bucket) for replication and audit.
 
 use crate::entry::{object_key, Entry, OBJECT_PREFIX, QUARANTINE_PREFIX};
 use crate::EngineError;
@@ -98,6 +99,93 @@ impl Index {
             }
         }
         Ok(())
+    }
+
+    /// Calls `f` on each object entry (live or tombstone) in `scope`, in key
+    /// order, from just after `after` (or from the scope's start), until `f`
+    /// returns `false`. Blocking: call it from the blocking pool.
+    pub fn visit(
+        &self,
+        scope: Scope,
+        after: Option<&ObjectKey>,
+        mut f: impl FnMut(ObjectKey, Entry) -> bool,
+    ) -> Result<(), NodeError> {
+        let guard = self.db();
+        let db = guard.as_ref().ok_or_else(closed)?;
+        let prefix = scope.prefix();
+        let mut it = db.raw_iterator();
+        match after {
+            Some(k) => {
+                let start = object_key(k);
+                it.seek(start);
+                if it.key() == Some(&start[..]) {
+                    it.next();
+                }
+            }
+            None => it.seek(&prefix),
+        }
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            let key = decode_object_key(k).map_err(|e| NodeError::Io(e.to_string()))?;
+            let e = Entry::decode(v)
+                .map_err(|e| NodeError::Io(format!("index entry undecodable: {e}")))?;
+            if !f(key, e) {
+                return Ok(());
+            }
+            it.next();
+        }
+        it.status()
+            .map_err(|e| NodeError::Io(format!("index scan: {e}")))
+    }
+
+    /// The partitions holding at least one object entry, ascending: one seek
+    /// per partition, whatever it holds. Blocking.
+    pub fn partitions(&self) -> Result<Vec<u32>, NodeError> {
+        let guard = self.db();
+        let db = guard.as_ref().ok_or_else(closed)?;
+        let mut it = db.raw_iterator();
+        let mut out = Vec::new();
+        it.seek([OBJECT_PREFIX]);
+        while let Some(k) = it.key() {
+            if k.first() != Some(&OBJECT_PREFIX) {
+                break;
+            }
+            let p = decode_object_key(k)
+                .map_err(|e| NodeError::Io(e.to_string()))?
+                .partition;
+            out.push(p);
+            let Some(next) = p.checked_add(1) else { break };
+            it.seek(Scope::Partition(next).prefix());
+        }
+        it.status()
+            .map_err(|e| NodeError::Io(format!("index scan: {e}")))?;
+        Ok(out)
+    }
+}
+
+/// Which object entries an [`Index::visit`] walks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    Device,
+    Partition(u32),
+    /// One suffix bucket (first hash byte) of a partition.
+    Bucket(u32, u8),
+}
+
+impl Scope {
+    fn prefix(self) -> Vec<u8> {
+        let mut p = vec![OBJECT_PREFIX];
+        match self {
+            Scope::Device => {}
+            Scope::Partition(part) => p.extend_from_slice(&part.to_be_bytes()),
+            Scope::Bucket(part, b) => {
+                p.extend_from_slice(&part.to_be_bytes());
+                p.push(b);
+            }
+        }
+        p
     }
 }
 

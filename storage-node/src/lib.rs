@@ -20,22 +20,33 @@
 //! in files of their own that are overwritten in place: a checksum per
 //! 4 KiB block, write fencing by lease epoch, flush by fdatasync.
 //!
-//! Not here: replication, auditing sweeps, the network.
+//! Background work (decision 0009): the `auditor` re-reads every object at
+//! a bounded rate through the verifying GET path; the `replicator` compares
+//! partition digests with the other primaries and pushes what they lack,
+//! moves handoff data home and reclaims old tombstones. The replicator
+//! reaches devices, local ones included, only through `ObjectNode`.
+//!
+//! Not here: the network.
 
+mod auditor;
 mod compact;
 mod config;
 mod device;
 mod digest;
+mod digest_cache;
 mod entry;
 mod error;
 mod extent;
 mod index;
+mod inventory;
 mod node;
 mod put;
 mod read;
 mod record;
+pub mod replicator;
 mod writer;
 
+pub use auditor::AuditorStats;
 pub use config::{DeviceConfig, NodeConfig, CHUNK_BYTES};
 pub use error::EngineError;
 pub use node::{AnyStorageNode, StorageNode};

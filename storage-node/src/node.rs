@@ -1,19 +1,23 @@
 //! `StorageNode`: the `ObjectNode` service over a set of local devices, its
-//! background compaction task, and `AnyStorageNode`, which picks io_uring or
-//! the plain disk interface at run time.
+//! background compaction and audit tasks, the node-local side of replication
+//! (`LocalNode`), and `AnyStorageNode`, which picks io_uring or the plain disk
+//! interface at run time.
 
+use crate::auditor::{self, AuditCounters, AuditLimits, AuditorStats};
 use crate::config::NodeConfig;
 use crate::device::{self, Device, Params};
 use crate::extent::ExtentStore;
+use crate::replicator::LocalNode;
 use crate::writer::{Outcome, WriteOp};
-use crate::{compact, put, read, CompactionReport, DeviceStats, EngineError};
+use crate::{compact, inventory, put, read, CompactionReport, DeviceStats, EngineError};
 use async_trait::async_trait;
 use bytes::Bytes;
 use cairn_base::Timestamp;
 use cairn_diskio::{DiskIo, StdDiskIo, UringDiskIo};
 use cairn_nodeapi::{
-    ByteRange, DeleteOutcome, DeviceId, Epoch, ExtentKey, ExtentNode, ExtentWrite, GetStream,
-    NodeError, ObjectKey, ObjectMeta, ObjectNode, PostRequest, PutAck, PutChunk, VolumeId,
+    ByteRange, DeleteOutcome, DeviceId, EntryVersion, Epoch, ExtentKey, ExtentNode, ExtentWrite,
+    GetStream, NodeError, ObjectKey, ObjectMeta, ObjectNode, PartitionDigest, PostRequest, PutAck,
+    PutChunk, VolumeId,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -25,7 +29,10 @@ use tokio::task::JoinHandle;
 pub struct StorageNode<D: DiskIo> {
     devices: HashMap<DeviceId, Arc<Device<D>>>,
     extents: HashMap<DeviceId, ExtentStore<D>>,
-    compactor: Mutex<Option<JoinHandle<()>>>,
+    audit_limits: AuditLimits,
+    audit: Arc<AuditCounters>,
+    /// The compactor and the auditor, stopped at shutdown.
+    background: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl<D: DiskIo> StorageNode<D> {
@@ -41,26 +48,43 @@ impl<D: DiskIo> StorageNode<D> {
             devices.insert(d.id, dev);
             extents.insert(d.id, ExtentStore::new(d.id, &d.path, io.clone()));
         }
-        let compactor = (cfg.compaction_interval_ms > 0).then(|| {
-            let devs: Vec<_> = devices.values().cloned().collect();
-            tokio::spawn(compact_forever(devs, cfg.compaction_interval_ms))
-        });
-        Ok(StorageNode {
+        let audit_limits = AuditLimits {
+            bytes_per_sec: cfg.audit_bytes_per_sec,
+            files_per_sec: cfg.audit_files_per_sec,
+        };
+        let node = StorageNode {
             devices,
             extents,
-            compactor: Mutex::new(compactor),
-        })
+            audit_limits,
+            audit: Arc::new(AuditCounters::default()),
+            background: Mutex::new(Vec::new()),
+        };
+        node.start_background(&cfg);
+        Ok(node)
+    }
+
+    /// Starts the compactor and the auditor, as configured.
+    fn start_background(&self, cfg: &NodeConfig) {
+        let devs = self.sorted_devices();
+        let mut tasks = self.background.lock().unwrap_or_else(|p| p.into_inner());
+        if cfg.compaction_interval_ms > 0 {
+            let run = compact_forever(devs.clone(), cfg.compaction_interval_ms);
+            tasks.push(tokio::spawn(run));
+        }
+        if cfg.audit_interval_ms > 0 {
+            let pause = Duration::from_millis(cfg.audit_interval_ms);
+            let run = audit_forever(devs, self.audit_limits, self.audit.clone(), pause);
+            tasks.push(tokio::spawn(run));
+        }
     }
 
     /// Finishes queued writes and stops every device; later requests get
     /// `DeviceUnavailable`. In-progress GET streams run to completion.
     pub async fn shutdown(&self) {
-        let task = self
-            .compactor
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(t) = task {
+        let tasks = std::mem::take(&mut *self.background.lock().unwrap_or_else(|p| p.into_inner()));
+        for t in tasks {
+            // Both only read, or write through the writer: stopping them at
+            // any await loses nothing.
             t.abort();
             let _ = t.await;
         }
@@ -80,9 +104,7 @@ impl<D: DiskIo> StorageNode<D> {
 
     /// Space, object and quarantine counts per device.
     pub fn device_stats(&self) -> Vec<DeviceStats> {
-        let mut v: Vec<_> = self.devices.values().map(|d| d.stats()).collect();
-        v.sort_by_key(|s| s.device);
-        v
+        self.sorted_devices().iter().map(|d| d.stats()).collect()
     }
 
     /// Runs one compaction pass on every device now.
@@ -95,6 +117,24 @@ impl<D: DiskIo> StorageNode<D> {
             total.bytes_relocated += r.bytes_relocated;
         }
         Ok(total)
+    }
+
+    /// Runs one audit pass over every device now, at the configured rates;
+    /// returns the auditor's totals after it.
+    pub async fn audit(&self) -> AuditorStats {
+        auditor::audit_pass(&self.sorted_devices(), self.audit_limits, &self.audit).await;
+        self.audit.snapshot()
+    }
+
+    /// What the auditor (background passes and `audit`) has done so far.
+    pub fn auditor_stats(&self) -> AuditorStats {
+        self.audit.snapshot()
+    }
+
+    fn sorted_devices(&self) -> Vec<Arc<Device<D>>> {
+        let mut v: Vec<_> = self.devices.values().cloned().collect();
+        v.sort_by_key(|d| d.id);
+        v
     }
 
     fn device(&self, id: DeviceId) -> Result<&Arc<Device<D>>, NodeError> {
@@ -126,6 +166,18 @@ async fn compact_forever<D: DiskIo>(devs: Vec<Arc<Device<D>>>, interval_ms: u64)
                 Err(e) => tracing::warn!(device = dev.id.0, error = %e, "compaction failed"),
             }
         }
+    }
+}
+
+async fn audit_forever<D: DiskIo>(
+    devs: Vec<Arc<Device<D>>>,
+    limits: AuditLimits,
+    counters: Arc<AuditCounters>,
+    pause: Duration,
+) {
+    loop {
+        tokio::time::sleep(pause).await;
+        auditor::audit_pass(&devs, limits, &counters).await;
     }
 }
 
@@ -185,6 +237,51 @@ impl<D: DiskIo> ObjectNode for StorageNode<D> {
             Outcome::Posted(meta) => Ok(meta),
             other => Err(NodeError::Io(format!("unexpected outcome {other:?}"))),
         }
+    }
+
+    async fn partition_digest(
+        &self,
+        device: DeviceId,
+        partition: u32,
+    ) -> Result<PartitionDigest, NodeError> {
+        inventory::partition_digest(self.device(device)?, partition).await
+    }
+
+    async fn list_bucket(
+        &self,
+        device: DeviceId,
+        partition: u32,
+        bucket: u8,
+    ) -> Result<Vec<EntryVersion>, NodeError> {
+        inventory::list_bucket(self.device(device)?, partition, bucket).await
+    }
+
+    async fn drop_entries(
+        &self,
+        device: DeviceId,
+        partition: u32,
+        entries: Vec<EntryVersion>,
+    ) -> Result<u64, NodeError> {
+        inventory::drop_entries(self.device(device)?, partition, entries).await
+    }
+
+    async fn partitions(&self, device: DeviceId) -> Result<Vec<u32>, NodeError> {
+        inventory::partitions(self.device(device)?).await
+    }
+}
+
+#[async_trait]
+impl<D: DiskIo> LocalNode for StorageNode<D> {
+    fn local_devices(&self) -> Vec<DeviceId> {
+        self.sorted_devices().iter().map(|d| d.id).collect()
+    }
+
+    async fn reclaim_tombstones(
+        &self,
+        device: DeviceId,
+        before: Timestamp,
+    ) -> Result<u64, NodeError> {
+        inventory::reclaim_tombstones(self.device(device)?, before).await
     }
 }
 
@@ -327,6 +424,14 @@ impl AnyStorageNode {
     pub async fn compact(&self) -> Result<CompactionReport, NodeError> {
         each!(self, n => n.compact().await)
     }
+
+    pub async fn audit(&self) -> AuditorStats {
+        each!(self, n => n.audit().await)
+    }
+
+    pub fn auditor_stats(&self) -> AuditorStats {
+        each!(self, n => n.auditor_stats())
+    }
 }
 
 #[async_trait]
@@ -370,6 +475,51 @@ impl ObjectNode for AnyStorageNode {
         req: PostRequest,
     ) -> Result<ObjectMeta, NodeError> {
         each!(self, n => n.post(device, key, req).await)
+    }
+
+    async fn partition_digest(
+        &self,
+        device: DeviceId,
+        partition: u32,
+    ) -> Result<PartitionDigest, NodeError> {
+        each!(self, n => n.partition_digest(device, partition).await)
+    }
+
+    async fn list_bucket(
+        &self,
+        device: DeviceId,
+        partition: u32,
+        bucket: u8,
+    ) -> Result<Vec<EntryVersion>, NodeError> {
+        each!(self, n => n.list_bucket(device, partition, bucket).await)
+    }
+
+    async fn drop_entries(
+        &self,
+        device: DeviceId,
+        partition: u32,
+        entries: Vec<EntryVersion>,
+    ) -> Result<u64, NodeError> {
+        each!(self, n => n.drop_entries(device, partition, entries).await)
+    }
+
+    async fn partitions(&self, device: DeviceId) -> Result<Vec<u32>, NodeError> {
+        each!(self, n => n.partitions(device).await)
+    }
+}
+
+#[async_trait]
+impl LocalNode for AnyStorageNode {
+    fn local_devices(&self) -> Vec<DeviceId> {
+        each!(self, n => n.local_devices())
+    }
+
+    async fn reclaim_tombstones(
+        &self,
+        device: DeviceId,
+        before: Timestamp,
+    ) -> Result<u64, NodeError> {
+        each!(self, n => n.reclaim_tombstones(device, before).await)
     }
 }
 

@@ -14,6 +14,9 @@
 //! 4. ONE synced rocksdb `WriteBatch` with every index change of the batch;
 //! 5. only now ack every request, then delete blob files the batch superseded.
 //!
+//! After step 4 the cached digests of the partitions whose versions changed
+//! are dropped (see `digest_cache`).
+//!
 //! A crash before 4 leaves record bytes the index does not reference; they are
 //! cut off at the next open. Because one task owns all changes, timestamp
 //! decisions cannot race.
@@ -24,7 +27,7 @@ use crate::error::io_to_node;
 use crate::record::{self, HEADER_BYTES, META_BYTES_MAX};
 use cairn_base::Timestamp;
 use cairn_diskio::{DiskIo, OpenMode};
-use cairn_nodeapi::{NodeError, ObjectKey, ObjectMeta, PostRequest};
+use cairn_nodeapi::{EntryVersion, NodeError, ObjectKey, ObjectMeta, PostRequest};
 use rocksdb::WriteBatch;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -67,6 +70,12 @@ pub(crate) enum WriteOp {
         key: ObjectKey,
         expected: Entry,
     },
+    /// Remove the entry outright (no tombstone) if it is still `version`:
+    /// handoff data now on every primary, or a reclaimed tombstone.
+    Drop {
+        key: ObjectKey,
+        version: EntryVersion,
+    },
     /// Finish queued work and stop; later requests get `DeviceUnavailable`.
     Stop,
 }
@@ -78,6 +87,7 @@ pub(crate) enum Outcome {
     Posted(ObjectMeta),
     Relocated(bool),
     Quarantined(bool),
+    Dropped(bool),
     Stopped,
 }
 
@@ -207,6 +217,12 @@ async fn commit<D: DiskIo>(dev: &Device<D>, st: &mut WriterState, batch: Vec<Wri
     if let Some((id, _)) = st.active {
         dev.active_segment.store(id, Ordering::Release);
     }
+    for (p, _) in &plans {
+        // A relocation moves bytes without changing a version.
+        if !p.noop && !matches!(p.outcome, Outcome::Relocated(_)) {
+            dev.digests.invalidate(p.key.partition);
+        }
+    }
     // 5. Durable: account, ack, and drop superseded blobs.
     let doomed = account(dev, &plans);
     ack(plans);
@@ -269,7 +285,8 @@ fn decide<D: DiskIo>(
         | WriteOp::Delete { key, .. }
         | WriteOp::Post { key, .. }
         | WriteOp::Relocate { key, .. }
-        | WriteOp::Quarantine { key, .. } => *key,
+        | WriteOp::Quarantine { key, .. }
+        | WriteOp::Drop { key, .. } => *key,
         WriteOp::Stop => unreachable!("Stop is split off before commit"),
     };
     let old = match overlay.get(&key) {
@@ -287,6 +304,7 @@ fn decide<D: DiskIo>(
         WriteOp::Post { req, .. } => decide_post(key, old, req)?,
         WriteOp::Relocate { from, body, .. } => decide_relocate(key, old, from, &body, placer)?,
         WriteOp::Quarantine { expected, .. } => decide_quarantine(key, old, &expected),
+        WriteOp::Drop { version, .. } => decide_drop(key, old, &version),
         WriteOp::Stop => unreachable!("Stop is split off before commit"),
     };
     if !plan.noop {
@@ -406,6 +424,13 @@ fn decide_quarantine(key: ObjectKey, old: Option<Entry>, expected: &Entry) -> Pl
     p
 }
 
+fn decide_drop(key: ObjectKey, old: Option<Entry>, version: &EntryVersion) -> Plan {
+    let same = old.as_ref().is_some_and(|o| o.version(key) == *version);
+    let mut p = plan(key, old, None, Outcome::Dropped(same));
+    p.noop = !same;
+    p
+}
+
 fn meta_json(meta: &ObjectMeta) -> Result<Vec<u8>, NodeError> {
     let mj = serde_json::to_vec(meta).map_err(|e| NodeError::Io(format!("metadata: {e}")))?;
     if mj.len() > META_BYTES_MAX {
@@ -428,8 +453,10 @@ fn add_to_batch(p: &Plan, wb: &mut WriteBatch) {
         wb.delete(object_key(&p.key));
         return;
     }
-    if let Some(n) = &p.new {
-        wb.put(object_key(&p.key), n.encode());
+    match &p.new {
+        Some(n) => wb.put(object_key(&p.key), n.encode()),
+        // A drop: the key goes, with no tombstone.
+        None => wb.delete(object_key(&p.key)),
     }
 }
 

@@ -13,8 +13,8 @@
 //! ```
 
 use crate::config::{
-    BlockSection, FileConfig, ProxySection, S3CredentialEntry, S3Section, StorageSection,
-    TempAuthSection, TempAuthUserEntry,
+    BlockSection, FileConfig, ProxySection, ReplicationSection, S3CredentialEntry, S3Section,
+    StorageSection, TempAuthSection, TempAuthUserEntry,
 };
 use anyhow::{Context, Result};
 use cairn_ring::{DeviceSpec, Ring, RingBuilder};
@@ -196,6 +196,7 @@ pub(super) fn default_config(listen: SocketAddr) -> FileConfig {
         tempauth: TempAuthSection { users },
         block: BlockSection::default(),
         cluster: None,
+        replication: ReplicationSection::default(),
     }
 }
 

@@ -1,11 +1,13 @@
 //! `cairn up`: the all-in-one cloud in one process — a 3-replica object
-//! store over 3 local devices, the single-voter metadata Raft group, the
-//! Swift and S3 API proxy, and the block gateway with its control socket.
+//! store over 3 local devices (with its auditor and replicator), the
+//! single-voter metadata Raft group, the Swift and S3 API proxy, and the
+//! block gateway with its control socket.
 //!
 //! Start order: data directory (created on first start) → storage node →
-//! metadata Raft → proxy. Shutdown (Ctrl-C or SIGTERM) runs the other way:
-//! stop accepting requests and drain them, then close the metadata group and
-//! the storage devices, so a restart finds every acknowledged object.
+//! metadata Raft → proxy → replicator. Shutdown (Ctrl-C or SIGTERM) runs the
+//! other way: stop accepting requests and drain them, stop the replicator,
+//! then close the metadata group and the storage devices (which stops the
+//! auditor), so a restart finds every acknowledged object.
 
 mod cluster;
 mod control;
@@ -16,6 +18,7 @@ mod nodes;
 use crate::config::FileConfig;
 use anyhow::{Context, Result};
 use cairn_nodeapi::{DeviceId, ExtentNode, NodeId, ObjectNode};
+use cairn_storage_node::replicator::{Replicator, ReplicatorConfig};
 use init::DataDir;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -127,12 +130,20 @@ async fn serve(dir: DataDir) -> Result<()> {
             (meta, nodes, storage.clone())
         }
     };
+    let ring = Arc::new(cairn_proxy::LiveRing::new(dir.ring.clone()));
     let proxy = cairn_proxy::Proxy::new(
         proxy_config(&dir),
-        Arc::new(cairn_proxy::LiveRing::new(dir.ring.clone())),
-        nodes,
+        ring.clone(),
+        nodes.clone(),
         meta.clone(),
     );
+    let replicator = Replicator::new(ReplicatorConfig {
+        ring: Arc::new(move || ring.current()),
+        local: storage.clone(),
+        nodes,
+        clock: Arc::new(cairn_base::SystemClock),
+        reclaim_age_secs: cfg.replication.reclaim_age_secs,
+    });
     let gateway = cairn_block::gateway::Gateway::start(
         meta.clone(),
         cairn_block::volume::Backend {
@@ -156,10 +167,11 @@ async fn serve(dir: DataDir) -> Result<()> {
         .as_ref()
         .is_none_or(|c| c.expirer)
         .then(|| proxy.spawn_expirer(EXPIRER_INTERVAL));
-    let app = proxy
-        .clone()
-        .router()
-        .merge(crate::metrics::router(storage.clone(), proxy.clone()));
+    let app = proxy.clone().router().merge(crate::metrics::router(
+        storage.clone(),
+        proxy.clone(),
+        replicator.clone(),
+    ));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;
@@ -168,6 +180,10 @@ async fn serve(dir: DataDir) -> Result<()> {
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
+    let replication = replicator.spawn(
+        std::time::Duration::from_secs(cfg.replication.interval_secs),
+        stopped(stop_rx.clone()),
+    );
     // Swift's clients expect Title-Case header names; S3's do not (user
     // metadata names come back as sent, lowercase).
     let nbd = cairn_block::NbdServer::new(gateway.clone());
@@ -199,6 +215,8 @@ async fn serve(dir: DataDir) -> Result<()> {
     if let Some(expirer) = expirer {
         expirer.abort();
     }
+    // It watches the same stop signal; a pass in progress is abandoned.
+    replication.await.context("stopping the replicator")?;
 
     tracing::info!("shutting down: detaching volumes, closing metadata and devices");
     gateway.detach_all().await;
@@ -238,6 +256,9 @@ async fn open_storage(dir: &DataDir) -> Result<Arc<Storage>> {
         .collect();
     let mut node_cfg = cairn_storage_node::NodeConfig::new(devices);
     node_cfg.fallocate_reserve_bytes = cfg.fallocate_reserve_bytes;
+    let repl = &dir.config.replication;
+    node_cfg.audit_bytes_per_sec = repl.auditor_bytes_per_sec;
+    node_cfg.audit_files_per_sec = repl.auditor_files_per_sec;
     let node = if cfg.disable_io_uring {
         let io = Arc::new(cairn_diskio::StdDiskIo::new());
         cairn_storage_node::StorageNode::open(node_cfg, io)

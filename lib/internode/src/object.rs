@@ -14,8 +14,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use cairn_base::Timestamp;
 use cairn_nodeapi::{
-    ByteRange, DeleteOutcome, DeviceId, Frame, GetStream, NodeError, ObjectKey, ObjectMeta,
-    ObjectNode, PostRequest, PutAck, PutChunk, BODY_CHANNEL_FRAMES_MAX,
+    ByteRange, DeleteOutcome, DeviceId, EntryVersion, Frame, GetStream, NodeError, ObjectKey,
+    ObjectMeta, ObjectNode, PartitionDigest, PostRequest, PutAck, PutChunk,
+    BODY_CHANNEL_FRAMES_MAX,
 };
 use quinn::{RecvStream, SendStream, VarInt};
 use serde::{Deserialize, Serialize};
@@ -53,6 +54,23 @@ enum Request {
         device: DeviceId,
         key: ObjectKey,
         req: PostRequest,
+    },
+    PartitionDigest {
+        device: DeviceId,
+        partition: u32,
+    },
+    ListBucket {
+        device: DeviceId,
+        partition: u32,
+        bucket: u8,
+    },
+    DropEntries {
+        device: DeviceId,
+        partition: u32,
+        entries: Vec<EntryVersion>,
+    },
+    Partitions {
+        device: DeviceId,
     },
 }
 
@@ -204,6 +222,29 @@ impl<N: ObjectNode + ?Sized> Service for ObjectService<N> {
                 let answer = self.node.post(device, key, req).await;
                 reply(&mut stream, &answer).await
             }
+            Request::PartitionDigest { device, partition } => {
+                let answer = self.node.partition_digest(device, partition).await;
+                reply(&mut stream, &answer).await
+            }
+            Request::ListBucket {
+                device,
+                partition,
+                bucket,
+            } => {
+                let answer = self.node.list_bucket(device, partition, bucket).await;
+                reply(&mut stream, &answer).await
+            }
+            Request::DropEntries {
+                device,
+                partition,
+                entries,
+            } => {
+                let answer = self.node.drop_entries(device, partition, entries).await;
+                reply(&mut stream, &answer).await
+            }
+            Request::Partitions { device } => {
+                reply(&mut stream, &self.node.partitions(device).await).await
+            }
         }
     }
 }
@@ -321,6 +362,48 @@ impl ObjectNode for RemoteNode {
         req: PostRequest,
     ) -> Result<ObjectMeta, NodeError> {
         self.call(ServiceId::Object, &Request::Post { device, key, req })
+            .await
+    }
+
+    async fn partition_digest(
+        &self,
+        device: DeviceId,
+        partition: u32,
+    ) -> Result<PartitionDigest, NodeError> {
+        let request = Request::PartitionDigest { device, partition };
+        self.call(ServiceId::Object, &request).await
+    }
+
+    async fn list_bucket(
+        &self,
+        device: DeviceId,
+        partition: u32,
+        bucket: u8,
+    ) -> Result<Vec<EntryVersion>, NodeError> {
+        let request = Request::ListBucket {
+            device,
+            partition,
+            bucket,
+        };
+        self.call(ServiceId::Object, &request).await
+    }
+
+    async fn drop_entries(
+        &self,
+        device: DeviceId,
+        partition: u32,
+        entries: Vec<EntryVersion>,
+    ) -> Result<u64, NodeError> {
+        let request = Request::DropEntries {
+            device,
+            partition,
+            entries,
+        };
+        self.call(ServiceId::Object, &request).await
+    }
+
+    async fn partitions(&self, device: DeviceId) -> Result<Vec<u32>, NodeError> {
+        self.call(ServiceId::Object, &Request::Partitions { device })
             .await
     }
 }

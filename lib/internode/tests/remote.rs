@@ -175,6 +175,19 @@ async fn a_member_reads_and_writes_objects_on_a_remote_node() {
             tombstone: Some(Timestamp::from_secs(300))
         })
     );
+    // The replicator's questions get the node's own answers.
+    assert_eq!(
+        remote.partition_digest(DEV, 3).await.unwrap(),
+        server.node.partition_digest(DEV, 3).await.unwrap()
+    );
+    assert_eq!(remote.partitions(DEV).await.unwrap(), vec![3]);
+    let bucket = key("/a/c/small").hash[0];
+    let listed = remote.list_bucket(DEV, 3, bucket).await.unwrap();
+    assert!(listed.iter().any(|e| e.name == "/a/c/small" && e.tombstone));
+    assert_eq!(
+        listed,
+        server.node.list_bucket(DEV, 3, bucket).await.unwrap()
+    );
     let beyond = ByteRange {
         start: 10_000_000,
         end: 10_000_001,

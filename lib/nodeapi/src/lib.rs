@@ -14,11 +14,16 @@
 //! - a PUT whose body stream ends without [`PutChunk::End`] stores nothing;
 //! - a GET never yields a frame whose bytes failed the stored blake3 digest;
 //! - an extent write, discard or flush with an epoch older than the
-//!   volume's fence is refused ([`NodeError::Fenced`]).
+//!   volume's fence is refused ([`NodeError::Fenced`]);
+//! - two devices holding the same versions of a partition's objects and
+//!   tombstones report the same [`PartitionDigest`] (computed with
+//!   [`PartitionDigestBuilder`]), and [`ObjectNode::drop_entries`] removes
+//!   only the exact versions it is given.
 
 mod error;
 mod extent;
 mod frame;
+mod replication;
 mod routes;
 mod types;
 
@@ -26,6 +31,7 @@ pub use cairn_base::VolumeId;
 pub use error::NodeError;
 pub use extent::{Epoch, ExtentKey, ExtentNode, ExtentWrite};
 pub use frame::Frame;
+pub use replication::{bucket_of, EntryVersion, PartitionDigest, PartitionDigestBuilder};
 pub use routes::ExtentRoutes;
 pub use types::{
     written_with_data, ByteRange, DeleteOutcome, DeviceId, GetStream, NodeId, ObjectKey,
@@ -84,4 +90,34 @@ pub trait ObjectNode: Send + Sync + 'static {
         key: ObjectKey,
         req: PostRequest,
     ) -> Result<ObjectMeta, NodeError>;
+
+    /// The digest of each non-empty suffix bucket of a partition on a device:
+    /// bucket = `hash[0]` (256 buckets), digest = blake3 over the bucket's
+    /// entries in key order (hash, data_ts, meta_ts, tombstone flag).
+    async fn partition_digest(
+        &self,
+        device: DeviceId,
+        partition: u32,
+    ) -> Result<PartitionDigest, NodeError>;
+
+    /// Every entry (live objects and tombstones) of one suffix bucket of a partition.
+    async fn list_bucket(
+        &self,
+        device: DeviceId,
+        partition: u32,
+        bucket: u8,
+    ) -> Result<Vec<EntryVersion>, NodeError>;
+
+    /// Removes the partition's data from the device outright (no tombstones): a handoff
+    /// whose data is now on every primary. Only entries whose versions match `entries`
+    /// exactly are removed (anything written since stays).
+    async fn drop_entries(
+        &self,
+        device: DeviceId,
+        partition: u32,
+        entries: Vec<EntryVersion>,
+    ) -> Result<u64, NodeError>;
+
+    /// The partitions the device holds anything of (for finding handoff data).
+    async fn partitions(&self, device: DeviceId) -> Result<Vec<u32>, NodeError>;
 }

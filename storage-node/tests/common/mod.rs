@@ -237,15 +237,28 @@ fn ino(file: &DiskFile) -> u64 {
     file.as_std().metadata().map(|m| m.ino()).unwrap_or(0)
 }
 
-/// A small-segment, no-reserve, no-background-compaction config for one device.
+/// A small-segment, no-reserve, no-background-work config for one device.
 pub fn cfg(dir: &Path) -> NodeConfig {
-    let mut c = NodeConfig::new(vec![DeviceConfig {
-        id: DEV,
-        path: dir.join("dev1"),
-    }]);
+    cfg_devices(dir, &[DEV])
+}
+
+/// As [`cfg`], for devices `ids`, each at `dir/dev<id>`; audit passes (run
+/// by hand) are not rate-limited.
+pub fn cfg_devices(dir: &Path, ids: &[DeviceId]) -> NodeConfig {
+    let devices = ids
+        .iter()
+        .map(|&id| DeviceConfig {
+            id,
+            path: dir.join(format!("dev{}", id.0)),
+        })
+        .collect();
+    let mut c = NodeConfig::new(devices);
     c.fallocate_reserve_bytes = 0;
     c.compaction_interval_ms = 0;
     c.segment_size_bytes = 4 << 20;
+    c.audit_interval_ms = 0;
+    c.audit_bytes_per_sec = u64::MAX;
+    c.audit_files_per_sec = u64::MAX;
     c
 }
 
@@ -295,9 +308,20 @@ pub async fn put<N: ObjectNode + ?Sized>(
     t: u64,
     data: &[u8],
 ) -> Result<PutAck, NodeError> {
+    let m = meta(name, t, data.len() as u64);
+    put_to(node, DEV, key(name), m, data).await
+}
+
+/// PUTs `data` with metadata `m` as `k` on device `dev`, in 64 KiB frames.
+pub async fn put_to<N: ObjectNode + ?Sized>(
+    node: &N,
+    dev: DeviceId,
+    k: ObjectKey,
+    m: ObjectMeta,
+    data: &[u8],
+) -> Result<PutAck, NodeError> {
     let (tx, rx) = mpsc::channel(BODY_CHANNEL_FRAMES_MAX);
     let owned = data.to_vec();
-    let m = meta(name, t, data.len() as u64);
     let sender = tokio::spawn(async move {
         for c in owned.chunks(64 << 10) {
             let f = Frame::new(Bytes::copy_from_slice(c));
@@ -307,7 +331,7 @@ pub async fn put<N: ObjectNode + ?Sized>(
         }
         let _ = tx.send(PutChunk::End(m)).await;
     });
-    let r = node.put(DEV, key(name), rx).await;
+    let r = node.put(dev, k, rx).await;
     let _ = sender.await;
     r
 }
@@ -318,7 +342,17 @@ pub async fn get<N: ObjectNode + ?Sized>(
     name: &str,
     range: Option<ByteRange>,
 ) -> Result<Vec<u8>, NodeError> {
-    let mut s = node.get(DEV, key(name), range).await?;
+    get_from(node, DEV, key(name), range).await
+}
+
+/// GETs `k` (or a range of it) from device `dev` and gathers the verified body.
+pub async fn get_from<N: ObjectNode + ?Sized>(
+    node: &N,
+    dev: DeviceId,
+    k: ObjectKey,
+    range: Option<ByteRange>,
+) -> Result<Vec<u8>, NodeError> {
+    let mut s = node.get(dev, k, range).await?;
     let mut out = Vec::new();
     while let Some(f) = s.body.recv().await {
         let f = f?;

@@ -15,7 +15,23 @@ use tokio::sync::mpsc;
 
 pub(super) enum Entry {
     Obj { meta: ObjectMeta, data: Bytes },
-    Tomb(Timestamp),
+    Tomb { ts: Timestamp, name: String },
+}
+
+impl Entry {
+    fn version(&self, key: ObjectKey) -> EntryVersion {
+        let (name, data_ts, meta_ts, tombstone) = match self {
+            Entry::Obj { meta, .. } => (meta.name.clone(), meta.data_ts, meta.meta_ts, false),
+            Entry::Tomb { ts, name } => (name.clone(), *ts, *ts, true),
+        };
+        EntryVersion {
+            key,
+            name,
+            data_ts,
+            meta_ts,
+            tombstone,
+        }
+    }
 }
 
 /// Every device of every node, in one map; faults are injected per device.
@@ -50,7 +66,7 @@ impl FakeNode {
     fn newest_ts(&self, d: DeviceId, key: ObjectKey) -> Option<Timestamp> {
         match self.store.lock().unwrap().get(&(d, key)) {
             Some(Entry::Obj { meta, .. }) => Some(meta.data_ts),
-            Some(Entry::Tomb(t)) => Some(*t),
+            Some(Entry::Tomb { ts, .. }) => Some(*ts),
             None => None,
         }
     }
@@ -110,9 +126,9 @@ impl ObjectNode for FakeNode {
         self.check(device)?;
         let (meta, data) = match self.store.lock().unwrap().get(&(device, key)) {
             Some(Entry::Obj { meta, data }) => (meta.clone(), data.clone()),
-            Some(Entry::Tomb(t)) => {
+            Some(Entry::Tomb { ts, .. }) => {
                 return Err(NodeError::NotFound {
-                    tombstone: Some(*t),
+                    tombstone: Some(*ts),
                 })
             }
             None => return Err(NodeError::NotFound { tombstone: None }),
@@ -159,13 +175,14 @@ impl ObjectNode for FakeNode {
         &self,
         device: DeviceId,
         key: ObjectKey,
-        _name: &str,
+        name: &str,
         ts: Timestamp,
     ) -> Result<DeleteOutcome, NodeError> {
         self.check(device)?;
         let mut s = self.store.lock().unwrap();
         let existed = matches!(s.get(&(device, key)), Some(Entry::Obj { .. }));
-        s.insert((device, key), Entry::Tomb(ts));
+        let name = name.to_owned();
+        s.insert((device, key), Entry::Tomb { ts, name });
         Ok(DeleteOutcome { existed })
     }
 
@@ -182,11 +199,87 @@ impl ObjectNode for FakeNode {
                 meta.apply_post(req);
                 Ok(meta.clone())
             }
-            Some(Entry::Tomb(t)) => Err(NodeError::NotFound {
-                tombstone: Some(*t),
+            Some(Entry::Tomb { ts, .. }) => Err(NodeError::NotFound {
+                tombstone: Some(*ts),
             }),
             None => Err(NodeError::NotFound { tombstone: None }),
         }
+    }
+
+    async fn partition_digest(
+        &self,
+        device: DeviceId,
+        partition: u32,
+    ) -> Result<PartitionDigest, NodeError> {
+        let mut b = PartitionDigestBuilder::new();
+        for v in self.versions(device, partition, None)? {
+            b.add_version(&v);
+        }
+        Ok(b.finish())
+    }
+
+    async fn list_bucket(
+        &self,
+        device: DeviceId,
+        partition: u32,
+        bucket: u8,
+    ) -> Result<Vec<EntryVersion>, NodeError> {
+        self.versions(device, partition, Some(bucket))
+    }
+
+    async fn drop_entries(
+        &self,
+        device: DeviceId,
+        _partition: u32,
+        entries: Vec<EntryVersion>,
+    ) -> Result<u64, NodeError> {
+        self.check(device)?;
+        let mut s = self.store.lock().unwrap();
+        let mut dropped = 0;
+        for v in entries {
+            if s.get(&(device, v.key))
+                .is_some_and(|e| e.version(v.key) == v)
+            {
+                s.remove(&(device, v.key));
+                dropped += 1;
+            }
+        }
+        Ok(dropped)
+    }
+
+    async fn partitions(&self, device: DeviceId) -> Result<Vec<u32>, NodeError> {
+        self.check(device)?;
+        let s = self.store.lock().unwrap();
+        let mut v: Vec<u32> = s
+            .keys()
+            .filter(|(d, _)| *d == device)
+            .map(|(_, k)| k.partition)
+            .collect();
+        v.sort();
+        v.dedup();
+        Ok(v)
+    }
+}
+
+impl FakeNode {
+    /// The device's entries of a partition (or of one bucket of it), in key order.
+    fn versions(
+        &self,
+        device: DeviceId,
+        partition: u32,
+        bucket: Option<u8>,
+    ) -> Result<Vec<EntryVersion>, NodeError> {
+        self.check(device)?;
+        let s = self.store.lock().unwrap();
+        let mut v: Vec<EntryVersion> = s
+            .iter()
+            .filter(|((d, k), _)| {
+                *d == device && k.partition == partition && bucket.is_none_or(|b| bucket_of(k) == b)
+            })
+            .map(|((_, k), e)| e.version(*k))
+            .collect();
+        v.sort_by_key(|e| e.key);
+        Ok(v)
     }
 }
 
