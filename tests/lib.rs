@@ -7,6 +7,9 @@
 //! `target/release/cairn`; the Python clients from `$PATH` (xtask puts its
 //! venv first).
 
+pub mod cluster;
+pub mod load;
+
 use anyhow::{bail, Context, Result};
 use rand::{Rng, SeedableRng};
 use std::collections::HashMap;

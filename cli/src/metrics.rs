@@ -1,7 +1,9 @@
 //! `/metrics`: Prometheus text exposition of the storage devices' state
 //! (used and free bytes, objects, quarantined replicas), of the requests
 //! the proxy answered (by API, method and status class), and of the
-//! replicator's and the auditor's work (`cairn_replication_*`, `cairn_auditor_*`).
+//! replicator's and the auditor's work (`cairn_replication_*`, `cairn_auditor_*`),
+//! and of this node's view of the metadata group (`cairn_meta_*`: leader,
+//! term, applied index).
 
 use axum::{extract::State, routing::get, Router};
 use cairn_storage_node::replicator::{Replicator, ReplicatorStats};
@@ -27,6 +29,7 @@ struct Sources {
     storage: Arc<Storage>,
     proxy: cairn_proxy::Proxy,
     replicator: Arc<Replicator>,
+    meta: Arc<cairn_meta::MetaNode>,
 }
 
 /// A router serving `GET /metrics`.
@@ -34,6 +37,7 @@ pub fn router(
     storage: Arc<Storage>,
     proxy: cairn_proxy::Proxy,
     replicator: Arc<Replicator>,
+    meta: Arc<cairn_meta::MetaNode>,
 ) -> Router {
     Router::new()
         .route("/metrics", get(render))
@@ -41,6 +45,7 @@ pub fn router(
             storage,
             proxy,
             replicator,
+            meta,
         })
 }
 
@@ -50,8 +55,40 @@ async fn render(State(src): State<Sources>) -> String {
     render_requests(&src.proxy, &mut out);
     render_series(&src.replicator.stats(), &REPLICATION, &mut out);
     render_series(&src.storage.auditor_stats(), &AUDITOR, &mut out);
+    let raft = src.meta.raft().metrics().borrow().clone();
+    render_series(&(src.meta.node_id(), raft), &META, &mut out);
     out
 }
+
+/// This node's id and its Raft metrics.
+type MetaView = (u64, openraft::RaftMetrics<u64, cairn_meta::Node>);
+
+const META: [Series<MetaView>; 4] = [
+    (
+        "cairn_meta_leader",
+        "gauge",
+        "The metadata leader's node id as this node sees it (0: none known).",
+        |(_, m)| m.current_leader.unwrap_or(0) as f64,
+    ),
+    (
+        "cairn_meta_is_leader",
+        "gauge",
+        "1 when this node leads the metadata group.",
+        |(id, m)| f64::from(u8::from(m.current_leader == Some(*id))),
+    ),
+    (
+        "cairn_meta_term",
+        "gauge",
+        "This node's current Raft term.",
+        |(_, m)| m.current_term as f64,
+    ),
+    (
+        "cairn_meta_last_applied_index",
+        "gauge",
+        "The last log index this node applied to its state machine.",
+        |(_, m)| m.last_applied.map_or(0.0, |l| l.index as f64),
+    ),
+];
 
 const REPLICATION: [Series<ReplicatorStats>; 12] = [
     (

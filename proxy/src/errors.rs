@@ -121,7 +121,7 @@ impl From<cairn_meta_api::MetaError> for SwiftError {
             M::AccountNotFound | M::ContainerNotFound => SwiftError::NotFound,
             M::ContainerNotEmpty => SwiftError::Conflict,
             M::TooManyContainers => SwiftError::Forbidden,
-            M::Unavailable(s) | M::Storage(s) => SwiftError::Unavailable(s),
+            M::Unavailable(s) | M::Storage(s) | M::NotLeader(s) => SwiftError::Unavailable(s),
             // The object API never asks about volumes.
             e @ (M::VolumeNotFound
             | M::VolumeExists

@@ -200,6 +200,11 @@ impl PutCoordinator {
         Some(Outcome::Durable { acked })
     }
 
+    /// Whether a quorum of replicas already acked.
+    pub fn has_quorum(&self) -> bool {
+        self.acked().len() >= self.quorum
+    }
+
     /// Gives up on replicas that have not answered (a timeout).
     pub fn give_up(&mut self) {
         for s in &mut self.slots {

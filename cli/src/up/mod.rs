@@ -171,6 +171,7 @@ async fn serve(dir: DataDir) -> Result<()> {
         storage.clone(),
         proxy.clone(),
         replicator.clone(),
+        meta.clone(),
     ));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

@@ -44,6 +44,10 @@ pub enum MetaError {
     /// snapshots or clones, would shrink), with the reason.
     #[error("{0}")]
     VolumeBusy(String),
+    /// The request reached a voter that is not the leader, or none at all:
+    /// nothing was committed, so it is safe to send it again.
+    #[error("not the metadata leader: {0}")]
+    NotLeader(String),
     /// No leader, lost quorum, or the request timed out; safe to retry.
     #[error("metadata service unavailable: {0}")]
     Unavailable(String),

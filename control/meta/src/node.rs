@@ -28,6 +28,9 @@ use crate::types::{MetaRaft, Node, NodeId, Reply, Request, TypeConfig};
 /// Tombstones reclaimed per Raft command, at most.
 pub const RECLAIM_BATCH_MAX: usize = 1_000;
 
+/// The pause before a request that found no leader is sent again.
+const RETRY_PAUSE: Duration = Duration::from_millis(50);
+
 /// How long `shutdown` waits for openraft's tasks to release the store.
 pub const SHUTDOWN_WAIT_MS: u64 = 5_000;
 
@@ -245,13 +248,25 @@ impl MetaNode {
     }
 
     /// Commits `req` (batched with concurrent writes) and returns what
-    /// applying it produced; on a follower, through the leader.
+    /// applying it produced; on a follower, through the leader. A request
+    /// that reached no leader (leadership was changing) is sent again
+    /// until the request timeout: nothing of it was committed.
     pub(crate) async fn write(&self, req: Request) -> Result<Reply, MetaError> {
-        match self.leader().await? {
-            Leader::Me => self.write_here(req).await,
-            Leader::Other(id, node) => {
-                let link = self.link()?;
-                self.bounded(link.write(id, &node, req)).await?
+        let deadline = self.deadline();
+        loop {
+            let attempt = match self.leader().await? {
+                Leader::Me => self.write_here(req.clone()).await,
+                Leader::Other(id, node) => {
+                    let link = self.link()?;
+                    self.bounded(link.write(id, &node, req.clone())).await?
+                }
+            };
+            match attempt {
+                Err(MetaError::NotLeader(why)) if tokio::time::Instant::now() < deadline => {
+                    tracing::debug!(%why, "metadata write found no leader; again");
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                }
+                other => return other,
             }
         }
     }
@@ -259,6 +274,7 @@ impl MetaNode {
     /// Commits `req` as the leader (what a forwarded write runs): a
     /// follower refuses with `Unavailable`.
     pub async fn write_here(&self, req: Request) -> Result<Reply, MetaError> {
+        self.ensure_leader()?;
         match self.bounded(self.batcher.submit(req)).await?? {
             Reply::Rejected(r) => Err(r.into()),
             other => Ok(other),
@@ -268,11 +284,30 @@ impl MetaNode {
     /// Runs `read` on the state machine once it reflects every commit made
     /// before this call (linearizable). On a follower: ask the leader how
     /// far a read must see (confirming its leadership with a quorum), wait
-    /// until this node applied that far, and read locally.
+    /// until this node applied that far, and read locally. Tried again
+    /// while leadership changes, until the request timeout.
     pub(crate) async fn read<T>(
         &self,
         read: impl FnOnce(&DB) -> Result<T, MetaError>,
     ) -> Result<T, MetaError> {
+        let deadline = self.deadline();
+        loop {
+            match self.read_barrier().await {
+                Ok(()) => return read(&self.db),
+                Err(MetaError::NotLeader(why) | MetaError::Unavailable(why))
+                    if tokio::time::Instant::now() < deadline =>
+                {
+                    tracing::debug!(%why, "metadata read found no leader; again");
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Returns once this node's state machine holds every commit made
+    /// before the call.
+    async fn read_barrier(&self) -> Result<(), MetaError> {
         match self.leader().await? {
             Leader::Me => {
                 self.bounded(self.raft.ensure_linearizable())
@@ -291,13 +326,32 @@ impl MetaNode {
                 }
             }
         }
-        read(&self.db)
+        Ok(())
+    }
+
+    fn deadline(&self) -> tokio::time::Instant {
+        tokio::time::Instant::now() + Duration::from_millis(self.opts.request_timeout_ms)
+    }
+
+    /// `NotLeader` unless this node believes it leads (a stale belief is
+    /// caught by the quorum check or the commit that follows).
+    fn ensure_leader(&self) -> Result<(), MetaError> {
+        let leader = self.raft.metrics().borrow().current_leader;
+        if leader == Some(self.id) {
+            Ok(())
+        } else {
+            Err(MetaError::NotLeader(format!(
+                "node {} is not the leader ({leader:?} is)",
+                self.id
+            )))
+        }
     }
 
     /// The log index a linearizable read must see, as the leader (what a
     /// follower's read asks for): `Unavailable` unless this node is leader
     /// and a quorum confirms it.
     pub async fn read_index_here(&self) -> Result<Option<u64>, MetaError> {
+        self.ensure_leader()?;
         let (read_log_id, _applied) = self
             .bounded(self.raft.get_read_log_id())
             .await?

@@ -28,9 +28,9 @@ const ALPN: &[u8] = b"cairn/1";
 
 /// A connection that hears nothing for this long is closed: how long
 /// requests to a node that died or froze wait before they fail over.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(4);
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Keep-alives keep an idle but healthy connection open.
-const KEEP_ALIVE: Duration = Duration::from_secs(1);
+const KEEP_ALIVE: Duration = Duration::from_millis(500);
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())

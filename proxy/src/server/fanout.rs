@@ -28,6 +28,9 @@ use tokio::time::timeout;
 pub const FRAME_BYTES_MAX: usize = 64 * 1024;
 /// The body prefix held so a failed replica can be replaced by a handoff.
 pub const REPLAY_BYTES_MAX: usize = 1024 * 1024;
+/// How long the last replicas may take once a quorum acked (Swift's
+/// `post_quorum_timeout`).
+pub const POST_QUORUM_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
 /// Replicas (primaries and handoffs) one write may start.
 const STARTS_MAX: usize = 16;
 
@@ -197,7 +200,14 @@ impl Fanout<'_> {
         self.fail_slots(failed).await;
         self.coord.handle(Event::BodyEnded);
         while self.coord.outcome().is_none() {
-            match timeout(self.sh.cfg.node_timeout, self.results_rx.recv()).await {
+            // Once a quorum holds the object, a straggler gets a moment,
+            // not a node timeout: the replicator gives it its copy later.
+            let wait = if self.coord.has_quorum() {
+                POST_QUORUM_TIMEOUT
+            } else {
+                self.sh.cfg.node_timeout
+            };
+            match timeout(wait, self.results_rx.recv()).await {
                 Ok(Some(r)) => self.on_result(r).await,
                 Ok(None) | Err(_) => {
                     self.coord.give_up();

@@ -54,14 +54,11 @@ fn peer(id: NodeId, node: &Node) -> Result<Peer, TransportError> {
     })
 }
 
-/// One request and its answer on a fresh stream.
+/// Sends one request on `stream` and reads its answer.
 async fn exchange<Q: Serialize, A: DeserializeOwned>(
-    endpoint: &Endpoint,
-    peer: &Peer,
-    service: ServiceId,
+    mut stream: Stream,
     request: &Q,
 ) -> Result<A, TransportError> {
-    let mut stream = endpoint.open(peer, service).await?;
     send_msg(&mut stream.send, request).await?;
     finish(&mut stream.send);
     recv_msg(&mut stream.recv).await
@@ -84,13 +81,18 @@ impl QuicNetwork {
         node: &Node,
         rpc: MetaRpc,
     ) -> Result<A, MetaError> {
-        let unavailable = |e: TransportError| {
-            MetaError::Unavailable(format!("metadata leader {leader} at {}: {e}", node.addr))
-        };
-        let peer = peer(leader, node).map_err(unavailable)?;
-        exchange::<_, Result<A, MetaError>>(&self.endpoint, &peer, ServiceId::Meta, &rpc)
+        let why = |e: TransportError| format!("metadata leader {leader} at {}: {e}", node.addr);
+        let peer = peer(leader, node).map_err(|e| MetaError::NotLeader(why(e)))?;
+        // Not reaching the leader sent nothing: safe to try again. A stream
+        // that broke after the request went out may have committed it.
+        let stream = self
+            .endpoint
+            .open(&peer, ServiceId::Meta)
             .await
-            .map_err(unavailable)?
+            .map_err(|e| MetaError::NotLeader(why(e)))?;
+        exchange::<_, Result<A, MetaError>>(stream, &rpc)
+            .await
+            .map_err(|e| MetaError::Unavailable(why(e)))?
     }
 }
 
@@ -134,12 +136,15 @@ impl QuicPeer {
             .peer
             .as_ref()
             .map_err(|e| RPCError::Unreachable(Unreachable::new(&AnyError::error(e))))?;
-        let call = exchange::<_, Result<A, RaftError<NodeId, E>>>(
-            &self.endpoint,
-            peer,
-            ServiceId::Raft,
-            &rpc,
-        );
+        // Connecting has its own short timeout, and a peer that failed it
+        // is refused at once for a while: Raft learns it is unreachable and
+        // backs off, instead of timing out every heartbeat.
+        let stream = self
+            .endpoint
+            .open(peer, ServiceId::Raft)
+            .await
+            .map_err(|e| RPCError::Unreachable(Unreachable::new(&AnyError::error(e))))?;
+        let call = exchange::<_, Result<A, RaftError<NodeId, E>>>(stream, &rpc);
         match tokio::time::timeout(option.hard_ttl(), call).await {
             Err(_) => Err(RPCError::Network(NetworkError::new(&AnyError::error(
                 format!(
@@ -148,9 +153,6 @@ impl QuicPeer {
                     option.hard_ttl()
                 ),
             )))),
-            Ok(Err(e @ TransportError::Connect { .. })) => {
-                Err(RPCError::Unreachable(Unreachable::new(&AnyError::error(e))))
-            }
             Ok(Err(e)) => Err(RPCError::Network(NetworkError::new(&AnyError::error(e)))),
             Ok(Ok(answer)) => answer.map_err(|e| RemoteError::new(self.target, e).into()),
         }

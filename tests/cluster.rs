@@ -1,0 +1,331 @@
+//! Harness for multi-node tests: `cairn up --nodes N` in a scratch
+//! directory on free ports, with each node's process reachable for faults
+//! (kill -9, SIGSTOP) and restarts (`cairn node --config`).
+
+use anyhow::{bail, Context, Result};
+use std::collections::HashMap;
+use std::net::UdpSocket;
+use std::path::PathBuf;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use crate::{cairn_bin, free_port, parse_openrc};
+
+/// How long a cluster (or a restarted node) may take to answer.
+const START_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// A running `cairn up --nodes N`.
+pub struct Cluster {
+    launcher: Option<Child>,
+    /// Nodes this harness restarted itself (the launcher only knows the
+    /// processes it started).
+    restarted: Vec<Child>,
+    pub data: PathBuf,
+    _tmp: tempfile::TempDir,
+    pub nodes: u32,
+    /// The Swift API's port, the same on every node's address.
+    pub swift_port: u16,
+    pub openrc: HashMap<String, String>,
+}
+
+/// A UDP port free on every loopback address (bound on all, then released).
+fn free_udp_port() -> u16 {
+    UdpSocket::bind("0.0.0.0:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("binding an ephemeral UDP port")
+}
+
+impl Cluster {
+    /// Creates a cluster of `nodes` nodes with a replication pass every
+    /// `replication_secs` seconds, starts it, and waits until every node
+    /// answers.
+    pub fn start(nodes: u32, replication_secs: u64) -> Result<Cluster> {
+        let tmp = tempfile::tempdir()?;
+        let data = tmp.path().join("cluster");
+        let swift_port = free_port();
+        let ports = [
+            ("--listen", swift_port),
+            ("--s3-listen", free_port()),
+            ("--nbd-listen", free_port()),
+            ("--iscsi-listen", free_port()),
+        ];
+        let mut args: Vec<String> = vec![
+            "up".into(),
+            "--nodes".into(),
+            nodes.to_string(),
+            "--data".into(),
+            data.display().to_string(),
+            "--internode-port".into(),
+            free_udp_port().to_string(),
+        ];
+        for (flag, port) in ports {
+            args.push(flag.into());
+            args.push(format!("127.0.0.1:{port}"));
+        }
+        let init = Command::new(cairn_bin())
+            .args(&args)
+            .arg("--init-only")
+            .output()?;
+        if !init.status.success() {
+            bail!(
+                "cairn up --init-only: {}",
+                String::from_utf8_lossy(&init.stderr)
+            );
+        }
+        for i in 1..=nodes {
+            let path = data.join(format!("node-{i}/cairn.toml"));
+            let text = std::fs::read_to_string(&path)?;
+            let (head, tail) = text
+                .split_once("[replication]")
+                .context("no [replication] section")?;
+            let tail = set_key(tail, "interval_secs", &replication_secs.to_string());
+            std::fs::write(&path, format!("{head}[replication]{tail}"))?;
+        }
+        let log = std::fs::File::create(data.join("launcher.log"))?;
+        let launcher = Command::new(cairn_bin())
+            .args(&args)
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()?;
+        let mut c = Cluster {
+            launcher: Some(launcher),
+            restarted: Vec::new(),
+            data,
+            _tmp: tmp,
+            nodes,
+            swift_port,
+            openrc: HashMap::new(),
+        };
+        for i in 1..=nodes {
+            c.wait_healthy(i)?;
+        }
+        let deadline = Instant::now() + START_TIMEOUT;
+        while !c.data.join("openrc").exists() {
+            if Instant::now() > deadline {
+                bail!("no openrc; launcher log: {}", c.log("launcher.log"));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        c.openrc = parse_openrc(&std::fs::read_to_string(c.data.join("openrc"))?);
+        Ok(c)
+    }
+
+    /// Node `i`'s Swift address (node 1 on 127.0.0.1, node i on 127.0.0.(i+1)).
+    pub fn swift_addr(&self, i: u32) -> String {
+        let ip = if i == 1 { 1 } else { i + 1 };
+        format!("127.0.0.{ip}:{}", self.swift_port)
+    }
+
+    fn wait_healthy(&self, i: u32) -> Result<()> {
+        let url = format!("http://{}/healthcheck", self.swift_addr(i));
+        let deadline = Instant::now() + START_TIMEOUT;
+        while Instant::now() < deadline {
+            if ureq::get(&url)
+                .timeout(Duration::from_secs(2))
+                .call()
+                .is_ok()
+            {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bail!(
+            "node {i} did not answer; its log: {}",
+            self.log(&format!("node-{i}/node.log"))
+        )
+    }
+
+    /// The last lines of a log file under the data directory.
+    pub fn log(&self, rel: &str) -> String {
+        let text = std::fs::read_to_string(self.data.join(rel)).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// Node `i`'s pid, as it wrote it.
+    pub fn pid(&self, i: u32) -> Result<i32> {
+        let text = std::fs::read_to_string(self.data.join(format!("node-{i}/node.pid")))?;
+        Ok(text.trim().parse()?)
+    }
+
+    /// Sends `sig` to node `i`.
+    pub fn signal(&self, i: u32, sig: libc::c_int) -> Result<()> {
+        let status = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid(i)?.to_string())
+            .status()?;
+        anyhow::ensure!(status.success(), "kill -{sig} node {i}");
+        Ok(())
+    }
+
+    /// kill -9 node `i`, and waits until it is gone.
+    pub fn kill9(&self, i: u32) -> Result<()> {
+        let pid = self.pid(i)?;
+        self.signal(i, libc::SIGKILL)?;
+        let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        // A zombie (not yet reaped by its parent) has an empty cmdline.
+        while std::fs::read(proc_dir.join("cmdline")).is_ok_and(|c| !c.is_empty()) {
+            anyhow::ensure!(Instant::now() < deadline, "node {i} survived kill -9");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    /// Starts node `i` again (`cairn node --config`) and waits until it answers.
+    pub fn restart(&mut self, i: u32) -> Result<()> {
+        let dir = self.data.join(format!("node-{i}"));
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(dir.join("node.log"))?;
+        let child = Command::new(cairn_bin())
+            .arg("node")
+            .arg("--config")
+            .arg(dir.join("cairn.toml"))
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()?;
+        self.restarted.push(child);
+        self.wait_healthy(i)
+    }
+
+    /// Node `i`'s `/metrics`, as name (with labels) → value.
+    pub fn metrics(&self, i: u32) -> Result<HashMap<String, f64>> {
+        let text = ureq::get(&format!("http://{}/metrics", self.swift_addr(i)))
+            .timeout(Duration::from_secs(5))
+            .call()?
+            .into_string()?;
+        Ok(text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| {
+                let (k, v) = l.rsplit_once(' ')?;
+                Some((k.to_owned(), v.parse().ok()?))
+            })
+            .collect())
+    }
+
+    /// The metadata leader the nodes in `among` agree on, one of them,
+    /// waiting for one.
+    pub fn leader(&self, among: &[u32]) -> Result<u32> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let seen: Vec<u32> = among
+                .iter()
+                .filter_map(|&i| self.metrics(i).ok()?.get("cairn_meta_leader").copied())
+                .map(|v| v as u32)
+                .collect();
+            if seen.len() == among.len()
+                && among.contains(&seen[0])
+                && seen.iter().all(|l| *l == seen[0])
+            {
+                return Ok(seen[0]);
+            }
+            anyhow::ensure!(Instant::now() < deadline, "no agreed leader: {seen:?}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Waits until a full replication pass on every node in `among` found
+    /// nothing to push and had no errors: the replicas agree.
+    pub fn wait_replicas_agree(&self, among: &[u32], timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let read = |i: u32| -> Result<(f64, f64, f64)> {
+            let m = self.metrics(i)?;
+            let get = |k: &str| m.get(k).copied().unwrap_or(0.0);
+            Ok((
+                get("cairn_replication_passes_total"),
+                get("cairn_replication_buckets_differing_total"),
+                get("cairn_replication_errors_total"),
+            ))
+        };
+        'again: loop {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "replicas did not converge in {timeout:?}"
+            );
+            let before: Vec<_> = among.iter().map(|&i| read(i)).collect::<Result<_>>()?;
+            // Two passes: the first may have begun before `before`.
+            loop {
+                std::thread::sleep(Duration::from_millis(500));
+                anyhow::ensure!(
+                    Instant::now() < deadline,
+                    "replicas did not converge in {timeout:?}"
+                );
+                let now: Vec<_> = among.iter().map(|&i| read(i)).collect::<Result<_>>()?;
+                let mut all_done = true;
+                for (b, n) in before.iter().zip(&now) {
+                    if n.1 > b.1 || n.2 > b.2 {
+                        continue 'again;
+                    }
+                    all_done &= n.0 >= b.0 + 2.0;
+                }
+                if all_done {
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// A tempauth token and storage URL from node `i`'s proxy.
+    pub fn auth(&self, i: u32) -> Result<(String, String)> {
+        let resp = ureq::get(&format!("http://{}/auth/v1.0", self.swift_addr(i)))
+            .set("X-Auth-User", &self.openrc["ST_USER"])
+            .set("X-Auth-Key", &self.openrc["ST_KEY"])
+            .call()?;
+        let token = resp.header("x-auth-token").context("no token")?.to_owned();
+        let url = resp
+            .header("x-storage-url")
+            .context("no storage url")?
+            .to_owned();
+        Ok((token, url))
+    }
+}
+
+/// Replaces the value of the first `key = <number>` line in `text`.
+fn set_key(text: &str, key: &str, value: &str) -> String {
+    text.lines()
+        .map(|l| match l.split_once('=') {
+            Some((k, _)) if k.trim() == key => format!("{key} = {value}"),
+            _ => l.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for c in &mut self.restarted {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if let Some(mut launcher) = self.launcher.take() {
+            let _ = Command::new("kill")
+                .arg("-INT")
+                .arg(launcher.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(40);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = launcher.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = launcher.kill();
+            let _ = launcher.wait();
+        }
+        // Anything left: a node the launcher no longer tracked (only a
+        // process that is still this cluster's node, not a reused pid).
+        for i in 1..=self.nodes {
+            let Ok(pid) = self.pid(i) else { continue };
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let ours = String::from_utf8_lossy(&cmdline).contains(&*self.data.to_string_lossy());
+            if ours {
+                let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            }
+        }
+    }
+}
