@@ -284,6 +284,46 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// `cairn cluster status --json`: its exit status and document.
+    pub fn status(&self) -> Result<(std::process::ExitStatus, serde_json::Value)> {
+        let out = Command::new(cairn_bin())
+            .args(["cluster", "status", "--json", "--data"])
+            .arg(&self.data)
+            .output()
+            .context("running cairn cluster status")?;
+        let doc = serde_json::from_slice(&out.stdout).with_context(|| {
+            format!(
+                "status printed no JSON ({}): {}{}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })?;
+        Ok((out.status, doc))
+    }
+
+    /// SIGINT to the launcher (it stops every node it runs) and its exit.
+    pub fn stop(&mut self) -> Result<std::process::ExitStatus> {
+        let mut launcher = self.launcher.take().context("not running")?;
+        Command::new("kill")
+            .arg("-INT")
+            .arg(launcher.id().to_string())
+            .status()?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = launcher.try_wait()? {
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                let _ = launcher.kill();
+                bail!("cairn up did not stop within 60 s of SIGINT");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
 /// Replaces the value of the first `key = <number>` line in `text`.
 fn set_key(text: &str, key: &str, value: &str) -> String {
     text.lines()
@@ -302,20 +342,8 @@ impl Drop for Cluster {
             let _ = c.kill();
             let _ = c.wait();
         }
-        if let Some(mut launcher) = self.launcher.take() {
-            let _ = Command::new("kill")
-                .arg("-INT")
-                .arg(launcher.id().to_string())
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(40);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = launcher.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = launcher.kill();
-            let _ = launcher.wait();
+        if self.launcher.is_some() {
+            let _ = self.stop();
         }
         // Anything left: a node the launcher no longer tracked (only a
         // process that is still this cluster's node, not a reused pid).

@@ -2,10 +2,12 @@
 //! interface; each lives in its own module and composes the library crates.
 
 mod bench_cmd;
+mod cluster_cmd;
 mod config;
 mod control;
 mod files;
 mod metrics;
+mod node_status;
 mod ring_cmd;
 mod up;
 mod volume_cmd;
@@ -31,6 +33,9 @@ enum Command {
     /// Run one node of a multi-node cluster (`cairn up --nodes N` makes
     /// their configs).
     Node(up::NodeArgs),
+    /// The operator's view of a cluster (`cairn up --nodes N`).
+    #[command(subcommand)]
+    Cluster(cluster_cmd::ClusterCommand),
     /// Build and inspect rings (like swift-ring-builder).
     #[command(subcommand)]
     Ring(ring_cmd::RingCommand),
@@ -43,16 +48,24 @@ enum Command {
 }
 
 fn main() -> Result<()> {
+    let cli = Cli::parse();
+    // A status report says which nodes are down; the transport's warnings
+    // about them would only repeat it.
+    let default_filter = match cli.command {
+        Command::Cluster(_) => "error",
+        _ => "info,openraft=warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().command {
+    match cli.command {
         Command::Up(args) => up::run(args),
         Command::Node(args) => up::run_node(args),
+        Command::Cluster(cmd) => cluster_cmd::run(cmd),
         Command::Ring(cmd) => ring_cmd::run(cmd),
         Command::Bench(cmd) => bench_cmd::run(cmd),
         Command::Volume(args) => volume_cmd::run(args),

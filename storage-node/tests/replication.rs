@@ -231,7 +231,9 @@ async fn missing_replica_is_restored<D: DiskIo>(io: Arc<D>) {
     c.put(&large, &large.primaries[..2], 10, &large_body).await;
     c.put(&small, &small.primaries[1..], 10, &small_body).await;
     let r = c.replicator(&[], RECLAIM_AGE_SECS_DEFAULT);
+    assert_eq!(r.last_pass(), None);
     let pass = r.run_pass().await;
+    assert_eq!(r.last_pass().as_ref(), Some(&pass));
     assert_eq!(pass.objects_pushed, 2, "{pass:?}");
     assert_eq!(
         pass.bytes_pushed,
@@ -247,6 +249,7 @@ async fn missing_replica_is_restored<D: DiskIo>(io: Arc<D>) {
     assert_eq!(c.head(&large, large.handoff).await, NO_TOMBSTONE);
     let again = r.run_pass().await;
     assert_eq!((again.buckets_differing, again.objects_pushed), (0, 0));
+    assert_eq!(r.last_pass().as_ref(), Some(&again));
     let mut held: Vec<(DeviceId, u32)> = [&large, &small]
         .iter()
         .flat_map(|o| o.primaries.iter().map(|d| (*d, o.key.partition)))

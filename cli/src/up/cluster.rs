@@ -1,7 +1,7 @@
 //! A node's place in a multi-node cluster: its QUIC endpoint (mutual TLS
 //! with the certificate in `DIR/tls`), the metadata voter that talks
-//! through it, the storage services it offers the other nodes, and the
-//! clients it uses to reach theirs.
+//! through it, the storage and admin services it offers the other nodes
+//! and the operator, and the clients it uses to reach theirs.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -18,7 +18,7 @@ use cairn_nodeapi::{DeviceId, ExtentNode, ExtentRoutes, NodeId, ObjectNode};
 use cairn_ring::Ring;
 
 use super::init::DataDir;
-use super::Storage;
+use super::{admin, Storage};
 use crate::config::ClusterSection;
 
 /// How long a starting node waits for the metadata group to have a leader
@@ -91,6 +91,14 @@ impl Cluster {
             meta,
             remotes,
         })
+    }
+
+    /// Answers the operator's questions about this node (`ServiceId::Admin`).
+    /// Registered once the replicator exists; until then such a question
+    /// finds no service, and `cairn cluster status` shows the node as down.
+    pub fn serve_admin(&self, sources: admin::Sources) {
+        let service = admin::AdminService::new(sources, Arc::downgrade(&self.meta));
+        self.endpoint.register(ServiceId::Admin, service);
     }
 
     /// Every node's objects: the local node, and a client for each other.

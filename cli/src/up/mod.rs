@@ -4,21 +4,25 @@
 //! block gateway with its control socket.
 //!
 //! Start order: data directory (created on first start) → storage node →
-//! metadata Raft → proxy → replicator. Shutdown (Ctrl-C or SIGTERM) runs the
+//! metadata Raft → proxy → replicator (→ on a cluster node, the admin
+//! service that answers `cairn cluster status`). Shutdown (Ctrl-C or SIGTERM) runs the
 //! other way: stop accepting requests and drain them, stop the replicator,
 //! then close the metadata group and the storage devices (which stops the
 //! auditor), so a restart finds every acknowledged object.
 
+mod admin;
 mod cluster;
 mod control;
 mod http;
 mod init;
 mod nodes;
 
+pub use nodes::{operator_tls_dir, ring_path};
+
 use crate::config::FileConfig;
 use anyhow::{Context, Result};
 use cairn_nodeapi::{DeviceId, ExtentNode, NodeId, ObjectNode};
-use cairn_storage_node::replicator::{Replicator, ReplicatorConfig};
+use cairn_storage_node::replicator::{Replicator, ReplicatorConfig, RingSource};
 use init::DataDir;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -107,6 +111,7 @@ pub fn run(args: UpArgs) -> Result<()> {
 }
 
 async fn serve(dir: DataDir) -> Result<()> {
+    let started = std::time::Instant::now();
     let cfg = &dir.config;
     tracing::info!(config = ?redacted(cfg), "effective configuration");
 
@@ -137,13 +142,24 @@ async fn serve(dir: DataDir) -> Result<()> {
         nodes.clone(),
         meta.clone(),
     );
+    let ring_source: RingSource = Arc::new(move || ring.current());
     let replicator = Replicator::new(ReplicatorConfig {
-        ring: Arc::new(move || ring.current()),
+        ring: ring_source.clone(),
         local: storage.clone(),
         nodes,
         clock: Arc::new(cairn_base::SystemClock),
         reclaim_age_secs: cfg.replication.reclaim_age_secs,
     });
+    if let (Some(c), Some(section)) = (&cluster, &cfg.cluster) {
+        c.serve_admin(admin::Sources {
+            node_id: section.node_id,
+            internode_addr: section.listen,
+            started,
+            storage: storage.clone(),
+            ring: ring_source,
+            replicator: replicator.clone(),
+        });
+    }
     let gateway = cairn_block::gateway::Gateway::start(
         meta.clone(),
         cairn_block::volume::Backend {

@@ -8,6 +8,8 @@
 //! ```text
 //! cluster.toml        how many nodes, which internode port
 //! ca/ca.pem, ca.key   the cluster CA (the key never leaves this directory)
+//! tls/                the operator's certificate (`operator`), with which
+//!                     `cairn cluster status` reaches every node as a member
 //! keys/token.key      the token-signing key every proxy shares
 //! ring/object.*       the ring: 2 devices per node, each node its own zone
 //! node-<i>/           one node: cairn.toml with [cluster], tls/, ring/,
@@ -27,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use cairn_internode::pki::{node_name, write_file};
-use cairn_internode::ClusterCa;
+use cairn_internode::{ClusterCa, Identity};
 use cairn_ring::{DeviceSpec, RingBuilder};
 use serde::{Deserialize, Serialize};
 use tokio::process::{Child, Command};
@@ -52,6 +54,19 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 struct ClusterFile {
     nodes: u32,
     internode_port: u16,
+}
+
+/// The member name of the operator's certificate.
+const OPERATOR_NAME: &str = "operator";
+
+/// Where the operator's certificate is: `DIR/tls`.
+pub fn operator_tls_dir(root: &Path) -> PathBuf {
+    root.join("tls")
+}
+
+/// The cluster's ring: `DIR/ring/object.ring` (each node has a copy).
+pub fn ring_path(root: &Path) -> PathBuf {
+    root.join("ring/object.ring")
 }
 
 /// Node `i`'s loopback address.
@@ -87,6 +102,13 @@ pub fn run(
                 root.display(),
                 made.nodes
             );
+        }
+        // A directory made before operators had a certificate gets one now
+        // (as does one whose certificate is missing or unreadable).
+        if Identity::load(&operator_tls_dir(&root)).is_err() {
+            let key = std::fs::read_to_string(root.join("ca/ca.key"))
+                .context("reading the cluster CA's key")?;
+            issue_operator(&ClusterCa::from_key_pem(&key)?, &root)?;
         }
     } else {
         create(&root, count, internode_port, listen)?;
@@ -139,7 +161,7 @@ fn create(root: &Path, count: u32, port: u16, listen: Listeners) -> Result<()> {
     std::fs::create_dir_all(root.join("ring"))?;
     builder.save(&root.join("ring/object.builder"))?;
     let ring = builder.ring()?;
-    ring.save(&root.join("ring/object.ring"))?;
+    ring.save(&ring_path(root))?;
 
     let mut base = init::default_config(init::DEFAULT_LISTEN.parse()?);
     listen.apply(&mut base);
@@ -169,6 +191,12 @@ fn create(root: &Path, count: u32, port: u16, listen: Listeners) -> Result<()> {
         std::fs::copy(&token_key, dir.join("keys/token.key"))?;
         ca.issue(&node_name(u64::from(i)))?.save(&dir.join("tls"))?;
     }
+    issue_operator(&ca, root)
+}
+
+/// Issues the operator's certificate into `DIR/tls`.
+fn issue_operator(ca: &ClusterCa, root: &Path) -> Result<()> {
+    ca.issue(OPERATOR_NAME)?.save(&operator_tls_dir(root))?;
     Ok(())
 }
 
@@ -318,5 +346,9 @@ fn print_banner(root: &Path, node1: &init::DataDir, nodes: &[Running]) {
         println!("  user        {}:{}  key {}", u.account, u.user, u.key);
     }
     println!("  openrc      source {}", root.join("openrc").display());
+    println!(
+        "  status      cairn cluster status --data {}",
+        root.display()
+    );
     println!("Ctrl-C stops every node; a restart keeps every object.");
 }

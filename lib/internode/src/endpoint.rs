@@ -42,6 +42,8 @@ pub enum ServiceId {
     Meta = 4,
     /// A new node asking to join (the only service open to anonymous callers).
     Join = 5,
+    /// The operator's questions to a node (`cairn cluster status`).
+    Admin = 6,
 }
 
 impl ServiceId {
@@ -52,6 +54,7 @@ impl ServiceId {
             ServiceId::Raft,
             ServiceId::Meta,
             ServiceId::Join,
+            ServiceId::Admin,
         ]
         .into_iter()
         .find(|s| *s as u8 == b)
@@ -124,6 +127,12 @@ impl Endpoint {
         let mut quic = quinn::Endpoint::server(tls::server_config(id)?, addr).map_err(bind)?;
         quic.set_default_client_config(tls::member_client_config(id)?);
         Ok(Self::new(quic))
+    }
+
+    /// A client-only endpoint with a member's certificate: an operator's
+    /// tool, which asks nodes questions and serves nothing.
+    pub fn member_client(id: &Identity) -> Result<Arc<Endpoint>, TransportError> {
+        Self::client(tls::member_client_config(id)?)
     }
 
     /// A client-only endpoint for a node that is joining: it has no

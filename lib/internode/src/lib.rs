@@ -1,6 +1,6 @@
 //! Cairn's internode protocol: every byte between nodes (object and extent
-//! I/O, replication, Raft, joining) travels over QUIC (quinn) with mutual
-//! TLS from the cluster's own CA.
+//! I/O, replication, Raft, joining, the operator's status questions)
+//! travels over QUIC (quinn) with mutual TLS from the cluster's own CA.
 //!
 //! - `pki`: the cluster CA and the member certificates it issues.
 //! - `tls`: rustls configurations for members and for joining nodes.

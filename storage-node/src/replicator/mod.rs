@@ -77,6 +77,8 @@ pub struct Replicator {
     clock: Arc<dyn Clock>,
     reclaim_age_secs: u64,
     counters: Counters,
+    /// What the last completed pass did (`None` before the first).
+    last_pass: std::sync::Mutex<Option<ReplicatorStats>>,
     /// Held by a pass: one at a time.
     one_pass: tokio::sync::Mutex<()>,
 }
@@ -97,6 +99,7 @@ impl Replicator {
             clock,
             reclaim_age_secs,
             counters: Counters::default(),
+            last_pass: std::sync::Mutex::new(None),
             one_pass: tokio::sync::Mutex::new(()),
         })
     }
@@ -104,6 +107,15 @@ impl Replicator {
     /// Totals since the replicator started, and the last pass's timing.
     pub fn stats(&self) -> ReplicatorStats {
         self.counters.snapshot()
+    }
+
+    /// What the last completed pass did (its counters' growth over the
+    /// pass), or `None` before the first pass ends.
+    pub fn last_pass(&self) -> Option<ReplicatorStats> {
+        self.last_pass
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Runs one pass now (after any pass in progress); returns what it did.
@@ -124,6 +136,7 @@ impl Replicator {
         self.counters.pass_done(started.elapsed(), self.clock.now());
         let pass = self.counters.snapshot().since(&before);
         tracing::info!(?pass, "replication pass done");
+        *self.last_pass.lock().unwrap_or_else(|p| p.into_inner()) = Some(pass.clone());
         pass
     }
 

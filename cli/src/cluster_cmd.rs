@@ -1,0 +1,191 @@
+//! `cairn cluster status`: the operator's view of a cluster made by `cairn
+//! up --nodes N`. It reads the operator's certificate (`DIR/tls`) and the
+//! ring (`DIR/ring/object.ring`, which names every node and its internode
+//! address), asks every node for its `NodeStatus` over QUIC as a member,
+//! and prints a table (`render`) or, with `--json`, one JSON document.
+//!
+//! A node that does not answer is reported as down, not as an error: the
+//! command fails only when no node answers at all.
+
+mod render;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use cairn_internode::pki::{member_dns_name, node_name};
+use cairn_internode::{Endpoint, Identity, Peer};
+use cairn_ring::Ring;
+use serde::Serialize;
+
+use crate::node_status::{self, NodeStatus};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ClusterCommand {
+    /// Ask every node how it is: devices, metadata leader and term,
+    /// partitions out of place, replication and auditing.
+    Status(StatusArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// The cluster's directory (made by `cairn up --nodes N`).
+    #[arg(long, default_value = ".cairn", env = "CAIRN_DATA")]
+    pub data: PathBuf,
+    /// Print one JSON document instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(cmd: ClusterCommand) -> Result<()> {
+    match cmd {
+        ClusterCommand::Status(args) => status(&args),
+    }
+}
+
+/// Every node's answer, and what the answers agree on.
+#[derive(Debug, Serialize)]
+struct ClusterStatus {
+    summary: Summary,
+    nodes: Vec<NodeReport>,
+}
+
+/// One node of the ring: its status, or why there is none.
+#[derive(Debug, Serialize)]
+struct NodeReport {
+    node_id: u64,
+    internode_addr: SocketAddr,
+    up: bool,
+    /// Why the node did not answer.
+    error: Option<String>,
+    status: Option<NodeStatus>,
+}
+
+/// The cluster at a glance.
+#[derive(Debug, PartialEq, Eq, Serialize)]
+struct Summary {
+    nodes_total: usize,
+    nodes_up: usize,
+    /// Devices on the nodes that answered.
+    devices: usize,
+    /// The metadata leader, when every node that answered names the same
+    /// one in the same term.
+    leader: Option<u64>,
+    term: Option<u64>,
+    leader_agreed: bool,
+    /// Partitions held by a device the ring does not make a primary of,
+    /// summed over the devices that could list theirs.
+    out_of_place: u64,
+}
+
+fn status(args: &StatusArgs) -> Result<()> {
+    let root = args.data.as_path();
+    let tls = crate::up::operator_tls_dir(root);
+    let identity = Identity::load(&tls).with_context(|| {
+        format!(
+            "no operator certificate in {}: is {} a cluster made by `cairn up --nodes N`? \
+             (one made before operators had a certificate gets it at its next start)",
+            tls.display(),
+            root.display()
+        )
+    })?;
+    let nodes = ring_nodes(root)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let status = runtime.block_on(ask_all(&identity, &nodes))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+    } else {
+        print!("{}", render::render(root, &status));
+    }
+    if status.summary.nodes_up == 0 {
+        bail!("no node of {} answered", root.display());
+    }
+    Ok(())
+}
+
+/// Every node the ring names, with its internode address.
+fn ring_nodes(root: &Path) -> Result<BTreeMap<u64, SocketAddr>> {
+    let path = crate::up::ring_path(root);
+    let ring = Ring::load(&path).with_context(|| format!("loading the ring {}", path.display()))?;
+    let mut nodes = BTreeMap::new();
+    for d in ring.devices() {
+        let addr = d
+            .addr
+            .parse()
+            .with_context(|| format!("device {} of node {}: addr {:?}", d.name, d.node, d.addr))?;
+        nodes.insert(u64::from(d.node), addr);
+    }
+    Ok(nodes)
+}
+
+/// Asks every node at once; a node's failure is its report's, not ours.
+async fn ask_all(identity: &Identity, nodes: &BTreeMap<u64, SocketAddr>) -> Result<ClusterStatus> {
+    let endpoint = Endpoint::member_client(identity).context("making the operator's endpoint")?;
+    let mut asks = tokio::task::JoinSet::new();
+    for (&node_id, &addr) in nodes {
+        let endpoint = endpoint.clone();
+        let peer = Peer {
+            addr,
+            name: member_dns_name(&node_name(node_id)),
+        };
+        asks.spawn(async move {
+            let answer = node_status::ask(&endpoint, &peer).await;
+            (node_id, addr, answer)
+        });
+    }
+    let mut reports = Vec::new();
+    while let Some(joined) = asks.join_next().await {
+        let (node_id, internode_addr, answer) = joined.context("asking a node")?;
+        let (status, error) = match answer {
+            Ok(s) => (Some(s), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        reports.push(NodeReport {
+            node_id,
+            internode_addr,
+            up: status.is_some(),
+            error,
+            status,
+        });
+    }
+    endpoint.close().await;
+    reports.sort_by_key(|r| r.node_id);
+    Ok(ClusterStatus {
+        summary: summarize(&reports),
+        nodes: reports,
+    })
+}
+
+fn summarize(reports: &[NodeReport]) -> Summary {
+    let up: Vec<&NodeStatus> = reports.iter().filter_map(|r| r.status.as_ref()).collect();
+    let views: Vec<(Option<u64>, u64)> = up
+        .iter()
+        .map(|s| (s.metadata.leader, s.metadata.term))
+        .collect();
+    let agreed = match views.first() {
+        Some(&(Some(leader), term)) => views.iter().all(|v| *v == (Some(leader), term)),
+        _ => false,
+    };
+    let first = views.first().filter(|_| agreed);
+    Summary {
+        nodes_total: reports.len(),
+        nodes_up: up.len(),
+        devices: up.iter().map(|s| s.devices.len()).sum(),
+        leader: first.and_then(|v| v.0),
+        term: first.map(|v| v.1),
+        leader_agreed: agreed,
+        out_of_place: up
+            .iter()
+            .flat_map(|s| &s.devices)
+            .filter_map(|d| d.placement)
+            .map(|p| u64::from(p.out_of_place))
+            .sum(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

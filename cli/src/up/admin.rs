@@ -1,0 +1,147 @@
+//! The admin service (`ServiceId::Admin`) on every node of a cluster: it
+//! answers the operator's `NodeStatus` (see [`crate::node_status`]) from
+//! the node's devices, its metadata voter, its replicator and auditor, and
+//! the ring in force. Members only, like every service but joining: the
+//! endpoint refuses a caller without a cluster certificate before this
+//! service sees a byte.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Weak};
+use std::time::Instant;
+
+use async_trait::async_trait;
+use cairn_internode::wire::{finish, recv_msg, send_msg};
+use cairn_internode::{Caller, Service, Stream};
+use cairn_meta::MetaNode;
+use cairn_nodeapi::ObjectNode;
+use cairn_ring::Ring;
+use cairn_storage_node::replicator::{Replicator, RingSource};
+
+use super::Storage;
+use crate::node_status::{
+    AdminRequest, DeviceStatus, NodeStatus, Placement, RaftRole, RaftStatus, ReplicationStatus,
+};
+
+/// What a node's status is read from, besides its metadata voter.
+pub struct Sources {
+    pub node_id: u64,
+    pub internode_addr: SocketAddr,
+    /// When the node started.
+    pub started: Instant,
+    pub storage: Arc<Storage>,
+    pub ring: RingSource,
+    pub replicator: Arc<Replicator>,
+}
+
+/// Answers `AdminRequest`s about this node.
+pub struct AdminService {
+    sources: Sources,
+    /// Weak: the voter holds the endpoint (its network), which holds this.
+    meta: Weak<MetaNode>,
+}
+
+impl AdminService {
+    pub fn new(sources: Sources, meta: Weak<MetaNode>) -> Arc<AdminService> {
+        Arc::new(AdminService { sources, meta })
+    }
+
+    /// The node's status now; `None` once its metadata voter is gone
+    /// (the node is shutting down).
+    async fn status(&self) -> Option<NodeStatus> {
+        let s = &self.sources;
+        let metadata = raft_status(&self.meta.upgrade()?.raft().metrics().borrow());
+        Some(NodeStatus {
+            node_id: s.node_id,
+            internode_addr: s.internode_addr,
+            uptime_secs: s.started.elapsed().as_secs(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            devices: self.devices().await,
+            metadata,
+            replication: ReplicationStatus::new(
+                &s.replicator.stats(),
+                s.replicator.last_pass().as_ref(),
+                super::init::now_secs(),
+            ),
+            auditor: s.storage.auditor_stats().into(),
+        })
+    }
+
+    async fn devices(&self) -> Vec<DeviceStatus> {
+        let s = &self.sources;
+        let ring = (s.ring)();
+        let mut out = Vec::new();
+        for d in s.storage.device_stats() {
+            let id = d.device.0;
+            let partitions = s.storage.partitions(d.device).await;
+            if let Err(e) = &partitions {
+                tracing::warn!(device = id, error = %e, "status: listing partitions failed");
+            }
+            out.push(DeviceStatus {
+                id,
+                name: ring
+                    .device(id)
+                    .map_or_else(|| format!("#{id}"), |r| r.name.clone()),
+                used_bytes: d.used_bytes,
+                free_bytes: d.free_bytes,
+                object_count: d.object_count,
+                quarantined_count: d.quarantined_count,
+                poisoned: d.poisoned,
+                placement: partitions.ok().map(|p| placement(&ring, id, &p)),
+            });
+        }
+        out
+    }
+}
+
+#[async_trait]
+impl Service for AdminService {
+    async fn serve(&self, _caller: Caller, mut stream: Stream) {
+        match recv_msg::<AdminRequest>(&mut stream.recv).await {
+            Ok(AdminRequest::NodeStatus) => {}
+            Err(e) => {
+                tracing::debug!(error = %e, "admin request unreadable");
+                return;
+            }
+        }
+        let Some(status) = self.status().await else {
+            return;
+        };
+        if let Err(e) = send_msg(&mut stream.send, &status).await {
+            tracing::debug!(error = %e, "admin answer not delivered");
+        }
+        finish(&mut stream.send);
+    }
+}
+
+/// How many of `partitions` (held by `device`) are where the ring wants
+/// them; a partition the ring does not have (a smaller part power) is out
+/// of place too.
+fn placement(ring: &Ring, device: u32, partitions: &[u32]) -> Placement {
+    let primary =
+        |p: u32| p < ring.partition_count() && ring.primaries(p).iter().any(|d| d.id == device);
+    Placement {
+        partitions_held: partitions.len() as u32,
+        out_of_place: partitions.iter().filter(|&&p| !primary(p)).count() as u32,
+    }
+}
+
+fn raft_status(m: &openraft::RaftMetrics<cairn_meta::NodeId, cairn_meta::Node>) -> RaftStatus {
+    use openraft::ServerState;
+    RaftStatus {
+        role: match m.state {
+            ServerState::Leader => RaftRole::Leader,
+            ServerState::Follower => RaftRole::Follower,
+            ServerState::Candidate => RaftRole::Candidate,
+            ServerState::Learner => RaftRole::Learner,
+            ServerState::Shutdown => RaftRole::Shutdown,
+        },
+        term: m.current_term,
+        leader: m.current_leader,
+        last_log_index: m.last_log_index,
+        last_applied_index: m.last_applied.map(|l| l.index),
+        voters: m.membership_config.voter_ids().collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
