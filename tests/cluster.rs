@@ -14,8 +14,14 @@ use crate::{cairn_bin, free_port, parse_openrc};
 /// How long a cluster (or a restarted node) may take to answer.
 const START_TIMEOUT: Duration = Duration::from_secs(90);
 
+/// One cluster at a time per test binary: fault tests measure latency and
+/// throughput under faults, and two clusters on 2 cores would measure
+/// each other.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A running `cairn up --nodes N`.
 pub struct Cluster {
+    _turn: std::sync::MutexGuard<'static, ()>,
     launcher: Option<Child>,
     /// Nodes this harness restarted itself (the launcher only knows the
     /// processes it started).
@@ -41,6 +47,8 @@ impl Cluster {
     /// `replication_secs` seconds, starts it, and waits until every node
     /// answers.
     pub fn start(nodes: u32, replication_secs: u64) -> Result<Cluster> {
+        // A test that failed while holding the turn poisons it; the next may go.
+        let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
         let tmp = tempfile::tempdir()?;
         let data = tmp.path().join("cluster");
         let swift_port = free_port();
@@ -89,6 +97,7 @@ impl Cluster {
             .stderr(log)
             .spawn()?;
         let mut c = Cluster {
+            _turn: turn,
             launcher: Some(launcher),
             restarted: Vec::new(),
             data,
