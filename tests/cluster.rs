@@ -31,6 +31,8 @@ pub struct Cluster {
     pub nodes: u32,
     /// The Swift API's port, the same on every node's address.
     pub swift_port: u16,
+    /// The NBD server's port, the same on every node's address.
+    pub nbd_port: u16,
     pub openrc: HashMap<String, String>,
 }
 
@@ -52,10 +54,11 @@ impl Cluster {
         let tmp = tempfile::tempdir()?;
         let data = tmp.path().join("cluster");
         let swift_port = free_port();
+        let nbd_port = free_port();
         let ports = [
             ("--listen", swift_port),
             ("--s3-listen", free_port()),
-            ("--nbd-listen", free_port()),
+            ("--nbd-listen", nbd_port),
             ("--iscsi-listen", free_port()),
         ];
         let mut args: Vec<String> = vec![
@@ -104,6 +107,7 @@ impl Cluster {
             _tmp: tmp,
             nodes,
             swift_port,
+            nbd_port,
             openrc: HashMap::new(),
         };
         for i in 1..=nodes {
@@ -122,8 +126,20 @@ impl Cluster {
 
     /// Node `i`'s Swift address (node 1 on 127.0.0.1, node i on 127.0.0.(i+1)).
     pub fn swift_addr(&self, i: u32) -> String {
-        let ip = if i == 1 { 1 } else { i + 1 };
-        format!("127.0.0.{ip}:{}", self.swift_port)
+        format!("{}:{}", public_ip(i), self.swift_port)
+    }
+
+    /// `nbd://…/volume` on node `i`'s NBD server.
+    pub fn nbd_url(&self, i: u32, volume: &str) -> String {
+        format!("nbd://{}:{}/{volume}", public_ip(i), self.nbd_port)
+    }
+
+    /// `cairn volume --data DIR ARGS` (it asks node 1).
+    pub fn volume(&self, args: &[&str]) -> Result<String> {
+        let data = self.data.display().to_string();
+        let mut all = vec!["volume", "--data", &data];
+        all.extend_from_slice(args);
+        crate::run_tool(&cairn_bin().display().to_string(), &all)
     }
 
     fn wait_healthy(&self, i: u32) -> Result<()> {
@@ -331,6 +347,13 @@ impl Cluster {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+}
+
+/// Where node `i` serves the public APIs: node 1 on 127.0.0.1, node `i`
+/// on 127.0.0.(i+1).
+fn public_ip(i: u32) -> String {
+    let last = if i == 1 { 1 } else { i + 1 };
+    format!("127.0.0.{last}")
 }
 
 /// Replaces the value of the first `key = <number>` line in `text`.

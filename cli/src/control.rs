@@ -54,9 +54,21 @@ pub enum Reply {
     Error(String),
 }
 
+/// The directory of the process to ask in `data`: `data` itself, or, in a
+/// cluster's directory (`cairn up --nodes`), node 1's. Every node's gateway
+/// serves the same volumes; node 1 is the one `openrc` points at.
+pub fn serving_dir(data: &Path) -> PathBuf {
+    let node1 = data.join("node-1");
+    if !data.join("cairn.toml").exists() && node1.join("cairn.toml").exists() {
+        node1
+    } else {
+        data.to_path_buf()
+    }
+}
+
 /// Sends one request to the cloud running on `data`.
 pub async fn call(data: &Path, req: &Request) -> Result<Reply> {
-    let path = socket_path(data);
+    let path = socket_path(&serving_dir(data));
     let stream = tokio::net::UnixStream::connect(&path)
         .await
         .with_context(|| {

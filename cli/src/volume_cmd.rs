@@ -196,7 +196,8 @@ fn print_volume(r: Reply) -> Result<()> {
 
 /// `nbd://ADDR/NAME` of the running cloud's NBD server.
 fn nbd_url(data: &Path, name: &str) -> Result<String> {
-    let cfg = crate::config::FileConfig::load(&data.join("cairn.toml"))?;
+    let dir = crate::control::serving_dir(data);
+    let cfg = crate::config::FileConfig::load(&dir.join("cairn.toml"))?;
     Ok(format!("nbd://{}/{name}", cfg.block.nbd_listen))
 }
 
