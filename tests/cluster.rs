@@ -1,6 +1,8 @@
 //! Harness for multi-node tests: `cairn up --nodes N` in a scratch
 //! directory on free ports, with each node's process reachable for faults
-//! (kill -9, SIGSTOP) and restarts (`cairn node --config`).
+//! (kill -9, SIGSTOP) and restarts (`cairn node --config`). `Cluster::init`
+//! stops after `--init-only`, so a test can edit node configs (or mount a
+//! device) before the nodes start.
 
 use anyhow::{bail, Context, Result};
 use std::collections::HashMap;
@@ -44,17 +46,84 @@ fn free_udp_port() -> u16 {
         .expect("binding an ephemeral UDP port")
 }
 
+/// A cluster initialised by `cairn up --nodes N --init-only` and not yet
+/// started, so a test can edit node configs or prepare device directories
+/// (`DATA/node-<i>/devices/<dev>`) first.
+pub struct ClusterBuilder {
+    turn: std::sync::MutexGuard<'static, ()>,
+    /// The launcher's arguments, without `--init-only`.
+    args: Vec<String>,
+    pub data: PathBuf,
+    tmp: tempfile::TempDir,
+    pub nodes: u32,
+    swift_port: u16,
+    nbd_port: u16,
+}
+
+impl ClusterBuilder {
+    /// Node `i`'s directory (its `cairn.toml`, `devices/`, `node.log`).
+    pub fn node_dir(&self, i: u32) -> PathBuf {
+        self.data.join(format!("node-{i}"))
+    }
+
+    /// Sets `key = value` (`value` a TOML literal) in `[section]` of node
+    /// `i`'s `cairn.toml`; the key must already be there.
+    pub fn set(&self, i: u32, section: &str, key: &str, value: &str) -> Result<()> {
+        let path = self.node_dir(i).join("cairn.toml");
+        let text = std::fs::read_to_string(&path)?;
+        let edited = set_key(&text, section, key, value)
+            .with_context(|| format!("editing {}", path.display()))?;
+        std::fs::write(&path, edited)?;
+        Ok(())
+    }
+
+    /// `set` on every node.
+    pub fn set_all(&self, section: &str, key: &str, value: &str) -> Result<()> {
+        (1..=self.nodes).try_for_each(|i| self.set(i, section, key, value))
+    }
+
+    /// Starts the cluster and waits until every node answers.
+    pub fn start(self) -> Result<Cluster> {
+        let log = std::fs::File::create(self.data.join("launcher.log"))?;
+        let launcher = Command::new(cairn_bin())
+            .args(&self.args)
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()?;
+        let mut c = Cluster {
+            _turn: self.turn,
+            launcher: Some(launcher),
+            restarted: Vec::new(),
+            data: self.data,
+            _tmp: self.tmp,
+            nodes: self.nodes,
+            swift_port: self.swift_port,
+            nbd_port: self.nbd_port,
+            openrc: HashMap::new(),
+        };
+        for i in 1..=c.nodes {
+            c.wait_healthy(i)?;
+        }
+        let deadline = Instant::now() + START_TIMEOUT;
+        while !c.data.join("openrc").exists() {
+            if Instant::now() > deadline {
+                bail!("no openrc; launcher log: {}", c.log("launcher.log"));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        c.openrc = parse_openrc(&std::fs::read_to_string(c.data.join("openrc"))?);
+        Ok(c)
+    }
+}
+
 impl Cluster {
-    /// Creates a cluster of `nodes` nodes with a replication pass every
-    /// `replication_secs` seconds, starts it, and waits until every node
-    /// answers.
-    pub fn start(nodes: u32, replication_secs: u64) -> Result<Cluster> {
-        // A test that failed while holding the turn poisons it; the next may go.
+    /// Initialises a cluster of `nodes` nodes on free ports, to be started
+    /// with `ClusterBuilder::start`.
+    pub fn init(nodes: u32) -> Result<ClusterBuilder> {
         let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
         let tmp = tempfile::tempdir()?;
         let data = tmp.path().join("cluster");
-        let swift_port = free_port();
-        let nbd_port = free_port();
+        let (swift_port, nbd_port) = (free_port(), free_port());
         let ports = [
             ("--listen", swift_port),
             ("--s3-listen", free_port()),
@@ -84,44 +153,28 @@ impl Cluster {
                 String::from_utf8_lossy(&init.stderr)
             );
         }
-        for i in 1..=nodes {
-            let path = data.join(format!("node-{i}/cairn.toml"));
-            let text = std::fs::read_to_string(&path)?;
-            let (head, tail) = text
-                .split_once("[replication]")
-                .context("no [replication] section")?;
-            let tail = set_key(tail, "interval_secs", &replication_secs.to_string());
-            std::fs::write(&path, format!("{head}[replication]{tail}"))?;
-        }
-        let log = std::fs::File::create(data.join("launcher.log"))?;
-        let launcher = Command::new(cairn_bin())
-            .args(&args)
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()?;
-        let mut c = Cluster {
-            _turn: turn,
-            launcher: Some(launcher),
-            restarted: Vec::new(),
+        Ok(ClusterBuilder {
+            turn,
+            args,
             data,
-            _tmp: tmp,
+            tmp,
             nodes,
             swift_port,
             nbd_port,
-            openrc: HashMap::new(),
-        };
-        for i in 1..=nodes {
-            c.wait_healthy(i)?;
-        }
-        let deadline = Instant::now() + START_TIMEOUT;
-        while !c.data.join("openrc").exists() {
-            if Instant::now() > deadline {
-                bail!("no openrc; launcher log: {}", c.log("launcher.log"));
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        c.openrc = parse_openrc(&std::fs::read_to_string(c.data.join("openrc"))?);
-        Ok(c)
+        })
+    }
+
+    /// Creates a cluster of `nodes` nodes with a replication pass every
+    /// `replication_secs` seconds, starts it, and waits until every node
+    /// answers.
+    pub fn start(nodes: u32, replication_secs: u64) -> Result<Cluster> {
+        let b = Cluster::init(nodes)?;
+        b.set_all(
+            "replication",
+            "interval_secs",
+            &replication_secs.to_string(),
+        )?;
+        b.start()
     }
 
     /// Node `i`'s Swift address (node 1 on 127.0.0.1, node i on 127.0.0.(i+1)).
@@ -232,6 +285,18 @@ impl Cluster {
             .collect())
     }
 
+    /// The sum of every series of metric `name` (whatever its labels) on
+    /// node `i`: a device gauge summed over the node's devices.
+    pub fn metric_total(&self, i: u32, name: &str) -> Result<f64> {
+        let labelled = format!("{name}{{");
+        Ok(self
+            .metrics(i)?
+            .iter()
+            .filter(|(k, _)| *k == name || k.starts_with(&labelled))
+            .map(|(_, v)| v)
+            .sum())
+    }
+
     /// The metadata leader the nodes in `among` agree on, one of them,
     /// waiting for one.
     pub fn leader(&self, among: &[u32]) -> Result<u32> {
@@ -328,6 +393,26 @@ impl Cluster {
         Ok((out.status, doc))
     }
 
+    /// Starts the stopped cluster again on its directory (`cairn up --nodes
+    /// N --data DIR`: the addresses are in the nodes' configs).
+    pub fn relaunch(&mut self) -> Result<()> {
+        anyhow::ensure!(self.launcher.is_none(), "the cluster is running");
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.data.join("launcher.log"))?;
+        let launcher = Command::new(cairn_bin())
+            .args(["up", "--nodes", &self.nodes.to_string(), "--data"])
+            .arg(&self.data)
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()?;
+        self.launcher = Some(launcher);
+        for i in 1..=self.nodes {
+            self.wait_healthy(i)?;
+        }
+        Ok(())
+    }
+
     /// SIGINT to the launcher (it stops every node it runs) and its exit.
     pub fn stop(&mut self) -> Result<std::process::ExitStatus> {
         let mut launcher = self.launcher.take().context("not running")?;
@@ -356,16 +441,29 @@ fn public_ip(i: u32) -> String {
     format!("127.0.0.{last}")
 }
 
-/// Replaces the value of the first `key = <number>` line in `text`.
-fn set_key(text: &str, key: &str, value: &str) -> String {
-    text.lines()
-        .map(|l| match l.split_once('=') {
-            Some((k, _)) if k.trim() == key => format!("{key} = {value}"),
-            _ => l.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-        + "\n"
+/// Replaces the value of `key` in `[section]` of the TOML `text`; an error
+/// when the section has no such key (a typo must not go unnoticed).
+fn set_key(text: &str, section: &str, key: &str, value: &str) -> Result<String> {
+    let header = format!("[{section}]");
+    let mut in_section = false;
+    let mut replaced = false;
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') {
+            in_section = trimmed == header;
+        }
+        match line.split_once('=') {
+            Some((k, _)) if in_section && !replaced && k.trim() == key => {
+                out.push_str(&format!("{key} = {value}"));
+                replaced = true;
+            }
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    anyhow::ensure!(replaced, "no `{key}` in [{section}]");
+    Ok(out)
 }
 
 impl Drop for Cluster {

@@ -8,6 +8,7 @@
 //! venv first).
 
 pub mod cluster;
+pub mod disk;
 pub mod load;
 
 use anyhow::{bail, Context, Result};

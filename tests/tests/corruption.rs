@@ -1,39 +1,25 @@
 //! A flipped byte on one device: GETs still return the right bytes, and the
 //! bad replica is quarantined (visible in `/metrics`).
 
+use cairn_tests::disk::{find_all, flip_byte};
 use cairn_tests::{random_bytes, seeded_rng, Cairn};
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Most GETs of one object while waiting for its bad replica to be read.
 const GETS_MAX: usize = 60;
 
-/// Every regular file under `dir`.
-fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = entry.path();
-        if p.is_dir() {
-            files_under(&p, out);
-        } else {
-            out.push(p);
-        }
-    }
-}
-
 /// Flips one byte of `needle`'s first occurrence in any file of device `dev`.
 /// Returns whether it found the bytes there.
 fn flip_on_device(data: &Path, dev: &str, needle: &[u8]) -> anyhow::Result<bool> {
-    let mut files = Vec::new();
-    files_under(&data.join("devices").join(dev), &mut files);
-    for f in files {
-        let mut bytes = std::fs::read(&f)?;
-        if let Some(pos) = bytes.windows(needle.len()).position(|w| w == needle) {
-            bytes[pos + needle.len() / 2] ^= 0x5a;
-            std::fs::write(&f, &bytes)?;
-            return Ok(true);
+    let found = find_all(&data.join("devices").join(dev), &[needle])?;
+    match found[0].first() {
+        Some((file, at)) => {
+            flip_byte(file, at + needle.len() as u64 / 2)?;
+            Ok(true)
         }
+        None => Ok(false),
     }
-    Ok(false)
 }
 
 fn quarantined(cairn: &Cairn) -> anyhow::Result<u64> {
