@@ -108,6 +108,10 @@ pub struct ProxyConfig {
     pub s3_domain: Option<String>,
     /// How long an unfinished multipart upload is kept.
     pub s3_upload_ttl: Duration,
+    /// Reads try this node's replicas first (Swift's `read_affinity`): on
+    /// a cluster node, the local copy costs no network hop. The others are
+    /// still read when it fails, and the auditor verifies every replica.
+    pub read_affinity: Option<cairn_nodeapi::NodeId>,
 }
 
 impl Default for ProxyConfig {
@@ -125,6 +129,7 @@ impl Default for ProxyConfig {
             s3_region: "us-east-1".into(),
             s3_domain: None,
             s3_upload_ttl: Duration::from_secs(7 * 86_400),
+            read_affinity: None,
         }
     }
 }

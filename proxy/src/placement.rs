@@ -29,9 +29,20 @@ impl Locations {
         self.primaries.len() / 2 + 1
     }
 
-    /// Primaries then handoffs: the order reads try devices in.
-    pub fn read_order(&self) -> impl Iterator<Item = Target> + '_ {
-        self.primaries.iter().chain(self.handoffs.iter()).copied()
+    /// The order reads try devices in: the primaries in random order (as
+    /// Swift's `sorting_method = shuffle`: reads spread over every replica,
+    /// so each replica's bytes are verified by ordinary traffic) but those
+    /// on the `near` node first (Swift's `read_affinity`), then the handoffs
+    /// in ring order.
+    pub fn read_order(&self, near: Option<NodeId>) -> Vec<Target> {
+        use rand::seq::SliceRandom;
+        let mut primaries = self.primaries.clone();
+        primaries.shuffle(&mut rand::thread_rng());
+        if let Some(near) = near {
+            primaries.sort_by_key(|t| t.node != near);
+        }
+        primaries.extend_from_slice(&self.handoffs);
+        primaries
     }
 }
 
@@ -118,7 +129,7 @@ mod tests {
         assert_eq!(a.primaries.len(), 3);
         assert_eq!(a.quorum(), 2);
         assert_eq!(a.handoffs.len(), HANDOFFS_MAX);
-        let mut all: Vec<Target> = a.read_order().collect();
+        let mut all: Vec<Target> = a.read_order(None);
         all.sort_by_key(|t| t.device);
         all.dedup();
         assert_eq!(all.len(), 3 + HANDOFFS_MAX);
@@ -126,5 +137,21 @@ mod tests {
         assert_ne!(live.locate("AUTH_a", "c", "o2").key.hash, a.key.hash);
         live.replace(ring(4));
         assert_eq!(live.locate("AUTH_a", "c", "o").handoffs.len(), 1);
+    }
+
+    #[test]
+    fn reads_try_the_near_node_first_and_spread_over_the_rest() {
+        let a = LiveRing::new(ring(6)).locate("AUTH_a", "c", "o");
+        let near = a.primaries[2].node;
+        let mut firsts = std::collections::BTreeSet::new();
+        for _ in 0..200 {
+            let order = a.read_order(Some(near));
+            assert_eq!(order[0].node, near);
+            assert_eq!(&order[3..], &a.handoffs[..]);
+            let plain = a.read_order(None);
+            firsts.insert(plain[0].device);
+        }
+        // Without affinity every primary comes first now and then.
+        assert_eq!(firsts.len(), 3);
     }
 }

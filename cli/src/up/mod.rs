@@ -325,6 +325,11 @@ fn proxy_config(dir: &DataDir) -> cairn_proxy::ProxyConfig {
         s3_domain: s3.domain.clone(),
         token_secret: dir.token_secret.clone(),
         token_ttl_secs: dir.config.proxy.token_ttl_secs,
+        read_affinity: dir
+            .config
+            .cluster
+            .as_ref()
+            .map(|_| NodeId(dir.config.storage.node)),
         ..cairn_proxy::ProxyConfig::default()
     }
 }

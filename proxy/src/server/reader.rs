@@ -13,7 +13,6 @@ use bytes::Bytes;
 use cairn_base::Timestamp;
 use cairn_nodeapi::{ByteRange, GetStream, NodeError, ObjectKey, ObjectMeta, ObjectNode};
 use futures::StreamExt;
-use rand::seq::SliceRandom;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -31,19 +30,13 @@ pub struct Replicas {
 }
 
 impl Replicas {
-    /// The primaries in random order (as Swift's `sorting_method = shuffle`:
-    /// reads spread over every replica, so each replica's bytes are verified
-    /// by ordinary traffic), then the handoffs in ring order.
+    /// The replicas in [`Locations::read_order`], this node's first.
     pub fn new(sh: &Shared, loc: &Locations) -> Self {
-        let mut list: Vec<_> = loc
-            .read_order()
+        let list: Vec<_> = loc
+            .read_order(sh.cfg.read_affinity)
+            .into_iter()
             .filter_map(|t| sh.nodes.get(&t.node).map(|n| (t, n.clone())))
             .collect();
-        let primaries = list
-            .iter()
-            .take_while(|(t, _)| loc.primaries.contains(t))
-            .count();
-        list[..primaries].shuffle(&mut rand::thread_rng());
         Replicas {
             key: loc.key,
             list,
