@@ -199,11 +199,7 @@ impl Cluster {
         let url = format!("http://{}/healthcheck", self.swift_addr(i));
         let deadline = Instant::now() + START_TIMEOUT;
         while Instant::now() < deadline {
-            if ureq::get(&url)
-                .timeout(Duration::from_secs(2))
-                .call()
-                .is_ok()
-            {
+            if crate::answers(&url) {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(100));

@@ -64,6 +64,14 @@ pub fn run_tool(program: &str, args: &[&str]) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// Whether a GET of `url` succeeds within 2 s (a health check).
+pub fn answers(url: &str) -> bool {
+    ureq::get(url)
+        .timeout(Duration::from_secs(2))
+        .call()
+        .is_ok()
+}
+
 /// A free loopback port (bound then released).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -126,11 +134,7 @@ impl Cairn {
                     );
                 }
             }
-            if ureq::get(&url)
-                .timeout(Duration::from_secs(2))
-                .call()
-                .is_ok()
-            {
+            if answers(&url) {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(100));

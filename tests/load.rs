@@ -92,6 +92,26 @@ pub struct LoadResult {
     pub slowest: Duration,
 }
 
+impl std::fmt::Display for LoadResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} acked, {} failed, slowest {:?}",
+            self.acked.len(),
+            self.failed,
+            self.slowest
+        )
+    }
+}
+
+impl LoadResult {
+    /// Fails unless every PUT answered within `limit`.
+    pub fn ensure_slowest_below(&self, limit: Duration) -> Result<()> {
+        anyhow::ensure!(self.slowest < limit, "a PUT took {:?}", self.slowest);
+        Ok(())
+    }
+}
+
 /// Writer threads PUTting `w<writer>-<n>` objects into one container.
 pub struct WriteLoad {
     stop: Arc<AtomicBool>,

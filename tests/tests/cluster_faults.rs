@@ -407,10 +407,7 @@ fn a_full_device_sends_writes_elsewhere_and_loses_none() -> Result<()> {
     let result = load.stop();
     eprintln!(
         "d1 full after {filled_in:?} and {when_full} acked writes; {while_full} acked in the \
-         {WRITE_WHILE_FULL:?} after; {} acked, {} failed, slowest {:?}",
-        result.acked.len(),
-        result.failed,
-        result.slowest
+         {WRITE_WHILE_FULL:?} after; {result}"
     );
     ensure!(
         while_full > 20,
