@@ -27,11 +27,22 @@ fuzz_target!(|data: &[u8]| {
     let _ = text::parse(data);
     let _ = cdb::decode(data);
     let _ = std::str::from_utf8(data).map(chap::decode_binary);
-    let _ = mode::select(data.first().is_some_and(|b| b & 1 == 1), data, mode::ModeState::default(), 512);
+    let _ = mode::select(
+        data.first().is_some_and(|b| b & 1 == 1),
+        data,
+        mode::ModeState::default(),
+        512,
+    );
     let _ = reservation::PrOutParams::parse(data);
 
-    let mut login = Login::new(TargetConfig::new("127.0.0.1:3260"), LIMITS, vec!["vol".into()], 1, 32)
-        .with_random(|| (7, vec![1; 16]));
+    let mut login = Login::new(
+        TargetConfig::new("127.0.0.1:3260"),
+        LIMITS,
+        vec!["vol".into()],
+        1,
+        32,
+    )
+    .with_random(|| (7, vec![1; 16]));
     let mut params = Params::defaults(&LIMITS);
     params.initial_r2t = data.len() % 2 == 0;
     let mut session = Session::new(
@@ -47,14 +58,18 @@ fuzz_target!(|data: &[u8]| {
         let mut bhs = [0u8; BHS_LEN];
         bhs.copy_from_slice(&rest[..BHS_LEN]);
         rest = &rest[BHS_LEN..];
-        let Ok(layout) = Layout::of(&bhs, 8192) else { break };
+        let Ok(layout) = Layout::of(&bhs, 8192) else {
+            break;
+        };
         let ahs_len = layout.ahs_len.min(rest.len());
         let ahs = &rest[..ahs_len];
         rest = &rest[ahs_len..];
         let data_len = layout.data_len.min(rest.len());
         let seg = Bytes::copy_from_slice(&rest[..data_len]);
         rest = &rest[data_len..];
-        let Ok(req) = pdu::decode(&bhs, ahs, seg) else { continue };
+        let Ok(req) = pdu::decode(&bhs, ahs, seg) else {
+            continue;
+        };
         let _ = login.on_request(&req);
         for action in session.on_pdu(req) {
             if let Action::Execute(e) = action {

@@ -72,7 +72,10 @@ fn token(text: &str) {
             user: user.to_owned(),
             admin: text.len() % 2 == 0,
             reseller_admin: text.len() % 3 == 0,
+            service: text.len() % 5 == 0,
             expires_secs: NOW_SECS + 1,
+            // A property of a request, never carried by a token.
+            with_service_token: false,
         };
         assert_eq!(signer.verify(&signer.sign(&id), NOW_SECS), Ok(id));
     }
