@@ -29,6 +29,7 @@ both!(
     handoff_kept_while_a_primary_is_down,
     audited_corruption_is_repaired,
     old_tombstones_are_reclaimed,
+    a_full_primary_gets_a_stand_in,
 );
 
 /// The clock the replicator sees: 1000 s after the objects' base time.
@@ -109,6 +110,72 @@ impl ObjectNode for Down {
     }
 }
 
+/// A node whose devices are full: every PUT is refused with `DeviceFull`;
+/// everything else reaches the real node.
+struct Full(Arc<dyn ObjectNode>);
+
+#[async_trait]
+impl ObjectNode for Full {
+    async fn put(
+        &self,
+        _: DeviceId,
+        _: ObjectKey,
+        _: mpsc::Receiver<PutChunk>,
+    ) -> Result<PutAck, NodeError> {
+        Err(NodeError::DeviceFull)
+    }
+    async fn get(
+        &self,
+        d: DeviceId,
+        k: ObjectKey,
+        r: Option<ByteRange>,
+    ) -> Result<GetStream, NodeError> {
+        self.0.get(d, k, r).await
+    }
+    async fn head(&self, d: DeviceId, k: ObjectKey) -> Result<ObjectMeta, NodeError> {
+        self.0.head(d, k).await
+    }
+    async fn delete(
+        &self,
+        d: DeviceId,
+        k: ObjectKey,
+        name: &str,
+        t: Timestamp,
+    ) -> Result<DeleteOutcome, NodeError> {
+        self.0.delete(d, k, name, t).await
+    }
+    async fn post(
+        &self,
+        d: DeviceId,
+        k: ObjectKey,
+        req: PostRequest,
+    ) -> Result<ObjectMeta, NodeError> {
+        self.0.post(d, k, req).await
+    }
+    async fn partition_digest(&self, d: DeviceId, p: u32) -> Result<PartitionDigest, NodeError> {
+        self.0.partition_digest(d, p).await
+    }
+    async fn list_bucket(
+        &self,
+        d: DeviceId,
+        p: u32,
+        b: u8,
+    ) -> Result<Vec<EntryVersion>, NodeError> {
+        self.0.list_bucket(d, p, b).await
+    }
+    async fn drop_entries(
+        &self,
+        d: DeviceId,
+        p: u32,
+        e: Vec<EntryVersion>,
+    ) -> Result<u64, NodeError> {
+        self.0.drop_entries(d, p, e).await
+    }
+    async fn partitions(&self, d: DeviceId) -> Result<Vec<u32>, NodeError> {
+        self.0.partitions(d).await
+    }
+}
+
 /// Four devices of one node, a ring over them, and where objects go.
 struct Cluster<D: DiskIo> {
     dir: tempfile::TempDir,
@@ -149,10 +216,23 @@ impl<D: DiskIo> Cluster<D> {
 
     /// A replicator over every device; the nodes serving `down` do not answer.
     fn replicator(&self, down: &[DeviceId], reclaim_age_secs: u64) -> Arc<Replicator> {
+        self.replicator_with(down, &[], reclaim_age_secs)
+    }
+
+    /// `replicator`, with the nodes serving `full` refusing every PUT.
+    fn replicator_with(
+        &self,
+        down: &[DeviceId],
+        full: &[DeviceId],
+        reclaim_age_secs: u64,
+    ) -> Arc<Replicator> {
         let mut nodes: HashMap<NodeId, Arc<dyn ObjectNode>> = HashMap::new();
         for d in self.ring.devices() {
-            let node: Arc<dyn ObjectNode> = if down.contains(&DeviceId(d.id)) {
+            let id = DeviceId(d.id);
+            let node: Arc<dyn ObjectNode> = if down.contains(&id) {
                 Arc::new(Down)
+            } else if full.contains(&id) {
+                Arc::new(Full(self.node.clone()))
             } else {
                 self.node.clone()
             };
@@ -389,4 +469,34 @@ async fn old_tombstones_are_reclaimed<D: DiskIo>(io: Arc<D>) {
     for d in &recent.primaries {
         assert_eq!(c.head(&recent, *d).await, tombstone(recent_ts));
     }
+}
+
+async fn a_full_primary_gets_a_stand_in<D: DiskIo>(io: Arc<D>) {
+    // A primary that missed an object and is full refuses the push; the
+    // object goes to the partition's handoff instead, so it keeps three
+    // copies. Once the primary has room, the handoff moves it home and
+    // drops its copy.
+    let c = Cluster::new(io).await;
+    let o = c.place("crowded");
+    let full = o.primaries[2];
+    c.put(&o, &o.primaries[..2], 10, b"three copies, please")
+        .await;
+    let pass = c
+        .replicator_with(&[], &[full], RECLAIM_AGE_SECS_DEFAULT)
+        .run_pass()
+        .await;
+    assert!(pass.errors >= 1, "{pass:?}");
+    let m = meta(&o.name, 10, 20);
+    c.assert_holds(&o, &[o.handoff], b"three copies, please", &m)
+        .await;
+    assert_eq!(c.head(&o, full).await, NO_TOMBSTONE);
+    // The other primary's push to the full one falls back too, and finds
+    // the stand-in already holding the version: one copy, not two pushes.
+    assert_eq!(pass.objects_pushed, 1, "{pass:?}");
+
+    let pass = c.replicator(&[], RECLAIM_AGE_SECS_DEFAULT).run_pass().await;
+    assert_eq!(pass.handoff_entries_dropped, 1, "{pass:?}");
+    c.assert_holds(&o, &o.primaries, b"three copies, please", &m)
+        .await;
+    assert_eq!(c.head(&o, o.handoff).await, NO_TOMBSTONE);
 }

@@ -9,9 +9,14 @@
 //!    push of it succeeded), drop exactly the listed versions here: anything
 //!    written since stays.
 //!
+//! A primary peer that answers `DeviceFull` gets a stand-in: the entry goes
+//! to the partition's first handoff that takes it (as Swift's replicator
+//! does), so the object keeps its replica count; that handoff's own passes
+//! move it home once the primary has room.
+//!
 //! One bucket's listing is in memory at a time; bodies stream.
 
-use super::plan::plan_bucket;
+use super::plan::{plan_bucket, Push};
 use super::push::Peer;
 use super::stats::add;
 use super::Replicator;
@@ -26,9 +31,15 @@ struct Job {
     /// This device is not one of the partition's primaries.
     handoff: bool,
     peers: Vec<Peer>,
+    /// Handoff devices that stand in for a full primary, in ring order
+    /// (none when this device is itself a handoff: it keeps its copy).
+    standins: Vec<Peer>,
     /// Every peer answered with its digest.
     all_reached: bool,
 }
+
+/// Handoffs tried, at most, for an entry a full primary refused.
+const STANDINS_MAX: usize = 2;
 
 impl Replicator {
     pub(super) async fn sync_partition(
@@ -77,12 +88,29 @@ impl Replicator {
                 }
             }
         }
+        let standins = if handoff {
+            Vec::new()
+        } else {
+            ring.handoffs(partition)
+                .filter(|d| d.id != device.0)
+                .filter_map(|d| {
+                    let node = self.nodes.get(&NodeId(d.node))?.clone();
+                    Some(Peer {
+                        device: DeviceId(d.id),
+                        node,
+                        digest: PartitionDigest::default(),
+                    })
+                })
+                .take(STANDINS_MAX)
+                .collect()
+        };
         Some(Job {
             device,
             partition,
             reclaim_before,
             handoff,
             peers,
+            standins,
             all_reached,
         })
     }
@@ -155,12 +183,35 @@ impl Replicator {
         };
         let mut ok = true;
         for push in plan_bucket(local, &theirs, job.reclaim_before) {
-            if let Err(e) = self.push(job.device, peer, push).await {
-                self.failed("push", &e);
-                ok = false;
+            match self.push(job.device, peer, push.clone()).await {
+                Ok(()) => {}
+                Err(e) => {
+                    self.failed("push", &e);
+                    ok = false;
+                    if e == NodeError::DeviceFull {
+                        self.push_to_standin(job, push).await;
+                    }
+                }
             }
         }
         ok
+    }
+
+    /// Gives an entry a full primary refused to the first handoff that
+    /// takes it (or already holds that version or a newer one).
+    async fn push_to_standin(&self, job: &Job, push: Push) {
+        let v = push.version();
+        for standin in &job.standins {
+            if let Ok(held) = standin.node.head(standin.device, v.key).await {
+                if held.data_ts >= v.data_ts && held.meta_ts >= v.meta_ts {
+                    return;
+                }
+            }
+            match self.push(job.device, standin, push.clone()).await {
+                Ok(()) => return,
+                Err(e) => self.failed("push to a stand-in", &e),
+            }
+        }
     }
 
     async fn drop_handoff(&self, job: &Job, local: Vec<EntryVersion>) {

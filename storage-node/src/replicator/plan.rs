@@ -23,6 +23,15 @@ pub(crate) enum Push {
     Tombstone(EntryVersion),
 }
 
+impl Push {
+    /// The local version the push sends.
+    pub(crate) fn version(&self) -> &EntryVersion {
+        match self {
+            Push::Object(v) | Push::Metadata(v) | Push::Tombstone(v) => v,
+        }
+    }
+}
+
 /// What to push to a peer whose bucket holds `peer`, from `local`; both
 /// sorted by key, as `list_bucket` returns them.
 pub(crate) fn plan_bucket(
