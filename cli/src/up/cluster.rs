@@ -117,12 +117,13 @@ impl Cluster {
     }
 
     /// Every device's extents, routed to the node that holds it.
-    pub fn extent_routes(&self, ring: &Ring, local: u32, storage: Arc<Storage>) -> ExtentRoutes {
+    pub fn extent_routes(&self, ring: &Ring, storage: Arc<Storage>) -> ExtentRoutes {
         let mut routes = ExtentRoutes::new();
         for d in ring.devices() {
+            // `remotes` holds every node but this one.
             let node: Arc<dyn ExtentNode> = match self.remotes.get(&d.node) {
-                Some(remote) if d.node != local => Arc::new(remote.clone()),
-                _ => storage.clone(),
+                Some(remote) => Arc::new(remote.clone()),
+                None => storage.clone(),
             };
             routes.insert(DeviceId(d.id), node);
         }

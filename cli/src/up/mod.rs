@@ -124,7 +124,7 @@ async fn serve(dir: DataDir) -> Result<()> {
         Some(c) => (
             c.meta.clone(),
             c.object_nodes(cfg.storage.node, storage.clone()),
-            Arc::new(c.extent_routes(&dir.ring, cfg.storage.node, storage.clone())),
+            Arc::new(c.extent_routes(&dir.ring, storage.clone())),
         ),
         None => {
             let meta = cairn_meta::MetaNode::open_single(&dir.meta_dir(), 1)

@@ -265,13 +265,14 @@ async fn supervise(root: &Path, count: u32) -> Result<()> {
         tokio::select! {
             () = &mut shutdown => break,
             _ = ticker.tick() => {
-                for n in &mut nodes {
-                    if let Ok(Some(status)) = n.child.try_wait() {
+                nodes.retain_mut(|n| match n.child.try_wait() {
+                    Ok(Some(status)) => {
                         tracing::warn!(node = n.index, %status, "node exited; `cairn node --config {}` restarts it",
                             node_dir(root, n.index).join("cairn.toml").display());
+                        false
                     }
-                }
-                nodes.retain_mut(|n| matches!(n.child.try_wait(), Ok(None)));
+                    _ => true,
+                });
             }
         }
     }

@@ -361,26 +361,37 @@ impl MetaNode {
 
     /// The leader, waiting (within the request timeout) for one to be known.
     async fn leader(&self) -> Result<Leader, MetaError> {
+        if let Some(known) = self.known_leader()? {
+            return Ok(known);
+        }
         let limit = Duration::from_millis(self.opts.request_timeout_ms);
-        let metrics = self
-            .raft
+        self.raft
             .wait(Some(limit))
             .metrics(|m| m.current_leader.is_some(), "a known leader")
             .await
             .map_err(|e| MetaError::Unavailable(format!("no leader: {e}")))?;
-        let leader = metrics
-            .current_leader
-            .ok_or_else(|| MetaError::Unavailable("no leader".into()))?;
+        self.known_leader()?
+            .ok_or_else(|| MetaError::Unavailable("no leader".into()))
+    }
+
+    /// The leader as the metrics name it now, without copying them (every
+    /// request asks): `None` while none is known.
+    fn known_leader(&self) -> Result<Option<Leader>, MetaError> {
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow();
+        let Some(leader) = m.current_leader else {
+            return Ok(None);
+        };
         if leader == self.id {
-            return Ok(Leader::Me);
+            return Ok(Some(Leader::Me));
         }
-        let node = metrics
+        let node = m
             .membership_config
             .membership()
             .get_node(&leader)
             .cloned()
             .ok_or_else(|| MetaError::Unavailable(format!("leader {leader} has no address")))?;
-        Ok(Leader::Other(leader, node))
+        Ok(Some(Leader::Other(leader, node)))
     }
 
     fn link(&self) -> Result<&Arc<dyn LeaderLink>, MetaError> {

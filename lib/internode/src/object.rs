@@ -106,17 +106,17 @@ impl<N: ObjectNode + ?Sized> ObjectService<N> {
 
     async fn put(&self, stream: &mut Stream, device: DeviceId, key: ObjectKey) {
         let (tx, rx) = mpsc::channel(BODY_CHANNEL_FRAMES_MAX);
-        let node = self.node.clone();
-        let stored = tokio::spawn(async move { node.put(device, key, rx).await });
         // Pump the body into the node until its end, an error, or the node
         // stopping early (a conflict, a full device): then its answer counts.
-        if let Err(e) = pump_put_body(&mut stream.recv, tx).await {
-            tracing::debug!(error = %e, "PUT body broke off; nothing stored");
-            let _ = stream.recv.stop(VarInt::from_u32(ABORTED));
-        }
-        let answer = stored
-            .await
-            .unwrap_or_else(|e| Err(NodeError::Io(format!("put task failed: {e}"))));
+        // A body that broke off drops `tx` without `End`: nothing is stored.
+        let recv = &mut stream.recv;
+        let pumped = async move {
+            if let Err(e) = pump_put_body(recv, tx).await {
+                tracing::debug!(error = %e, "PUT body broke off; nothing stored");
+                let _ = recv.stop(VarInt::from_u32(ABORTED));
+            }
+        };
+        let (answer, ()) = tokio::join!(self.node.put(device, key, rx), pumped);
         reply(stream, &answer).await;
     }
 

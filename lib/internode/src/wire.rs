@@ -2,7 +2,7 @@
 //! postcard. Body bytes (object frames, extent data) travel raw after the
 //! message that announces their length, so they are never re-encoded.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use quinn::{ReadError, ReadExactError, RecvStream, SendStream, WriteError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -47,14 +47,25 @@ pub async fn send_bytes(send: &mut SendStream, data: Bytes) -> Result<(), Transp
     send.write_chunk(data).await.map_err(write_error)
 }
 
-/// Reads `len` raw bytes.
+/// Reads `len` raw bytes. The stream's own buffer is handed over when it
+/// holds them all (the usual case for a frame), so nothing is copied.
 pub async fn recv_bytes(recv: &mut RecvStream, len: usize) -> Result<Bytes, TransportError> {
     if len > DATA_BYTES_MAX {
         return Err(TransportError::TooLarge(len));
     }
-    let mut buf = vec![0u8; len];
-    recv.read_exact(&mut buf).await.map_err(read_error)?;
-    Ok(Bytes::from(buf))
+    let mut gathered = BytesMut::new();
+    while gathered.len() < len {
+        let chunk = recv
+            .read_chunk(len - gathered.len(), true)
+            .await
+            .map_err(|e| read_error(ReadExactError::ReadError(e)))?
+            .ok_or_else(|| read_error(ReadExactError::FinishedEarly(gathered.len())))?;
+        if gathered.is_empty() && chunk.bytes.len() == len {
+            return Ok(chunk.bytes);
+        }
+        gathered.extend_from_slice(&chunk.bytes);
+    }
+    Ok(gathered.freeze())
 }
 
 /// Ends the sending side: the peer reads a clean end after what was sent.
