@@ -1,13 +1,15 @@
 //! The metadata service as the data plane sees it: accounts, containers and
 //! their object listings, held in the Raft group of `cairn-meta`.
 //!
-//! Also the block volumes' records ([`VolumeMetadata`]).
+//! Also the block volumes' records ([`VolumeMetadata`]) and the control
+//! plane's own tables ([`records::Records`]).
 //!
 //! Every mutation here is a Raft commit: when a method returns `Ok` the change
 //! is durable on a quorum of voters and visible to every later read.
 //! Reads are linearizable. Changes to one object name are ordered by their
 //! timestamps (newest wins), so replays and late arrivals are harmless.
 
+pub mod records;
 mod types;
 mod volume;
 
@@ -51,6 +53,9 @@ pub enum MetaError {
     /// No leader, lost quorum, or the request timed out; safe to retry.
     #[error("metadata service unavailable: {0}")]
     Unavailable(String),
+    /// A record table or key the store cannot hold (empty table, NUL).
+    #[error("invalid record key: {0}")]
+    InvalidRecordKey(String),
     /// The store failed underneath (rocksdb, serialisation), with context.
     #[error("metadata storage error: {0}")]
     Storage(String),

@@ -60,6 +60,7 @@ pub fn apply(ov: &mut Overlay<'_>, req: &Request) -> Result<Reply, StoreError> {
         Request::DeleteSnapshot { id, name } => volumes::delete_snapshot(ov, id, name),
         Request::AcquireLease { id, holder } => volumes::acquire(ov, id, holder),
         Request::ReleaseLease { id, holder, epoch } => volumes::release(ov, id, holder, *epoch),
+        Request::Records(txn) => crate::records::apply(ov, txn),
         Request::Batch(reqs) => reqs
             .iter()
             .map(|r| apply(ov, r))

@@ -28,11 +28,14 @@ pub enum Cf {
     SmMeta,
     /// `i` + volume id (16 bytes) -> `VolumeRecord`; `n` + name -> volume id.
     Volumes,
+    /// `table 0 key` -> revision (8 bytes BE) + value: the control plane's
+    /// record tables (`records`).
+    Records,
 }
 
 impl Cf {
     /// Every column family, in a fixed order.
-    pub const ALL: [Cf; 8] = [
+    pub const ALL: [Cf; 9] = [
         Cf::Log,
         Cf::LogMeta,
         Cf::Accounts,
@@ -41,16 +44,18 @@ impl Cf {
         Cf::Tombstones,
         Cf::SmMeta,
         Cf::Volumes,
+        Cf::Records,
     ];
 
     /// The families that make up the state machine's data (snapshot content,
     /// besides `SmMeta`, which a snapshot's metadata replaces).
-    pub const DATA: [Cf; 5] = [
+    pub const DATA: [Cf; 6] = [
         Cf::Accounts,
         Cf::Containers,
         Cf::Objects,
         Cf::Tombstones,
         Cf::Volumes,
+        Cf::Records,
     ];
 
     /// The rocksdb name of the family.
@@ -64,6 +69,7 @@ impl Cf {
             Cf::Tombstones => "tombstones",
             Cf::SmMeta => "sm_meta",
             Cf::Volumes => "volumes",
+            Cf::Records => "records",
         }
     }
 

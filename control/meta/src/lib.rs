@@ -46,6 +46,7 @@ pub mod network;
 mod node;
 mod overlay;
 mod reads;
+mod records;
 mod snapshot;
 mod state_machine;
 mod types;

@@ -115,6 +115,8 @@ pub enum Request {
         holder: String,
         epoch: u64,
     },
+    /// A transaction on the control plane's record tables.
+    Records(cairn_meta_api::records::Txn),
     /// Several commands in one entry, applied in order, each with its own
     /// reply: how concurrent writers share one log append and one fsync.
     Batch(Vec<Request>),
@@ -135,6 +137,8 @@ pub enum Reply {
     Reclaimed(u64),
     /// The replies of a `Request::Batch`, in order.
     Batch(Vec<Reply>),
+    /// What a `Request::Records` transaction did.
+    Txn(cairn_meta_api::records::TxnOutcome),
 }
 
 /// Why the state machine refused a command (the same on every replica).
