@@ -41,6 +41,7 @@ mod flusher;
 mod keys;
 mod listing;
 mod log_store;
+mod membership;
 mod metadata;
 pub mod network;
 mod node;
@@ -55,6 +56,7 @@ mod volumes;
 
 pub use error::{MetaOpenError, MetaShutdownError, StoreError};
 pub use log_store::{LogReader, LogStore};
+pub use membership::{MemberChange, Members};
 pub use node::{MetaNode, MetaOptions, RECLAIM_BATCH_MAX, SHUTDOWN_WAIT_MS};
 pub use state_machine::{SnapshotBuilder, StateMachine};
 pub use types::{LogEntry, MetaRaft, Node, NodeId, Rejection, Reply, Request, TypeConfig};

@@ -80,7 +80,7 @@ pub struct MetaNode {
 }
 
 /// Who leads the group, as this voter sees it.
-enum Leader {
+pub(crate) enum Leader {
     Me,
     Other(NodeId, Node),
 }
@@ -335,7 +335,7 @@ impl MetaNode {
 
     /// `NotLeader` unless this node believes it leads (a stale belief is
     /// caught by the quorum check or the commit that follows).
-    fn ensure_leader(&self) -> Result<(), MetaError> {
+    pub(crate) fn ensure_leader(&self) -> Result<(), MetaError> {
         let leader = self.raft.metrics().borrow().current_leader;
         if leader == Some(self.id) {
             Ok(())
@@ -360,7 +360,7 @@ impl MetaNode {
     }
 
     /// The leader, waiting (within the request timeout) for one to be known.
-    async fn leader(&self) -> Result<Leader, MetaError> {
+    pub(crate) async fn leader(&self) -> Result<Leader, MetaError> {
         if let Some(known) = self.known_leader()? {
             return Ok(known);
         }
@@ -394,7 +394,7 @@ impl MetaNode {
         Ok(Some(Leader::Other(leader, node)))
     }
 
-    fn link(&self) -> Result<&Arc<dyn LeaderLink>, MetaError> {
+    pub(crate) fn link(&self) -> Result<&Arc<dyn LeaderLink>, MetaError> {
         self.link.get().ok_or_else(|| {
             MetaError::Unavailable("not the metadata leader, and no way to reach it".into())
         })

@@ -40,22 +40,31 @@ struct Voter {
     endpoint: Arc<Endpoint>,
 }
 
-async fn start(dirs: &[tempfile::TempDir]) -> BTreeMap<NodeId, Voter> {
-    let ca = ClusterCa::generate().unwrap();
+/// A node on its own endpoint, not yet in any group.
+async fn open(ca: &ClusterCa, id: NodeId, dir: &tempfile::TempDir) -> Voter {
+    let identity = ca.issue(&node_name(id)).unwrap();
+    let endpoint = Endpoint::member(SocketAddr::from(([127, 0, 0, 1], 0)), &identity).unwrap();
+    let network = cairn_meta::network::quic::QuicNetwork::new(endpoint.clone());
+    let node = MetaNode::open(dir.path(), id, opts(), network)
+        .await
+        .unwrap();
+    cairn_meta::network::quic::serve(&endpoint, &node);
+    endpoint.start();
+    Voter { node, endpoint }
+}
+
+fn addr(v: &Voter) -> String {
+    v.endpoint.local_addr().unwrap().to_string()
+}
+
+async fn start(ca: &ClusterCa, dirs: &[tempfile::TempDir]) -> BTreeMap<NodeId, Voter> {
     let mut voters = BTreeMap::new();
     let mut members = BTreeMap::new();
     for (i, dir) in dirs.iter().enumerate() {
         let id = i as NodeId + 1;
-        let identity = ca.issue(&node_name(id)).unwrap();
-        let endpoint = Endpoint::member(SocketAddr::from(([127, 0, 0, 1], 0)), &identity).unwrap();
-        let network = cairn_meta::network::quic::QuicNetwork::new(endpoint.clone());
-        let node = MetaNode::open(dir.path(), id, opts(), network)
-            .await
-            .unwrap();
-        cairn_meta::network::quic::serve(&endpoint, &node);
-        endpoint.start();
-        members.insert(id, Node::new(endpoint.local_addr().unwrap().to_string()));
-        voters.insert(id, Voter { node, endpoint });
+        let v = open(ca, id, dir).await;
+        members.insert(id, Node::new(addr(&v)));
+        voters.insert(id, v);
     }
     voters[&1].node.initialize(members).await.unwrap();
     voters
@@ -77,7 +86,7 @@ async fn leader(voters: &BTreeMap<NodeId, Voter>, not: Option<NodeId>) -> NodeId
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn followers_write_and_read_through_the_leader_and_survive_its_loss() {
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let voters = start(&dirs).await;
+    let voters = start(&ClusterCa::generate().unwrap(), &dirs).await;
     let l1 = leader(&voters, None).await;
     let followers: Vec<NodeId> = voters.keys().copied().filter(|id| *id != l1).collect();
     let (f1, f2) = (&voters[&followers[0]].node, &voters[&followers[1]].node);
@@ -133,5 +142,71 @@ async fn followers_write_and_read_through_the_leader_and_survive_its_loss() {
         if *id != l1 {
             v.node.shutdown().await.unwrap();
         }
+    }
+}
+
+// Checks membership changes asked of a follower: a new node joins as a
+// learner and receives the log (it reads what was written before it came),
+// is promoted to voter, and a voter is removed; the group keeps committing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_joins_as_learner_becomes_voter_and_another_leaves() {
+    use cairn_meta::MemberChange;
+    let ca = ClusterCa::generate().unwrap();
+    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut voters = start(&ca, &dirs[..3]).await;
+    let l = leader(&voters, None).await;
+    let follower = voters.keys().copied().find(|id| *id != l).unwrap();
+    let f = voters[&follower].node.clone();
+    f.put_container("AUTH_m", "c", MetaMap::new(), Timestamp::from_ticks(1))
+        .await
+        .unwrap();
+    f.put_object_entry("AUTH_m", "c", entry("before"))
+        .await
+        .unwrap();
+
+    let newcomer = open(&ca, 4, &dirs[3]).await;
+    f.change_members(MemberChange::AddLearner {
+        id: 4,
+        addr: addr(&newcomer),
+    })
+    .await
+    .unwrap();
+    // The leader applied the change when it answered.
+    let lead = voters[&l].node.clone();
+    let members = lead.members();
+    assert!(members.learners.contains(&4), "{members:?}");
+    // The learner knows the leader and serves linearizable reads.
+    let n4 = newcomer.node.clone();
+    voters.insert(4, newcomer);
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while n4.current_leader().is_none() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the learner never heard of a leader");
+    assert_eq!(n4.container("AUTH_m", "c").await.unwrap().object_count, 1);
+
+    f.change_members(MemberChange::Promote { id: 4 })
+        .await
+        .unwrap();
+    assert!(lead.members().voters.contains(&4));
+    let gone = voters
+        .keys()
+        .copied()
+        .find(|id| *id != l && *id != 4)
+        .unwrap();
+    n4.change_members(MemberChange::Remove { id: gone })
+        .await
+        .unwrap();
+    let members = lead.members();
+    assert_eq!(members.voters.len(), 3, "{members:?}");
+    assert!(!members.voters.contains(&gone) && !members.learners.contains(&gone));
+    n4.put_object_entry("AUTH_m", "c", entry("after"))
+        .await
+        .unwrap();
+    assert_eq!(lead.container("AUTH_m", "c").await.unwrap().object_count, 2);
+    for v in voters.values() {
+        v.node.shutdown().await.unwrap();
     }
 }

@@ -14,6 +14,7 @@ pub use unreachable::{SoloNetwork, UnreachablePeer};
 use async_trait::async_trait;
 use cairn_meta_api::MetaError;
 
+use crate::membership::MemberChange;
 use crate::types::{Node, NodeId, Reply, Request};
 
 /// How a voter that is not the leader reaches the leader with a client's
@@ -26,4 +27,13 @@ pub trait LeaderLink: Send + Sync + 'static {
     /// Asks the leader for the log index a linearizable read must see
     /// (`MetaNode::read_index_here` there).
     async fn read_index(&self, leader: NodeId, node: &Node) -> Result<Option<u64>, MetaError>;
+
+    /// Has the leader change the group's members
+    /// (`MetaNode::change_members_here` there).
+    async fn members(
+        &self,
+        leader: NodeId,
+        node: &Node,
+        change: MemberChange,
+    ) -> Result<(), MetaError>;
 }

@@ -26,6 +26,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::LeaderLink;
+use crate::membership::MemberChange;
 use crate::types::{Node, NodeId, Reply, Request, TypeConfig};
 use crate::MetaNode;
 
@@ -40,6 +41,7 @@ enum RaftRpc {
 enum MetaRpc {
     Write(Request),
     ReadIndex,
+    Members(MemberChange),
 }
 
 /// Where voter `id` at `node` is reached.
@@ -104,6 +106,15 @@ impl LeaderLink for QuicNetwork {
 
     async fn read_index(&self, leader: NodeId, node: &Node) -> Result<Option<u64>, MetaError> {
         self.meta_call(leader, node, MetaRpc::ReadIndex).await
+    }
+
+    async fn members(
+        &self,
+        leader: NodeId,
+        node: &Node,
+        change: MemberChange,
+    ) -> Result<(), MetaError> {
+        self.meta_call(leader, node, MetaRpc::Members(change)).await
     }
 }
 
@@ -238,6 +249,9 @@ impl Service for MetaService {
         match rpc {
             MetaRpc::Write(req) => answer(&mut stream, &node.write_here(req).await).await,
             MetaRpc::ReadIndex => answer(&mut stream, &node.read_index_here().await).await,
+            MetaRpc::Members(change) => {
+                answer(&mut stream, &node.change_members_here(change).await).await
+            }
         }
     }
 }
