@@ -371,6 +371,38 @@ impl Cluster {
 }
 
 impl Cluster {
+    /// Runs `cairn cluster <args> --data DIR`; its output, or an error
+    /// with it when the command failed.
+    pub fn cluster_cmd(&self, args: &[&str]) -> Result<String> {
+        let out = Command::new(cairn_bin())
+            .arg("cluster")
+            .args(args)
+            .arg("--data")
+            .arg(&self.data)
+            .output()
+            .context("running cairn cluster")?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        anyhow::ensure!(out.status.success(), "cairn cluster {args:?}: {text}");
+        Ok(text)
+    }
+
+    /// Adds node `nodes + 1` while the cluster runs (`cairn cluster
+    /// add-node`, then the node itself, then `cairn cluster push-ring`);
+    /// returns its number.
+    pub fn add_node(&mut self) -> Result<u32> {
+        let i = (1..)
+            .find(|i| !self.data.join(format!("node-{i}")).exists())
+            .unwrap_or(1);
+        self.cluster_cmd(&["add-node"])?;
+        self.restart(i)?;
+        self.cluster_cmd(&["push-ring"])?;
+        Ok(i)
+    }
+
     /// `cairn cluster status --json`: its exit status and document.
     pub fn status(&self) -> Result<(std::process::ExitStatus, serde_json::Value)> {
         let out = Command::new(cairn_bin())

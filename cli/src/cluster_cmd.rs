@@ -1,11 +1,14 @@
-//! `cairn cluster status`: the operator's view of a cluster made by `cairn
-//! up --nodes N`. It reads the operator's certificate (`DIR/tls`) and the
-//! ring (`DIR/ring/object.ring`, which names every node and its internode
-//! address), asks every node for its `NodeStatus` over QUIC as a member,
-//! and prints a table (`render`) or, with `--json`, one JSON document.
+//! `cairn cluster …`: the operator's commands for a cluster made by `cairn
+//! up --nodes N`, which reach its nodes over QUIC as a member with the
+//! operator's certificate (`DIR/tls`), finding them through the ring
+//! (`DIR/ring/object.ring`, which names every node and its internode
+//! address).
 //!
-//! A node that does not answer is reported as down, not as an error: the
-//! command fails only when no node answers at all.
+//! `status` asks every node for its `NodeStatus` and prints a table
+//! (`render`) or, with `--json`, one JSON document; a node that does not
+//! answer is reported as down, not as an error: the command fails only
+//! when no node answers at all. `push-ring` publishes a rebalanced ring;
+//! `add-node` and `remove-node` grow and shrink the cluster while it runs.
 
 mod render;
 
@@ -19,13 +22,41 @@ use cairn_internode::{Endpoint, Identity, Peer};
 use cairn_ring::Ring;
 use serde::Serialize;
 
-use crate::node_status::{self, NodeStatus};
+use crate::node_status::{self, AdminRequest, NodeStatus};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ClusterCommand {
     /// Ask every node how it is: devices, metadata leader and term,
     /// partitions out of place, replication and auditing.
     Status(StatusArgs),
+    /// Publish the ring (by default DIR/ring/object.ring, as `cairn ring
+    /// rebalance` wrote it) to the running cluster: every node installs it
+    /// and the replicators move the partitions it reassigns.
+    PushRing {
+        #[arg(long, default_value = ".cairn", env = "CAIRN_DATA")]
+        data: PathBuf,
+        #[arg(long)]
+        ring: Option<PathBuf>,
+    },
+    /// Prepare the next node of the cluster: its directory, certificate and
+    /// config, and its devices in a rebalanced ring. Start it with `cairn
+    /// node --config DIR/node-<i>/cairn.toml` (it asks to join the metadata
+    /// group), then `cairn cluster push-ring`.
+    AddNode {
+        #[arg(long, default_value = ".cairn", env = "CAIRN_DATA")]
+        data: PathBuf,
+        /// Make the node a metadata voter, not only a learner.
+        #[arg(long)]
+        voter: bool,
+    },
+    /// Take a node out: its devices leave the ring (published at once, so
+    /// its partitions move to the others) and it leaves the metadata group.
+    /// Stop it once it holds no partition.
+    RemoveNode {
+        #[arg(long, default_value = ".cairn", env = "CAIRN_DATA")]
+        data: PathBuf,
+        node: u32,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -41,7 +72,83 @@ pub struct StatusArgs {
 pub fn run(cmd: ClusterCommand) -> Result<()> {
     match cmd {
         ClusterCommand::Status(args) => status(&args),
+        ClusterCommand::PushRing { data, ring } => {
+            let path = ring.unwrap_or_else(|| crate::up::ring_path(&data));
+            let ring = Ring::load(&path).with_context(|| format!("loading {}", path.display()))?;
+            let answer = ask_any(&data, AdminRequest::PublishRing(serde_json::to_vec(&ring)?))?;
+            println!("{answer}");
+            Ok(())
+        }
+        ClusterCommand::AddNode { data, voter } => {
+            let added = crate::up::add_node(&data, voter)?;
+            println!(
+                "node {} prepared; its devices are in ring version {}.\n\
+                 start it:     cairn node --config {}\n\
+                 then publish: cairn cluster push-ring --data {}",
+                added.index,
+                added.ring_version,
+                added.config.display(),
+                data.display()
+            );
+            Ok(())
+        }
+        ClusterCommand::RemoveNode { data, node } => {
+            let ring = crate::up::remove_node_devices(&data, node)?;
+            let published = ask_any(&data, AdminRequest::PublishRing(serde_json::to_vec(&ring)?))?;
+            println!("{published}");
+            let change = cairn_meta::MemberChange::Remove {
+                id: u64::from(node),
+            };
+            println!("{}", ask_any(&data, AdminRequest::ChangeMembers(change))?);
+            println!(
+                "node {node} is out of the ring and the metadata group; stop it once its \
+                 replicator has moved its partitions away"
+            );
+            Ok(())
+        }
     }
+}
+
+/// Asks the nodes of the ring in turn for a change until one answers.
+fn ask_any(root: &Path, request: AdminRequest) -> Result<String> {
+    let identity = operator_identity(root)?;
+    let nodes = ring_nodes(root)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let endpoint =
+            Endpoint::member_client(&identity).context("making the operator's endpoint")?;
+        let mut failures = Vec::new();
+        for (&id, &addr) in &nodes {
+            let peer = Peer {
+                addr,
+                name: member_dns_name(&node_name(id)),
+            };
+            match node_status::change(&endpoint, &peer, &request).await {
+                Ok(answer) => {
+                    endpoint.close().await;
+                    return answer.map_err(|e| anyhow::anyhow!("node {id}: {e}"));
+                }
+                Err(e) => failures.push(format!("node {id}: {e}")),
+            }
+        }
+        endpoint.close().await;
+        bail!("no node answered: {}", failures.join("; "))
+    })
+}
+
+fn operator_identity(root: &Path) -> Result<Identity> {
+    let tls = crate::up::operator_tls_dir(root);
+    Identity::load(&tls).with_context(|| {
+        format!(
+            "no operator certificate in {}: is {} a cluster made by `cairn up --nodes N`? \
+             (one made before operators had a certificate gets it at its next start)",
+            tls.display(),
+            root.display()
+        )
+    })
 }
 
 /// Every node's answer, and what the answers agree on.
@@ -81,15 +188,7 @@ struct Summary {
 
 fn status(args: &StatusArgs) -> Result<()> {
     let root = args.data.as_path();
-    let tls = crate::up::operator_tls_dir(root);
-    let identity = Identity::load(&tls).with_context(|| {
-        format!(
-            "no operator certificate in {}: is {} a cluster made by `cairn up --nodes N`? \
-             (one made before operators had a certificate gets it at its next start)",
-            tls.display(),
-            root.display()
-        )
-    })?;
+    let identity = operator_identity(root)?;
     let nodes = ring_nodes(root)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -47,9 +47,17 @@ pub struct ClusterSection {
     /// Whether this node runs the object expirer (one node per cluster).
     #[serde(default)]
     pub expirer: bool,
+    /// Members to ask for admission on a first start, when this node
+    /// joins a running cluster (it is added to the metadata group as a
+    /// learner).
+    #[serde(default)]
+    pub join: Vec<VoterEntry>,
+    /// With `join`: become a metadata voter once admitted.
+    #[serde(default)]
+    pub voter: bool,
 }
 
-/// A metadata voter: its id and internode address.
+/// A metadata member: its id and internode address.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VoterEntry {

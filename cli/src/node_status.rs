@@ -24,7 +24,15 @@ pub const STATUS_TIMEOUT: Duration = Duration::from_secs(10);
 pub enum AdminRequest {
     /// Everything `cairn cluster status` shows of one node.
     NodeStatus,
+    /// Publish this ring (JSON, as `cairn ring rebalance` writes it) as
+    /// the cluster's object ring. Answered with a [`ChangeAnswer`].
+    PublishRing(Vec<u8>),
+    /// Change the metadata group's members. Answered with a [`ChangeAnswer`].
+    ChangeMembers(cairn_meta::MemberChange),
 }
+
+/// What a change asked of a node did, in words, or why it failed.
+pub type ChangeAnswer = Result<String, String>;
 
 /// One node as it sees itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -159,13 +167,34 @@ impl From<AuditorStats> for AuditorStatus {
 
 /// Asks the node at `peer` for its status, within [`STATUS_TIMEOUT`].
 pub async fn ask(endpoint: &Endpoint, peer: &Peer) -> Result<NodeStatus, TransportError> {
+    call(endpoint, peer, &AdminRequest::NodeStatus, STATUS_TIMEOUT).await
+}
+
+/// How long a change may take (a membership change waits for its commit).
+pub const CHANGE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Asks the node at `peer` for a change, within [`CHANGE_TIMEOUT`].
+pub async fn change(
+    endpoint: &Endpoint,
+    peer: &Peer,
+    request: &AdminRequest,
+) -> Result<ChangeAnswer, TransportError> {
+    call(endpoint, peer, request, CHANGE_TIMEOUT).await
+}
+
+async fn call<A: serde::de::DeserializeOwned>(
+    endpoint: &Endpoint,
+    peer: &Peer,
+    request: &AdminRequest,
+    limit: Duration,
+) -> Result<A, TransportError> {
     let exchange = async {
         let mut stream = endpoint.open(peer, ServiceId::Admin).await?;
-        send_msg(&mut stream.send, &AdminRequest::NodeStatus).await?;
+        send_msg(&mut stream.send, request).await?;
         finish(&mut stream.send);
         recv_msg(&mut stream.recv).await
     };
-    tokio::time::timeout(STATUS_TIMEOUT, exchange)
+    tokio::time::timeout(limit, exchange)
         .await
-        .map_err(|_| TransportError::Timeout(STATUS_TIMEOUT))?
+        .map_err(|_| TransportError::Timeout(limit))?
 }

@@ -54,6 +54,9 @@ pub enum RingCommand {
     },
     /// Reassign partitions and write the ring next to the builder.
     Rebalance { builder: PathBuf },
+    /// Let the next rebalance move partitions that moved less than
+    /// min_part_hours ago (once the last moves have been replicated).
+    PretendMinPartHoursPassed { builder: PathBuf },
     /// Show a builder or a ring: devices, partitions per device, balance, dispersion.
     Show { path: PathBuf },
 }
@@ -118,6 +121,15 @@ pub fn run(cmd: RingCommand) -> Result<()> {
             Ok(())
         }
         RingCommand::Rebalance { builder } => rebalance(&builder),
+        RingCommand::PretendMinPartHoursPassed { builder } => {
+            let mut b = load_builder(&builder)?;
+            b.pretend_min_part_hours_passed();
+            save_builder(&b, &builder)?;
+            println!(
+                "Every partition may move at the next rebalance (one replica of each at most)"
+            );
+            Ok(())
+        }
         RingCommand::Show { path } => show(&path),
     }
 }

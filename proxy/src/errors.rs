@@ -122,8 +122,9 @@ impl From<cairn_meta_api::MetaError> for SwiftError {
             M::ContainerNotEmpty => SwiftError::Conflict,
             M::TooManyContainers => SwiftError::Forbidden,
             M::Unavailable(s) | M::Storage(s) | M::NotLeader(s) => SwiftError::Unavailable(s),
-            // The object API never asks about volumes.
+            // The object API never asks about volumes or records.
             e @ (M::VolumeNotFound
+            | M::InvalidRecordKey(_)
             | M::VolumeExists
             | M::SnapshotNotFound
             | M::SnapshotExists

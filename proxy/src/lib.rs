@@ -39,5 +39,5 @@ pub mod transid;
 pub use config::{Constraints, ProxyConfig, S3Credential, TempAuthUser};
 pub use errors::SwiftError;
 pub use path::{parse_path, parse_query, Route};
-pub use placement::{LiveRing, Locations, Placement, Target};
+pub use placement::{Locations, Placement, Target};
 pub use server::Proxy;

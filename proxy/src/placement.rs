@@ -74,35 +74,8 @@ impl Placement for cairn_ring::Ring {
     }
 }
 
-/// A ring that can be replaced while the proxy runs (a rebalance pushed a
-/// newer ring file): lookups take the current ring under a short read lock.
-#[derive(Debug)]
-pub struct LiveRing {
-    current: std::sync::RwLock<std::sync::Arc<cairn_ring::Ring>>,
-}
-
-impl LiveRing {
-    pub fn new(ring: cairn_ring::Ring) -> Self {
-        LiveRing {
-            current: std::sync::RwLock::new(std::sync::Arc::new(ring)),
-        }
-    }
-
-    /// Installs `ring` for every later lookup.
-    pub fn replace(&self, ring: cairn_ring::Ring) {
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = std::sync::Arc::new(ring);
-    }
-
-    /// The ring in use now.
-    pub fn current(&self) -> std::sync::Arc<cairn_ring::Ring> {
-        self.current
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-}
-
-impl Placement for LiveRing {
+/// The ring in force, replaced when a newer one arrives.
+impl Placement for cairn_ring::LiveRing {
     fn locate(&self, account: &str, container: &str, object: &str) -> Locations {
         self.current().locate(account, container, object)
     }
@@ -111,6 +84,7 @@ impl Placement for LiveRing {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cairn_ring::LiveRing;
 
     fn ring(devices: usize) -> cairn_ring::Ring {
         let specs: Vec<(String, String)> = (0..devices)

@@ -168,6 +168,14 @@ impl RingBuilder {
         &self.pending_removal
     }
 
+    /// Forgets when partitions last moved, so the next rebalance may move
+    /// any of them (still one replica of each at most, as whenever
+    /// `min_part_hours` is set): Swift's `pretend_min_part_hours_passed`,
+    /// for an operator who knows the last moves have been replicated.
+    pub fn pretend_min_part_hours_passed(&mut self) {
+        self.last_moved_secs.iter_mut().for_each(|t| *t = 0);
+    }
+
     /// Seconds until every partition may move again (0 if none is locked).
     pub fn min_part_seconds_left(&self, now_secs: u64) -> u64 {
         let window = u64::from(self.min_part_hours) * HOUR_SECS;

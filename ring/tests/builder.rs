@@ -159,8 +159,24 @@ fn min_part_hours_locks() {
             .count();
         assert!(kept >= 2, "partition {p} moved more than one replica");
     }
-    // Right after, everything is locked again.
+    // Right after, everything is locked again...
     assert_eq!(b.rebalance(3700).unwrap().moved_replicas, 0);
+    // ...unless the operator says the moves have been replicated: then
+    // partitions move again, still one replica of each at most.
+    let mut pretend = b.clone();
+    pretend.pretend_min_part_hours_passed();
+    let before = pretend.ring().unwrap();
+    assert_eq!(pretend.rebalance(3700).unwrap().moved_replicas, 128);
+    let after = pretend.ring().unwrap();
+    for p in 0..256 {
+        let old = ids(&before.primaries(p));
+        let kept = after
+            .primaries(p)
+            .iter()
+            .filter(|d| old.contains(&d.id))
+            .count();
+        assert!(kept >= 2, "partition {p} moved more than one replica");
+    }
     // An hour later the rest moves and the ring is balanced.
     let last = b.rebalance(3600 * 2 + 1).unwrap();
     assert_eq!(last.moved_replicas, 128);

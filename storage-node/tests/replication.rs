@@ -242,7 +242,7 @@ impl<D: DiskIo> Cluster<D> {
         Replicator::new(ReplicatorConfig {
             ring: Arc::new(move || ring.clone()),
             local: self.node.clone(),
-            nodes,
+            nodes: Arc::new(nodes.into_iter().collect()),
             clock: Arc::new(FixedClock),
             reclaim_age_secs,
         })

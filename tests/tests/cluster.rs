@@ -187,3 +187,110 @@ fn a_cluster_stopped_with_ctrl_c_keeps_everything() -> anyhow::Result<()> {
     assert!(c.volume(&["show", "kept"])?.contains("8388608"));
     Ok(())
 }
+
+/// Reads `names` from `storage` over and over until stopped; returns how
+/// many reads there were and which failed (with why).
+fn read_loop(
+    storage: String,
+    container: &'static str,
+    token: String,
+    names: Vec<String>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<(usize, Vec<String>)> {
+    std::thread::spawn(move || {
+        let (mut reads, mut failures) = (0, Vec::new());
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            for name in &names {
+                let url = format!("{storage}/{container}/{name}");
+                reads += 1;
+                match cairn_tests::load::get_body(&url, &token) {
+                    Ok(Some(body)) if body == cairn_tests::load::body_for(name) => {}
+                    Ok(Some(_)) => failures.push(format!("{name}: wrong bytes")),
+                    Ok(None) => failures.push(format!("{name}: 404")),
+                    Err(e) => failures.push(format!("{name}: {e}")),
+                }
+            }
+        }
+        (reads, failures)
+    })
+}
+
+// A 4th node joins while objects are written and read, the partitions the
+// new ring gives it move there, then it is removed again under load and its
+// partitions move back; every object stays readable throughout and every
+// acknowledged one is there at the end.
+#[test]
+fn a_fourth_node_joins_under_load_and_leaves_again() -> anyhow::Result<()> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let mut c = Cluster::start(3, 2)?;
+    let (token, storage) = c.auth(1)?;
+    make_container(&storage, &token, "load")?;
+    let first = WriteLoad::start(&storage, "load", &token, WRITERS, true);
+    std::thread::sleep(Duration::from_secs(3));
+    let prefill = first.stop();
+    let sample: Vec<String> = prefill.acked.iter().take(40).cloned().collect();
+    anyhow::ensure!(
+        sample.len() >= 10,
+        "too few objects before the change: {prefill}"
+    );
+
+    let stop_reads = Arc::new(AtomicBool::new(false));
+    let reader = read_loop(
+        storage.clone(),
+        "load",
+        token.clone(),
+        sample.clone(),
+        stop_reads.clone(),
+    );
+    let load = WriteLoad::start(&storage, "load", &token, WRITERS, true);
+    let added = c.add_node()?;
+    anyhow::ensure!(added == 4, "the new node is node {added}");
+    // The replicators move a share of every node's partitions to node 4.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while c.metric_total(4, "cairn_device_objects")? < 10.0 {
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "nothing moved to node 4"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let grown = load.stop();
+    c.wait_replicas_agree(&[1, 2, 3, 4], Duration::from_secs(180))?;
+    let (_, status) = c.status()?;
+    assert_eq!(status["summary"]["nodes_up"], 4, "{status:#}");
+    assert_eq!(status["summary"]["out_of_place"], 0, "{status:#}");
+    let (token4, storage4) = c.auth(4)?;
+    verify(&storage4, "load", &token4, &grown.acked)?;
+    eprintln!("grown: {grown}");
+
+    // Node 4 leaves under load; its partitions go back to nodes 1-3.
+    let load = WriteLoad::start(&storage, "load", &token, WRITERS, true);
+    c.cluster_cmd(&["remove-node", "4"])?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    while c.metric_total(4, "cairn_device_objects")? > 0.0 {
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "node 4 still holds objects"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let shrunk = load.stop();
+    stop_reads.store(true, Ordering::Relaxed);
+    let (reads, failures) = reader.join().expect("reader");
+    assert!(
+        failures.is_empty(),
+        "{} of {reads} reads failed while the ring changed: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(10)]
+    );
+    eprintln!("shrunk: {shrunk}; {reads} reads of old objects, none failed");
+    c.kill9(4)?;
+    c.wait_replicas_agree(&[1, 2, 3], Duration::from_secs(180))?;
+    let (token2, storage2) = c.auth(2)?;
+    for acked in [&prefill.acked, &grown.acked, &shrunk.acked] {
+        verify(&storage2, "load", &token2, acked)?;
+    }
+    Ok(())
+}

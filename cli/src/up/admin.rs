@@ -1,7 +1,8 @@
 //! The admin service (`ServiceId::Admin`) on every node of a cluster: it
 //! answers the operator's `NodeStatus` (see [`crate::node_status`]) from
 //! the node's devices, its metadata voter, its replicator and auditor, and
-//! the ring in force. Members only, like every service but joining: the
+//! the ring in force; and it carries out the operator's changes through
+//! the metadata group (publishing a ring, changing members). Members only, like every service but joining: the
 //! endpoint refuses a caller without a cluster certificate before this
 //! service sees a byte.
 
@@ -19,7 +20,8 @@ use cairn_storage_node::replicator::{Replicator, RingSource};
 
 use super::Storage;
 use crate::node_status::{
-    AdminRequest, DeviceStatus, NodeStatus, Placement, RaftRole, RaftStatus, ReplicationStatus,
+    AdminRequest, ChangeAnswer, DeviceStatus, NodeStatus, Placement, RaftRole, RaftStatus,
+    ReplicationStatus,
 };
 
 /// What a node's status is read from, besides its metadata voter.
@@ -91,25 +93,60 @@ impl AdminService {
         }
         out
     }
+
+    /// Carries out a change; `None` once the metadata member is gone.
+    async fn change(&self, request: AdminRequest) -> Option<ChangeAnswer> {
+        let meta = self.meta.upgrade()?;
+        let answer = match request {
+            AdminRequest::NodeStatus => return None,
+            AdminRequest::PublishRing(bytes) => publish_ring(&meta, &bytes).await,
+            AdminRequest::ChangeMembers(change) => {
+                let what = format!("{change:?}");
+                meta.change_members(change)
+                    .await
+                    .map(|()| format!("done: {what}"))
+                    .map_err(|e| format!("{what}: {e}"))
+            }
+        };
+        Some(answer)
+    }
+}
+
+async fn publish_ring(meta: &MetaNode, bytes: &[u8]) -> ChangeAnswer {
+    let ring: Ring = serde_json::from_slice(bytes).map_err(|e| format!("not a ring: {e}"))?;
+    let old = super::ring_sync::publish(meta, &ring)
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    Ok(format!(
+        "ring version {} published (replaces {old}); every node installs it within seconds",
+        ring.version()
+    ))
+}
+
+async fn reply<A: serde::Serialize>(stream: &mut Stream, answer: &A) {
+    if let Err(e) = send_msg(&mut stream.send, answer).await {
+        tracing::debug!(error = %e, "admin answer not delivered");
+    }
+    finish(&mut stream.send);
 }
 
 #[async_trait]
 impl Service for AdminService {
     async fn serve(&self, _caller: Caller, mut stream: Stream) {
-        match recv_msg::<AdminRequest>(&mut stream.recv).await {
-            Ok(AdminRequest::NodeStatus) => {}
+        let request = match recv_msg::<AdminRequest>(&mut stream.recv).await {
+            Ok(r) => r,
             Err(e) => {
                 tracing::debug!(error = %e, "admin request unreadable");
                 return;
             }
-        }
-        let Some(status) = self.status().await else {
-            return;
         };
-        if let Err(e) = send_msg(&mut stream.send, &status).await {
-            tracing::debug!(error = %e, "admin answer not delivered");
+        if let AdminRequest::NodeStatus = request {
+            if let Some(status) = self.status().await {
+                reply(&mut stream, &status).await;
+            }
+        } else if let Some(answer) = self.change(request).await {
+            reply(&mut stream, &answer).await;
         }
-        finish(&mut stream.send);
     }
 }
 

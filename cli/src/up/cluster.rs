@@ -1,20 +1,22 @@
 //! A node's place in a multi-node cluster: its QUIC endpoint (mutual TLS
-//! with the certificate in `DIR/tls`), the metadata voter that talks
-//! through it, the storage and admin services it offers the other nodes
-//! and the operator, and the clients it uses to reach theirs.
+//! with the certificate in `DIR/tls`), the metadata member that talks
+//! through it (a voter from the start, or a learner admitted by a running
+//! cluster, and promoted when asked), the storage and admin services it
+//! offers the other nodes and the operator, and the clients it uses to
+//! reach theirs — one per node any ring in force has named.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use cairn_internode::extent::ExtentService;
 use cairn_internode::object::ObjectService;
 use cairn_internode::pki::{member_dns_name, node_name};
 use cairn_internode::{Endpoint, Identity, Peer, RemoteNode, ServiceId};
 use cairn_meta::network::quic::{self, QuicNetwork};
-use cairn_meta::{MetaNode, MetaOptions};
-use cairn_nodeapi::{DeviceId, ExtentNode, ExtentRoutes, NodeId, ObjectNode};
+use cairn_meta::network::LeaderLink;
+use cairn_meta::{MemberChange, MetaNode, MetaOptions};
+use cairn_nodeapi::{DeviceId, ExtentNode, ExtentRoutes, NodeId, NodeMap, ObjectNode};
 use cairn_ring::Ring;
 
 use super::init::DataDir;
@@ -29,8 +31,10 @@ const LEADER_WAIT: Duration = Duration::from_secs(120);
 pub struct Cluster {
     pub endpoint: Arc<Endpoint>,
     pub meta: Arc<MetaNode>,
-    /// Clients for the other nodes, by ring node number.
-    remotes: BTreeMap<u32, RemoteNode>,
+    /// Every node's objects: this one, and a client for each other.
+    pub nodes: Arc<NodeMap>,
+    /// This node's ring number.
+    local: u32,
 }
 
 impl Cluster {
@@ -47,7 +51,7 @@ impl Cluster {
         let endpoint = Endpoint::member(section.listen, &identity)
             .with_context(|| format!("binding the internode endpoint {}", section.listen))?;
         endpoint.register(ServiceId::Object, ObjectService::new(storage.clone()));
-        endpoint.register(ServiceId::Extent, ExtentService::new(storage));
+        endpoint.register(ServiceId::Extent, ExtentService::new(storage.clone()));
 
         let meta = MetaNode::open(
             &dir.meta_dir(),
@@ -78,18 +82,62 @@ impl Cluster {
                 "metadata group initialised"
             );
         }
+        if !initialized && !section.join.is_empty() {
+            ask_admission(&endpoint, section).await?;
+        }
         tracing::info!(node = section.node_id, listen = %section.listen, "waiting for a metadata leader");
         meta.raft()
             .wait(Some(LEADER_WAIT))
             .metrics(|m| m.current_leader.is_some(), "a metadata leader")
             .await
             .context("no metadata leader; are the other voters running?")?;
+        if section.voter && !meta.members().voters.contains(&section.node_id) {
+            meta.change_members(MemberChange::Promote {
+                id: section.node_id,
+            })
+            .await
+            .context("becoming a metadata voter")?;
+            tracing::info!("promoted to metadata voter");
+        }
 
-        let remotes = remote_nodes(&dir.ring, section.node_id, &endpoint)?;
-        Ok(Cluster {
+        let local = u32::try_from(section.node_id).context("node id beyond the ring's range")?;
+        let nodes: Arc<NodeMap> = Arc::new(NodeMap::new());
+        nodes.insert(NodeId(local), storage as Arc<dyn ObjectNode>);
+        let cluster = Cluster {
             endpoint,
             meta,
-            remotes,
+            nodes,
+            local,
+        };
+        cluster.learn(&dir.ring)?;
+        Ok(cluster)
+    }
+
+    /// Gives every node `ring` names that has no client yet one, at the
+    /// address its devices name.
+    pub fn learn(&self, ring: &Ring) -> Result<()> {
+        for d in ring.devices() {
+            let id = NodeId(d.node);
+            if self.nodes.contains(&id) {
+                continue;
+            }
+            let remote = remote(&self.endpoint, d)?;
+            tracing::info!(node = d.node, addr = %d.addr, "new node in the ring");
+            self.nodes.insert(id, Arc::new(remote));
+        }
+        Ok(())
+    }
+
+    /// `learn` as a callback that holds the cluster weakly (the ring watch
+    /// outlives nothing it should keep alive).
+    pub fn learner(self: &Arc<Self>) -> Box<dyn Fn(&Ring) + Send + Sync> {
+        let me: Weak<Cluster> = Arc::downgrade(self);
+        Box::new(move |ring| {
+            if let Some(c) = me.upgrade() {
+                if let Err(e) = c.learn(ring) {
+                    tracing::warn!(error = %format!("{e:#}"), "a node of the new ring is unreachable");
+                }
+            }
         })
     }
 
@@ -101,56 +149,55 @@ impl Cluster {
         self.endpoint.register(ServiceId::Admin, service);
     }
 
-    /// Every node's objects: the local node, and a client for each other.
-    pub fn object_nodes(
-        &self,
-        local: u32,
-        storage: Arc<Storage>,
-    ) -> HashMap<NodeId, Arc<dyn ObjectNode>> {
-        let mut nodes: HashMap<NodeId, Arc<dyn ObjectNode>> = self
-            .remotes
-            .iter()
-            .map(|(n, r)| (NodeId(*n), Arc::new(r.clone()) as Arc<dyn ObjectNode>))
-            .collect();
-        nodes.insert(NodeId(local), storage);
-        nodes
-    }
-
     /// Every device's extents, routed to the node that holds it.
-    pub fn extent_routes(&self, ring: &Ring, storage: Arc<Storage>) -> ExtentRoutes {
+    pub fn extent_routes(&self, ring: &Ring, storage: Arc<Storage>) -> Result<ExtentRoutes> {
         let mut routes = ExtentRoutes::new();
         for d in ring.devices() {
-            // `remotes` holds every node but this one.
-            let node: Arc<dyn ExtentNode> = match self.remotes.get(&d.node) {
-                Some(remote) => Arc::new(remote.clone()),
-                None => storage.clone(),
+            let node: Arc<dyn ExtentNode> = if d.node == self.local {
+                storage.clone()
+            } else {
+                Arc::new(remote(&self.endpoint, d)?)
             };
             routes.insert(DeviceId(d.id), node);
         }
-        routes
+        Ok(routes)
     }
 }
 
-/// A client per other node in the ring, at the address its devices name.
-fn remote_nodes(
-    ring: &Ring,
-    local: u64,
-    endpoint: &Arc<Endpoint>,
-) -> Result<BTreeMap<u32, RemoteNode>> {
-    let mut remotes = BTreeMap::new();
-    for d in ring.devices() {
-        if u64::from(d.node) == local || remotes.contains_key(&d.node) {
-            continue;
+/// Asks the members in `section.join`, in turn, to admit this node into
+/// the metadata group as a learner.
+async fn ask_admission(endpoint: &Arc<Endpoint>, section: &ClusterSection) -> Result<()> {
+    let link = QuicNetwork::new(endpoint.clone());
+    let change = MemberChange::AddLearner {
+        id: section.node_id,
+        addr: section.listen.to_string(),
+    };
+    let mut failures = Vec::new();
+    for seed in &section.join {
+        let node = cairn_meta::Node::new(seed.addr.to_string());
+        match link.members(seed.id, &node, change.clone()).await {
+            Ok(()) => {
+                tracing::info!(
+                    seed = seed.id,
+                    "admitted to the metadata group as a learner"
+                );
+                return Ok(());
+            }
+            Err(e) => failures.push(format!("node {} at {}: {e}", seed.id, seed.addr)),
         }
-        let addr = d
-            .addr
-            .parse()
-            .with_context(|| format!("device {} of node {}: addr {:?}", d.name, d.node, d.addr))?;
-        let peer = Peer {
-            addr,
-            name: member_dns_name(&node_name(u64::from(d.node))),
-        };
-        remotes.insert(d.node, RemoteNode::new(endpoint.clone(), peer));
     }
-    Ok(remotes)
+    bail!("no member admitted this node: {}", failures.join("; "))
+}
+
+/// A client for the node that holds device `d`, at the address it names.
+fn remote(endpoint: &Arc<Endpoint>, d: &cairn_ring::Device) -> Result<RemoteNode> {
+    let addr = d
+        .addr
+        .parse()
+        .with_context(|| format!("device {} of node {}: addr {:?}", d.name, d.node, d.addr))?;
+    let peer = Peer {
+        addr,
+        name: member_dns_name(&node_name(u64::from(d.node))),
+    };
+    Ok(RemoteNode::new(endpoint.clone(), peer))
 }

@@ -132,7 +132,7 @@ pub fn open_node(config_path: &Path) -> Result<DataDir> {
         config.cluster.is_some(),
         "{config_path:?} has no [cluster] section: run `cairn up` for the all-in-one process"
     );
-    let ring_path = root.join("ring/object.ring");
+    let ring_path = root.join(RING_FILE);
     let ring = Ring::load(&ring_path).with_context(|| format!("loading {ring_path:?}"))?;
     finish_open(root, config, ring, false)
 }
@@ -235,6 +235,9 @@ pub(super) fn load_or_create_key(path: &Path) -> Result<Vec<u8>> {
     crate::files::write_private(path, hex::encode(key).as_bytes())?;
     Ok(key.to_vec())
 }
+
+/// Where a data directory keeps the ring it serves by.
+pub const RING_FILE: &str = "ring/object.ring";
 
 /// The default ring: part power 10, 3 replicas, 3 devices on this node, each
 /// device its own zone, so the 3 replicas of every partition land on 3

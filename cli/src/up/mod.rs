@@ -16,15 +16,15 @@ mod control;
 mod http;
 mod init;
 mod nodes;
+mod ring_sync;
 
-pub use nodes::{operator_tls_dir, ring_path};
+pub use nodes::{add_node, operator_tls_dir, remove_node_devices, ring_path};
 
 use crate::config::FileConfig;
 use anyhow::{Context, Result};
-use cairn_nodeapi::{DeviceId, ExtentNode, NodeId, ObjectNode};
+use cairn_nodeapi::{DeviceId, ExtentNode, NodeId, NodeMap};
 use cairn_storage_node::replicator::{Replicator, ReplicatorConfig, RingSource};
 use init::DataDir;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -117,32 +117,54 @@ async fn serve(dir: DataDir) -> Result<()> {
 
     let storage = open_storage(&dir).await?;
     let cluster = match &cfg.cluster {
-        Some(section) => Some(cluster::Cluster::join(&dir, section, storage.clone()).await?),
+        Some(section) => Some(Arc::new(
+            cluster::Cluster::join(&dir, section, storage.clone()).await?,
+        )),
         None => None,
     };
-    let (meta, nodes, extents): (_, _, Arc<dyn ExtentNode>) = match &cluster {
-        Some(c) => (
-            c.meta.clone(),
-            c.object_nodes(cfg.storage.node, storage.clone()),
-            Arc::new(c.extent_routes(&dir.ring, storage.clone())),
-        ),
+    let ring = Arc::new(cairn_ring::LiveRing::new(dir.ring.clone()));
+    let (meta, nodes, extents, extent_ring): (_, _, Arc<dyn ExtentNode>, _) = match &cluster {
+        Some(c) => {
+            if cfg
+                .cluster
+                .as_ref()
+                .is_some_and(|s| !s.bootstrap.is_empty())
+            {
+                ring_sync::publish_initial(&c.meta, &dir.ring).await?;
+            }
+            let ring_file = dir.root.join(init::RING_FILE);
+            ring_sync::follow_once(&c.meta, &ring, &ring_file, c.learner().as_ref()).await?;
+            // Extents stay where the cluster's first ring put them.
+            let extent_ring = ring_sync::extent_ring(&c.meta)
+                .await?
+                .unwrap_or_else(|| dir.ring.clone());
+            let routes = c.extent_routes(&extent_ring, storage.clone())?;
+            (
+                c.meta.clone(),
+                c.nodes.clone(),
+                Arc::new(routes),
+                extent_ring,
+            )
+        }
         None => {
             let meta = cairn_meta::MetaNode::open_single(&dir.meta_dir(), 1)
                 .await
                 .context("opening the metadata Raft group")?;
-            let mut nodes: HashMap<NodeId, Arc<dyn ObjectNode>> = HashMap::new();
+            let nodes = NodeMap::new();
             nodes.insert(NodeId(cfg.storage.node), storage.clone());
-            (meta, nodes, storage.clone())
+            (meta, Arc::new(nodes), storage.clone(), dir.ring.clone())
         }
     };
-    let ring = Arc::new(cairn_proxy::LiveRing::new(dir.ring.clone()));
     let proxy = cairn_proxy::Proxy::new(
         proxy_config(&dir),
         ring.clone(),
         nodes.clone(),
         meta.clone(),
     );
-    let ring_source: RingSource = Arc::new(move || ring.current());
+    let ring_source: RingSource = {
+        let ring = ring.clone();
+        Arc::new(move || ring.current())
+    };
     let replicator = Replicator::new(ReplicatorConfig {
         ring: ring_source.clone(),
         local: storage.clone(),
@@ -164,7 +186,7 @@ async fn serve(dir: DataDir) -> Result<()> {
         meta.clone(),
         cairn_block::volume::Backend {
             nodes: extents,
-            placement: Arc::new(dir.ring.clone()),
+            placement: Arc::new(extent_ring),
         },
         &format!("gateway@node{}", cfg.storage.node),
     )
@@ -197,6 +219,15 @@ async fn serve(dir: DataDir) -> Result<()> {
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
+    let ring_watch = cluster.as_ref().map(|c| {
+        ring_sync::spawn_watch(
+            c.meta.clone(),
+            ring.clone(),
+            dir.root.join(init::RING_FILE),
+            c.learner(),
+            stopped(stop_rx.clone()),
+        )
+    });
     let replication = replicator.spawn(
         std::time::Duration::from_secs(cfg.replication.interval_secs),
         stopped(stop_rx.clone()),
@@ -234,6 +265,9 @@ async fn serve(dir: DataDir) -> Result<()> {
     }
     // It watches the same stop signal; a pass in progress is abandoned.
     replication.await.context("stopping the replicator")?;
+    if let Some(watch) = ring_watch {
+        watch.await.context("stopping the ring watch")?;
+    }
 
     tracing::info!("shutting down: detaching volumes, closing metadata and devices");
     gateway.detach_all().await;

@@ -183,6 +183,8 @@ fn create(root: &Path, count: u32, port: u16, listen: Listeners) -> Result<()> {
             listen: internode(i),
             bootstrap: if i == 1 { voters.clone() } else { Vec::new() },
             expirer: i == 1,
+            join: Vec::new(),
+            voter: false,
         });
         std::fs::create_dir_all(dir.join("ring"))?;
         cfg.save(&dir.join("cairn.toml"))?;
@@ -352,4 +354,127 @@ fn print_banner(root: &Path, node1: &init::DataDir, nodes: &[Running]) {
         root.display()
     );
     println!("Ctrl-C stops every node; a restart keeps every object.");
+}
+
+/// A node `add_node` prepared.
+pub struct AddedNode {
+    pub index: u32,
+    pub config: PathBuf,
+    pub ring_version: u64,
+}
+
+/// Prepares node `i` (the next free number) of the cluster in `root` to
+/// join it while it runs: its directory (config that asks the running
+/// nodes for admission, certificate from the cluster CA, shared keys), and
+/// its devices added to the builder and rebalanced (at most one replica of
+/// any partition moves) into a new ring, which the node starts with. The
+/// other nodes get the ring when it is published (`cairn cluster push-ring`).
+pub fn add_node(root: &Path, voter: bool) -> Result<AddedNode> {
+    let root = root.canonicalize().with_context(|| format!("{root:?}"))?;
+    let made: ClusterFile = toml::from_str(
+        &std::fs::read_to_string(root.join("cluster.toml"))
+            .context("reading cluster.toml: is this a cluster made by `cairn up --nodes N`?")?,
+    )?;
+    let members = existing_members(&root)?;
+    let index = members.iter().map(|m| m.id as u32).max().unwrap_or(0) + 1;
+    if index > 250 {
+        bail!("no loopback address left for node {index}");
+    }
+    let internode = SocketAddr::new(node_ip(index), made.internode_port);
+
+    let builder_path = root.join("ring/object.builder");
+    let mut builder = RingBuilder::load(&builder_path).context("loading the ring builder")?;
+    for d in 1..=DEVICES_PER_NODE {
+        builder.add_device(DeviceSpec {
+            region: 1,
+            zone: index,
+            node: index,
+            addr: internode.to_string(),
+            name: format!("d{d}"),
+            weight: 100.0,
+        })?;
+    }
+    let ring = rebalance_saved(&root, builder)?;
+
+    let dir = node_dir(&root, index);
+    let mut cfg = FileConfig::load(&node_dir(&root, 1).join("cairn.toml"))
+        .context("reading node 1's config (the template of a new node's)")?;
+    cfg.storage.node = index;
+    at_address(&mut cfg, node_ip(index));
+    cfg.cluster = Some(ClusterSection {
+        node_id: u64::from(index),
+        listen: internode,
+        bootstrap: Vec::new(),
+        expirer: false,
+        join: members,
+        voter,
+    });
+    std::fs::create_dir_all(dir.join("ring"))?;
+    std::fs::create_dir_all(dir.join("keys"))?;
+    let config = dir.join("cairn.toml");
+    cfg.save(&config)?;
+    ring.save(&dir.join(init::RING_FILE))?;
+    std::fs::copy(root.join("keys/token.key"), dir.join("keys/token.key"))?;
+    let key = std::fs::read_to_string(root.join("ca/ca.key")).context("reading the CA's key")?;
+    ClusterCa::from_key_pem(&key)?
+        .issue(&node_name(u64::from(index)))?
+        .save(&dir.join("tls"))?;
+    Ok(AddedNode {
+        index,
+        config,
+        ring_version: ring.version(),
+    })
+}
+
+/// Takes node `index`'s devices out of the builder of the cluster in
+/// `root` and rebalances: the new ring, once published, has the other
+/// nodes' replicators move its partitions away (one replica of each per
+/// rebalance, so two stay where they were).
+pub fn remove_node_devices(root: &Path, index: u32) -> Result<cairn_ring::Ring> {
+    let builder_path = root.join("ring/object.builder");
+    let mut builder = RingBuilder::load(&builder_path).context("loading the ring builder")?;
+    let ids: Vec<u32> = builder
+        .devices()
+        .iter()
+        .filter(|d| d.node == index)
+        .map(|d| d.id)
+        .collect();
+    if ids.is_empty() {
+        bail!("the ring has no device on node {index}");
+    }
+    for id in ids {
+        builder.remove_device(id)?;
+    }
+    rebalance_saved(root, builder)
+}
+
+/// Rebalances `builder` as if its last moves were replicated, saves it and
+/// its ring in `root/ring`, and returns the ring.
+fn rebalance_saved(root: &Path, mut builder: RingBuilder) -> Result<cairn_ring::Ring> {
+    builder.pretend_min_part_hours_passed();
+    builder.rebalance(init::now_secs())?;
+    builder.save(&root.join("ring/object.builder"))?;
+    let ring = builder.ring()?;
+    ring.save(&ring_path(root))?;
+    Ok(ring)
+}
+
+/// The nodes of the cluster in `root` (their directories), as members to
+/// ask for admission.
+fn existing_members(root: &Path) -> Result<Vec<VoterEntry>> {
+    let mut members = Vec::new();
+    for entry in std::fs::read_dir(root)? {
+        let path = entry?.path().join("cairn.toml");
+        if !path.exists() {
+            continue;
+        }
+        if let Some(c) = FileConfig::load(&path)?.cluster {
+            members.push(VoterEntry {
+                id: c.node_id,
+                addr: c.listen,
+            });
+        }
+    }
+    members.sort_by_key(|m| m.id);
+    Ok(members)
 }

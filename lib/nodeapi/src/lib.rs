@@ -32,7 +32,7 @@ pub use error::NodeError;
 pub use extent::{Epoch, ExtentKey, ExtentNode, ExtentWrite};
 pub use frame::Frame;
 pub use replication::{bucket_of, EntryVersion, PartitionDigest, PartitionDigestBuilder};
-pub use routes::ExtentRoutes;
+pub use routes::{ExtentRoutes, NodeMap};
 pub use types::{
     written_with_data, ByteRange, DeleteOutcome, DeviceId, GetStream, NodeId, ObjectKey,
     ObjectMeta, PostRequest, PutAck, PutChunk,

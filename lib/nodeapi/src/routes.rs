@@ -1,15 +1,57 @@
-//! `ExtentRoutes`: an [`ExtentNode`] over many nodes, sending each call to
-//! the node that holds its device (a local node or a remote client), so
-//! the block layer addresses devices and never nodes.
+//! How calls find their node. [`NodeMap`]: the object nodes of a cluster by
+//! node number, shared by the proxy and the replicator and grown when a new
+//! ring names a new node. [`ExtentRoutes`]: an [`ExtentNode`] over many
+//! nodes, sending each call to the node that holds its device (a local node
+//! or a remote client), so the block layer addresses devices and never nodes.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use cairn_base::VolumeId;
 
-use crate::{DeviceId, Epoch, ExtentKey, ExtentNode, ExtentWrite, NodeError};
+use crate::{DeviceId, Epoch, ExtentKey, ExtentNode, ExtentWrite, NodeError, NodeId, ObjectNode};
+
+/// Object nodes by node number. Lookups take a short read lock; a node,
+/// once known, stays (a ring that drops it may be replaced by one that
+/// names it again, and its handoff data must still be reachable).
+#[derive(Default)]
+pub struct NodeMap {
+    nodes: RwLock<HashMap<NodeId, Arc<dyn ObjectNode>>>,
+}
+
+impl NodeMap {
+    pub fn new() -> NodeMap {
+        NodeMap::default()
+    }
+
+    /// The node numbered `id`, if known.
+    pub fn get(&self, id: &NodeId) -> Option<Arc<dyn ObjectNode>> {
+        let nodes = self.nodes.read().unwrap_or_else(|p| p.into_inner());
+        nodes.get(id).cloned()
+    }
+
+    /// Whether node `id` is known.
+    pub fn contains(&self, id: &NodeId) -> bool {
+        let nodes = self.nodes.read().unwrap_or_else(|p| p.into_inner());
+        nodes.contains_key(id)
+    }
+
+    /// Adds (or replaces) node `id`.
+    pub fn insert(&self, id: NodeId, node: Arc<dyn ObjectNode>) {
+        let mut nodes = self.nodes.write().unwrap_or_else(|p| p.into_inner());
+        nodes.insert(id, node);
+    }
+}
+
+impl FromIterator<(NodeId, Arc<dyn ObjectNode>)> for NodeMap {
+    fn from_iter<I: IntoIterator<Item = (NodeId, Arc<dyn ObjectNode>)>>(iter: I) -> NodeMap {
+        NodeMap {
+            nodes: RwLock::new(iter.into_iter().collect()),
+        }
+    }
+}
 
 /// Devices and the nodes that serve them.
 #[derive(Default, Clone)]

@@ -305,7 +305,7 @@ impl Fanout<'_> {
     }
 
     async fn start(&mut self, slot: usize, target: Target, replay: bool) {
-        let node = self.sh.nodes.get(&target.node).cloned();
+        let node = self.sh.nodes.get(&target.node);
         let Some(node) = node.filter(|_| self.starts < STARTS_MAX) else {
             let error = NodeError::Unreachable(format!("no client for node {:?}", target.node));
             self.coord.handle(Event::Failed {

@@ -31,10 +31,9 @@ use axum::body::Body;
 use axum::Router;
 use cairn_base::{Clock, SystemClock, Timestamp};
 use cairn_meta_api::{ContainerInfo, Metadata};
-use cairn_nodeapi::{NodeId, ObjectNode};
+use cairn_nodeapi::NodeMap;
 use http::{HeaderMap, HeaderValue, Method, Request, Response};
 use respond::{error_response, set};
-use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 use tracing::Instrument;
@@ -49,7 +48,7 @@ pub struct Proxy {
 pub(crate) struct Shared {
     pub cfg: ProxyConfig,
     pub placement: Arc<dyn Placement>,
-    pub nodes: HashMap<NodeId, Arc<dyn ObjectNode>>,
+    pub nodes: Arc<NodeMap>,
     pub meta: Arc<dyn Metadata>,
     pub clock: Arc<dyn Clock>,
     pub tempauth: TempAuth,
@@ -130,7 +129,7 @@ impl Proxy {
     pub fn new(
         cfg: ProxyConfig,
         placement: Arc<dyn Placement>,
-        nodes: HashMap<NodeId, Arc<dyn ObjectNode>>,
+        nodes: Arc<NodeMap>,
         meta: Arc<dyn Metadata>,
     ) -> Self {
         Self::with_clock(cfg, placement, nodes, meta, Arc::new(SystemClock))
@@ -140,7 +139,7 @@ impl Proxy {
     pub fn with_clock(
         cfg: ProxyConfig,
         placement: Arc<dyn Placement>,
-        nodes: HashMap<NodeId, Arc<dyn ObjectNode>>,
+        nodes: Arc<NodeMap>,
         meta: Arc<dyn Metadata>,
         clock: Arc<dyn Clock>,
     ) -> Self {

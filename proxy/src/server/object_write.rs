@@ -102,7 +102,7 @@ pub async fn post(sh: &Shared, ctx: &Ctx, obj: &ObjectPath) -> Result<Response<B
         .locate(&obj.account, &obj.container, &obj.object)
         .key;
     let results = on_replicas(sh, obj, |t| {
-        let node = sh.nodes.get(&t.node)?.clone();
+        let node = sh.nodes.get(&t.node)?;
         let req = req.clone();
         Some(async move { node.post(t.device, key, req).await })
     })
@@ -154,7 +154,7 @@ pub async fn delete(
         .key;
     let name = obj.full_name();
     let results = on_replicas(sh, obj, |t| {
-        let node = sh.nodes.get(&t.node)?.clone();
+        let node = sh.nodes.get(&t.node)?;
         let name = name.clone();
         Some(async move { node.delete(t.device, key, &name, ts).await })
     })

@@ -35,7 +35,7 @@ impl Replicas {
         let list: Vec<_> = loc
             .read_order(sh.cfg.read_affinity)
             .into_iter()
-            .filter_map(|t| sh.nodes.get(&t.node).map(|n| (t, n.clone())))
+            .filter_map(|t| sh.nodes.get(&t.node).map(|n| (t, n)))
             .collect();
         Replicas {
             key: loc.key,

@@ -24,10 +24,9 @@ pub use stats::ReplicatorStats;
 
 use async_trait::async_trait;
 use cairn_base::{Clock, Timestamp};
-use cairn_nodeapi::{DeviceId, NodeError, NodeId, ObjectNode};
+use cairn_nodeapi::{DeviceId, NodeError, NodeMap, ObjectNode};
 use cairn_ring::Ring;
 use stats::{add, Counters};
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,7 +63,7 @@ pub struct ReplicatorConfig {
     pub ring: RingSource,
     pub local: Arc<dyn LocalNode>,
     /// Every storage node of the ring, this one included, by ring node number.
-    pub nodes: HashMap<NodeId, Arc<dyn ObjectNode>>,
+    pub nodes: Arc<NodeMap>,
     pub clock: Arc<dyn Clock>,
     /// Tombstones older than this are reclaimed (and no longer pushed).
     pub reclaim_age_secs: u64,
@@ -73,7 +72,7 @@ pub struct ReplicatorConfig {
 pub struct Replicator {
     ring: RingSource,
     local: Arc<dyn LocalNode>,
-    nodes: HashMap<NodeId, Arc<dyn ObjectNode>>,
+    nodes: Arc<NodeMap>,
     clock: Arc<dyn Clock>,
     reclaim_age_secs: u64,
     counters: Counters,

@@ -78,7 +78,7 @@ impl Replicator {
             match self.nodes.get(&NodeId(d.node)) {
                 Some(node) => peers.push(Peer {
                     device: DeviceId(d.id),
-                    node: node.clone(),
+                    node,
                     digest: PartitionDigest::default(),
                 }),
                 None => {
@@ -94,7 +94,7 @@ impl Replicator {
             ring.handoffs(partition)
                 .filter(|d| d.id != device.0)
                 .filter_map(|d| {
-                    let node = self.nodes.get(&NodeId(d.node))?.clone();
+                    let node = self.nodes.get(&NodeId(d.node))?;
                     Some(Peer {
                         device: DeviceId(d.id),
                         node,

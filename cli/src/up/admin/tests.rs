@@ -2,12 +2,10 @@
 //! storage node, metadata voter and replicator; and the count of
 //! partitions out of place against a ring.
 
-use std::collections::HashMap;
-
 use cairn_base::SystemClock;
 use cairn_internode::pki::{member_dns_name, MEMBER_NAME};
 use cairn_internode::{ClusterCa, Endpoint, Peer, ServiceId, TransportError};
-use cairn_nodeapi::NodeId;
+use cairn_nodeapi::{NodeId, NodeMap};
 use cairn_ring::{DeviceSpec, RingBuilder};
 use cairn_storage_node::replicator::{ReplicatorConfig, RECLAIM_AGE_SECS_DEFAULT};
 
@@ -68,7 +66,10 @@ async fn a_member_gets_the_status_and_a_caller_without_a_certificate_is_refused(
     let replicator = Replicator::new(ReplicatorConfig {
         ring: ring_source.clone(),
         local: storage.clone(),
-        nodes: HashMap::from([(NodeId(1), storage.clone() as Arc<dyn ObjectNode>)]),
+        nodes: Arc::new(NodeMap::from_iter([(
+            NodeId(1),
+            storage.clone() as Arc<dyn ObjectNode>,
+        )])),
         clock: Arc::new(SystemClock),
         reclaim_age_secs: RECLAIM_AGE_SECS_DEFAULT,
     });

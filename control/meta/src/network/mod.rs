@@ -28,8 +28,9 @@ pub trait LeaderLink: Send + Sync + 'static {
     /// (`MetaNode::read_index_here` there).
     async fn read_index(&self, leader: NodeId, node: &Node) -> Result<Option<u64>, MetaError>;
 
-    /// Has the leader change the group's members
-    /// (`MetaNode::change_members_here` there).
+    /// Has the member `leader` apply a change of the group's members
+    /// (`MetaNode::change_members` there, which passes it on to the leader
+    /// if that member does not lead: a joining node asks any member it knows).
     async fn members(
         &self,
         leader: NodeId,

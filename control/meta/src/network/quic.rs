@@ -249,8 +249,10 @@ impl Service for MetaService {
         match rpc {
             MetaRpc::Write(req) => answer(&mut stream, &node.write_here(req).await).await,
             MetaRpc::ReadIndex => answer(&mut stream, &node.read_index_here().await).await,
+            // A node asking for admission may not know the leader: a
+            // follower passes the change on.
             MetaRpc::Members(change) => {
-                answer(&mut stream, &node.change_members_here(change).await).await
+                answer(&mut stream, &node.change_members(change).await).await
             }
         }
     }

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use cairn_meta_api::*;
 use cairn_nodeapi::*;
 use md5::{Digest, Md5};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use tokio::sync::mpsc;

@@ -46,10 +46,11 @@ async fn harness() -> Harness {
     let node = Arc::new(FakeNode::default());
     let meta = Arc::new(FakeMeta::default());
     let clock = Arc::new(TestClock(AtomicU64::new(NOW_SECS * 1_000_000)));
-    let mut nodes: HashMap<NodeId, Arc<dyn ObjectNode>> = HashMap::new();
+    let nodes = NodeMap::new();
     for n in 1..=5 {
         nodes.insert(NodeId(n), node.clone());
     }
+    let nodes = Arc::new(nodes);
     let cfg = ProxyConfig {
         tempauth_users: vec![
             user("test", "tester", "testing", true, false),

@@ -1,0 +1,169 @@
+//! The cluster's layout in Raft: the object ring and the extent ring as
+//! records of the metadata group, published by the operator, and a watch
+//! that installs every newer object ring on this node while it runs.
+//!
+//! The object ring is what `cairn ring rebalance` makes: proxies and
+//! replicators take each new version as it is committed (and save it as
+//! `ring/object.ring`, so a restart starts from it), and the replicators
+//! move the partitions it reassigns. The extent ring is the object ring as
+//! it was when the cluster was made: volume extents stay where it put
+//! them, because a moved extent would need its writer's lease to move
+//! safely, which the block layer does not do yet.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use cairn_meta::MetaNode;
+use cairn_meta_api::records::{Check, RecordKey, Records, Txn, TxnOutcome};
+use cairn_ring::{LiveRing, Ring};
+
+/// The record table of the cluster's layout.
+const TABLE: &str = "cluster";
+/// How often a node looks for a newer ring.
+const POLL: Duration = Duration::from_secs(1);
+
+fn object_key() -> RecordKey {
+    RecordKey::new(TABLE, "object-ring")
+}
+
+fn extent_key() -> RecordKey {
+    RecordKey::new(TABLE, "extent-ring")
+}
+
+fn decode(bytes: &[u8]) -> Result<Ring> {
+    serde_json::from_slice(bytes).context("decoding a ring from the metadata group")
+}
+
+fn encode(ring: &Ring) -> Result<Vec<u8>> {
+    serde_json::to_vec(ring).context("encoding the ring")
+}
+
+/// A ring as committed, with its record's revision.
+struct Published {
+    revision: u64,
+    ring: Ring,
+}
+
+async fn read(meta: &MetaNode, key: &RecordKey) -> Result<Option<Published>> {
+    let Some(record) = meta.record(key).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Published {
+        revision: record.revision,
+        ring: decode(&record.value)?,
+    }))
+}
+
+/// Publishes `ring` as both rings unless the cluster has them already
+/// (the bootstrap node's start).
+pub async fn publish_initial(meta: &MetaNode, ring: &Ring) -> Result<()> {
+    let bytes = encode(ring)?;
+    let txn = Txn::new()
+        .check(Check::absent(object_key()))
+        .put(object_key(), bytes.clone());
+    if meta.commit(txn).await? == TxnOutcome::Committed(vec![1]) {
+        tracing::info!(version = ring.version(), "ring published");
+    }
+    let txn = Txn::new()
+        .check(Check::absent(extent_key()))
+        .put(extent_key(), bytes);
+    meta.commit(txn).await?;
+    Ok(())
+}
+
+/// Publishes `ring` as the object ring, if it continues the one in force:
+/// the same partition power, replica count and hash secrets, and a newer
+/// version. Returns the version it replaced.
+pub async fn publish(meta: &MetaNode, ring: &Ring) -> Result<u64> {
+    let current = read(meta, &object_key())
+        .await?
+        .context("the cluster has no ring yet (its bootstrap node publishes the first)")?;
+    let old = &current.ring;
+    if ring.part_power() != old.part_power() || ring.replica_count() != old.replica_count() {
+        bail!(
+            "the ring has part power {} and {} replicas; the cluster's has {} and {}",
+            ring.part_power(),
+            ring.replica_count(),
+            old.part_power(),
+            old.replica_count()
+        );
+    }
+    let probe = |r: &Ring| r.object_hash("a", Some("c"), Some("o"));
+    if probe(ring) != probe(old) {
+        bail!("the ring hashes names with other secrets than the cluster's: not its builder");
+    }
+    if ring.version() <= old.version() {
+        bail!(
+            "the ring's version {} is not newer than the cluster's {}",
+            ring.version(),
+            old.version()
+        );
+    }
+    let txn = Txn::new()
+        .check(Check::at(object_key(), current.revision))
+        .put(object_key(), encode(ring)?);
+    match meta.commit(txn).await? {
+        TxnOutcome::Committed(_) => Ok(old.version()),
+        TxnOutcome::Conflict { .. } => bail!("another ring was published meanwhile; try again"),
+    }
+}
+
+/// The ring volume extents are placed by, if the cluster has published one.
+pub async fn extent_ring(meta: &MetaNode) -> Result<Option<Ring>> {
+    Ok(read(meta, &extent_key()).await?.map(|p| p.ring))
+}
+
+/// Installs the published object ring when it is newer than `live`'s,
+/// saving it to `path` first; calls `learn` with each ring installed.
+/// Returns whether it installed one.
+pub async fn follow_once(
+    meta: &MetaNode,
+    live: &LiveRing,
+    path: &Path,
+    learn: &(dyn Fn(&Ring) + Send + Sync),
+) -> Result<bool> {
+    let Some(published) = read(meta, &object_key()).await? else {
+        return Ok(false);
+    };
+    let ring = published.ring;
+    if ring.version() <= live.current().version() {
+        return Ok(false);
+    }
+    ring.save(path)
+        .with_context(|| format!("saving the new ring to {}", path.display()))?;
+    learn(&ring);
+    tracing::info!(
+        version = ring.version(),
+        devices = ring.devices().len(),
+        "new ring in force"
+    );
+    live.replace(ring);
+    Ok(true)
+}
+
+/// Follows the published ring until `stop` resolves.
+pub fn spawn_watch(
+    meta: Arc<MetaNode>,
+    live: Arc<LiveRing>,
+    path: PathBuf,
+    learn: Box<dyn Fn(&Ring) + Send + Sync>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut stop = std::pin::pin!(stop);
+        let mut ticker = tokio::time::interval(POLL);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = &mut stop => return,
+                _ = ticker.tick() => {
+                    if let Err(e) = follow_once(&meta, &live, &path, learn.as_ref()).await {
+                        tracing::warn!(error = %format!("{e:#}"), "following the ring");
+                    }
+                }
+            }
+        }
+    })
+}
