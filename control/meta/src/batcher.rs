@@ -88,7 +88,7 @@ async fn commit(raft: &MetaRaft, batch: Vec<(Request, Answer)>, timeout: Duratio
             "no commit within {} ms",
             timeout.as_millis()
         ))),
-        Ok(Err(e)) => Err(crate::node::raft_error(e, "write")),
+        Ok(Err(e)) => Err(crate::node::write_error(e, "write")),
         Ok(Ok(resp)) => Ok(resp.data),
     };
     match (result, single) {

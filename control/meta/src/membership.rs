@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use cairn_meta_api::MetaError;
 
-use crate::node::{raft_error, Leader, MetaNode};
+use crate::node::{write_error, Leader, MetaNode};
 use crate::types::{Node, NodeId};
 
 /// A change of the group's members.
@@ -41,12 +41,15 @@ impl MetaNode {
         Members { voters, learners }
     }
 
-    /// Applies `change` through the leader.
+    /// Applies `change` through the leader, again while leadership changes.
     pub async fn change_members(&self, change: MemberChange) -> Result<(), MetaError> {
-        match self.leader().await? {
-            Leader::Me => self.change_members_here(change).await,
-            Leader::Other(id, node) => self.link()?.members(id, &node, change).await,
-        }
+        self.retrying(|| async {
+            match self.leader().await? {
+                Leader::Me => self.change_members_here(change.clone()).await,
+                Leader::Other(id, node) => self.link()?.members(id, &node, change.clone()).await,
+            }
+        })
+        .await
     }
 
     /// Applies `change` as the leader (what a forwarded change runs).
@@ -75,6 +78,6 @@ impl MetaNode {
                 raft.change_membership(change, false).await.map(|_| ())
             }
         };
-        done.map_err(|e| raft_error(e, "membership change"))
+        done.map_err(|e| write_error(e, "membership change"))
     }
 }

@@ -252,18 +252,32 @@ impl MetaNode {
     /// that reached no leader (leadership was changing) is sent again
     /// until the request timeout: nothing of it was committed.
     pub(crate) async fn write(&self, req: Request) -> Result<Reply, MetaError> {
-        let deadline = self.deadline();
-        loop {
-            let attempt = match self.leader().await? {
+        self.retrying(|| async {
+            match self.leader().await? {
                 Leader::Me => self.write_here(req.clone()).await,
                 Leader::Other(id, node) => {
                     let link = self.link()?;
                     self.bounded(link.write(id, &node, req.clone())).await?
                 }
-            };
-            match attempt {
+            }
+        })
+        .await
+    }
+
+    /// Runs `attempt` again while it finds no leader (`NotLeader`: nothing
+    /// of it was committed), until the request timeout.
+    pub(crate) async fn retrying<T, F>(
+        &self,
+        mut attempt: impl FnMut() -> F,
+    ) -> Result<T, MetaError>
+    where
+        F: Future<Output = Result<T, MetaError>>,
+    {
+        let deadline = self.deadline();
+        loop {
+            match attempt().await {
                 Err(MetaError::NotLeader(why)) if tokio::time::Instant::now() < deadline => {
-                    tracing::debug!(%why, "metadata write found no leader; again");
+                    tracing::debug!(%why, "metadata request found no leader; again");
                     tokio::time::sleep(RETRY_PAUSE).await;
                 }
                 other => return other,
@@ -424,6 +438,21 @@ fn raft_config(opts: &MetaOptions) -> Result<Config, MetaOpenError> {
     config
         .validate()
         .map_err(|e| MetaOpenError::Config(e.to_string()))
+}
+
+/// Maps a failed commit: refused because this node does not lead (after a
+/// restart it may briefly believe it does) is `NotLeader` — nothing was
+/// appended, so it is sent again; the rest as [`raft_error`].
+pub(crate) fn write_error(
+    e: RaftError<NodeId, openraft::error::ClientWriteError<NodeId, Node>>,
+    what: &str,
+) -> MetaError {
+    match e {
+        RaftError::APIError(openraft::error::ClientWriteError::ForwardToLeader(f)) => {
+            MetaError::NotLeader(format!("{what}: {f}"))
+        }
+        other => raft_error(other, what),
+    }
 }
 
 /// Maps a Raft failure: storage faults are `Storage`, everything else (not
