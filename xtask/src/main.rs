@@ -32,14 +32,15 @@ const TEST_PACKAGES: &[&str] = &[
     "libiscsi-bin",
 ];
 /// Python packages the tests drive: python-swiftclient pinned to what the
-/// Swift anchor uses, and the S3 clients. boto3 computes CRC32C checksums
-/// only with awscrt installed.
+/// Swift anchor uses, the S3 clients, and the OpenStack CLI. boto3 computes
+/// CRC32C checksums only with awscrt installed.
 const PY_PACKAGES: &[&str] = &[
     "python-swiftclient==4.11.0",
     "boto3==1.44.8",
     "awscrt==0.38.1",
     "awscli==1.46.3",
     "s3cmd==2.4.0",
+    "python-openstackclient==8.2.0",
 ];
 
 fn main() -> Result<()> {

@@ -313,7 +313,55 @@ pub fn write_openrc(dir: &DataDir) -> Result<PathBuf> {
          export CAIRN_ISCSI_PORTAL={}\n",
         block.nbd_listen, block.iscsi_listen
     ));
+    // Keystone v3 for `openstack`, as the same demo user in project demo.
+    // (No OS_IDENTITY_API_VERSION: `swift` would take it as a request for
+    // Keystone auth instead of ST_AUTH.)
+    let clouds = write_clouds_yaml(dir)?;
+    text.push_str(&format!(
+        "export OS_AUTH_URL=http://{listen}/identity\n\
+         export OS_USERNAME={}\n\
+         export OS_PASSWORD={}\n\
+         export OS_PROJECT_NAME=demo\n\
+         export OS_USER_DOMAIN_NAME=Default\n\
+         export OS_PROJECT_DOMAIN_NAME=Default\n\
+         export OS_REGION_NAME=RegionOne\n\
+         export OS_INTERFACE=public\n\
+         export OS_CLIENT_CONFIG_FILE={}\n",
+        user.user,
+        user.key,
+        clouds.display()
+    ));
     let path = dir.root.join("openrc");
+    crate::files::write_private(&path, text.as_bytes())?;
+    Ok(path)
+}
+
+/// `DIR/clouds.yaml`: clouds `cairn` (the demo user in project demo) and
+/// `cairn-admin` (the admin user in project admin), for `openstack
+/// --os-cloud …` (with `OS_CLIENT_CONFIG_FILE` from `openrc`, or copied to
+/// `~/.config/openstack/`).
+fn write_clouds_yaml(dir: &DataDir) -> Result<PathBuf> {
+    let listen = dir.config.proxy.listen;
+    let mut text = String::from("# Written by `cairn up`.\nclouds:\n");
+    for (cloud, account) in [("cairn", "demo"), ("cairn-admin", "admin")] {
+        let Some(u) = dir
+            .config
+            .tempauth
+            .users
+            .iter()
+            .find(|u| u.account == account)
+        else {
+            continue;
+        };
+        text.push_str(&format!(
+            "  {cloud}:\n    auth:\n      auth_url: http://{listen}/identity\n      \
+             username: {}\n      password: \"{}\"\n      project_name: {account}\n      \
+             user_domain_name: Default\n      project_domain_name: Default\n    \
+             region_name: RegionOne\n    interface: public\n    identity_api_version: 3\n",
+            u.user, u.key
+        ));
+    }
+    let path = dir.root.join("clouds.yaml");
     crate::files::write_private(&path, text.as_bytes())?;
     Ok(path)
 }

@@ -14,6 +14,7 @@ mod admin;
 mod cluster;
 mod control;
 mod http;
+mod identity;
 mod init;
 mod nodes;
 mod ring_sync;
@@ -155,6 +156,8 @@ async fn serve(dir: DataDir) -> Result<()> {
             (meta, Arc::new(nodes), storage.clone(), dir.ring.clone())
         }
     };
+    let bootstraps = cfg.cluster.as_ref().is_none_or(|s| !s.bootstrap.is_empty());
+    let identity = identity::start(&dir, meta.clone(), bootstraps).await?;
     let proxy = cairn_proxy::Proxy::new(
         proxy_config(&dir),
         ring.clone(),
@@ -205,12 +208,16 @@ async fn serve(dir: DataDir) -> Result<()> {
         .as_ref()
         .is_none_or(|c| c.expirer)
         .then(|| proxy.spawn_expirer(EXPIRER_INTERVAL));
-    let app = proxy.clone().router().merge(crate::metrics::router(
-        storage.clone(),
-        proxy.clone(),
-        replicator.clone(),
-        meta.clone(),
-    ));
+    let app = proxy
+        .clone()
+        .router()
+        .merge(crate::metrics::router(
+            storage.clone(),
+            proxy.clone(),
+            replicator.clone(),
+            meta.clone(),
+        ))
+        .nest_service(identity::PATH, cairn_identity::router(identity));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;

@@ -1,0 +1,57 @@
+//! The Keystone v3 identity service of `cairn up` (crate `cairn-identity`):
+//! its records in the metadata group, its token key derived from the data
+//! directory's token key, its catalog naming this process's endpoints, and
+//! the first users — `admin` (admin of project `admin`) and `demo` (member
+//! of project `demo`), with the same passwords as their tempauth keys.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use cairn_identity::{BootstrapSpec, Identity, IdentityConfig};
+use cairn_meta::MetaNode;
+
+use super::init::DataDir;
+
+/// The identity service's public URL path on the Swift listener.
+pub const PATH: &str = "/identity";
+
+/// Domain separation for the token key: the tempauth tokens' HMAC key is
+/// not also the identity tokens' sealing key.
+const TOKEN_KEY_CONTEXT: &str = "cairn 2026-11 identity token sealing key";
+
+/// The identity service over `meta`; with `bootstrap`, also creates the
+/// default domain, roles, projects and users that are missing (one node of
+/// a cluster does it, so concurrent first starts do not collide).
+pub async fn start(dir: &DataDir, meta: Arc<MetaNode>, bootstrap: bool) -> Result<Arc<Identity>> {
+    let base = format!("http://{}", dir.config.proxy.listen);
+    let mut cfg = IdentityConfig::new(format!("{base}{PATH}"));
+    cfg.catalog = cairn_identity::cairn_catalog(&base, &format!("http://{}", dir.config.s3.listen));
+    let key = blake3::derive_key(TOKEN_KEY_CONTEXT, &dir.token_secret);
+    let identity = Identity::new(
+        meta,
+        cfg,
+        &[key.to_vec()],
+        Arc::new(cairn_base::SystemClock),
+    )
+    .context("configuring the identity service")?;
+    if bootstrap {
+        let password = |account: &str| {
+            dir.config
+                .tempauth
+                .users
+                .iter()
+                .find(|u| u.account == account)
+                .map(|u| u.key.clone())
+                .with_context(|| format!("no tempauth user in account {account}"))
+        };
+        let spec = BootstrapSpec {
+            admin_password: password("admin")?,
+            demo_password: password("demo")?,
+        };
+        identity
+            .bootstrap(&spec)
+            .await
+            .context("creating the identity service's first users")?;
+    }
+    Ok(Arc::new(identity))
+}

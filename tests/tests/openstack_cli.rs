@@ -1,0 +1,259 @@
+//! python-openstackclient against `cairn up`'s Keystone v3 (`/identity`):
+//! what `openrc` and `clouds.yaml` set up works as written, and the
+//! identity commands an operator runs — tokens, catalog, projects, users,
+//! roles, application credentials, EC2 credentials — behave as Keystone's.
+
+use anyhow::{bail, Context, Result};
+use cairn_tests::Cairn;
+use serde_json::Value;
+use std::process::{Command, Stdio};
+
+/// `openstack ARGS -f json` with `env` (the openrc, or a variation of it)
+/// and nothing else of the caller's OS_* environment.
+fn openstack(env: &[(String, String)], args: &[&str]) -> Result<Value> {
+    let out = openstack_output(env, args, true)?;
+    if !out.status.success() {
+        bail!(
+            "openstack {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    if out.stdout.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(&out.stdout).with_context(|| {
+        format!(
+            "openstack {args:?}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+/// `openstack ARGS` for commands that print nothing on success.
+fn openstack_do(env: &[(String, String)], args: &[&str]) -> Result<()> {
+    let out = openstack_output(env, args, false)?;
+    if !out.status.success() {
+        bail!(
+            "openstack {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    Ok(())
+}
+
+fn openstack_output(
+    env: &[(String, String)],
+    args: &[&str],
+    json: bool,
+) -> Result<std::process::Output> {
+    let mut cmd = Command::new("openstack");
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("OS_")) {
+        cmd.env_remove(k);
+    }
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
+    cmd.args(args);
+    if json {
+        cmd.args(["-f", "json"]);
+    }
+    cmd.stdin(Stdio::null())
+        .output()
+        .context("running openstack (python-openstackclient)")
+}
+
+/// The OS_* variables of the openrc.
+fn openrc_env(cairn: &Cairn) -> Vec<(String, String)> {
+    cairn
+        .openrc
+        .iter()
+        .filter(|(k, _)| k.starts_with("OS_"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Only `clouds.yaml`, through OS_CLIENT_CONFIG_FILE and `--os-cloud`.
+fn cloud_env(cairn: &Cairn) -> Vec<(String, String)> {
+    vec![(
+        "OS_CLIENT_CONFIG_FILE".into(),
+        cairn.openrc["OS_CLIENT_CONFIG_FILE"].clone(),
+    )]
+}
+
+/// An environment that authenticates with an application credential.
+fn app_cred_env(cairn: &Cairn, id: &str, secret: &str) -> Vec<(String, String)> {
+    vec![
+        ("OS_AUTH_TYPE".into(), "v3applicationcredential".into()),
+        ("OS_AUTH_URL".into(), cairn.openrc["OS_AUTH_URL"].clone()),
+        ("OS_APPLICATION_CREDENTIAL_ID".into(), id.into()),
+        ("OS_APPLICATION_CREDENTIAL_SECRET".into(), secret.into()),
+        ("OS_INTERFACE".into(), "public".into()),
+    ]
+}
+
+/// Field `k` of an object, whatever the case of its name (the CLI prints
+/// `id` for some commands and `ID` for others).
+fn field<'a>(v: &'a Value, k: &str) -> &'a str {
+    v.as_object()
+        .and_then(|o| o.iter().find(|(name, _)| name.eq_ignore_ascii_case(k)))
+        .and_then(|(_, v)| v.as_str())
+        .unwrap_or_default()
+}
+
+fn names(v: &Value, key: &str) -> Vec<String> {
+    v.as_array()
+        .map(|a| a.iter().map(|r| field(r, key).to_owned()).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn openstack_cli_drives_identity() -> Result<()> {
+    let cairn = Cairn::start()?;
+    let demo = openrc_env(&cairn);
+    let admin_cloud = {
+        let mut e = cloud_env(&cairn);
+        e.push(("OS_CLOUD".into(), "cairn-admin".into()));
+        e
+    };
+
+    // The openrc alone: a project-scoped token and a catalog that names
+    // every service, the object store at the project's account.
+    let token = openstack(&demo, &["token", "issue"])?;
+    let project = field(&token, "project_id").to_owned();
+    assert!(!field(&token, "id").is_empty(), "{token}");
+    let catalog = openstack(&demo, &["catalog", "list"])?;
+    let types = names(&catalog, "Type");
+    for t in ["identity", "object-store", "volumev3", "s3"] {
+        assert!(types.iter().any(|x| x == t), "no {t} in {catalog}");
+    }
+    let swift = openstack(&demo, &["catalog", "show", "object-store"])?;
+    assert!(
+        swift.to_string().contains(&format!("AUTH_{project}")),
+        "{swift}"
+    );
+
+    // clouds.yaml's admin: projects, users and roles.
+    let projects = openstack(&admin_cloud, &["project", "list"])?;
+    assert!(names(&projects, "Name").contains(&"demo".to_owned()));
+    openstack(
+        &admin_cloud,
+        &["project", "create", "--description", "team a", "team-a"],
+    )?;
+    let dup = openstack_output(&admin_cloud, &["project", "create", "team-a"], true)?;
+    assert!(!dup.status.success(), "a second team-a was created");
+    openstack(
+        &admin_cloud,
+        &[
+            "user",
+            "create",
+            "--password",
+            "alice-pw-1",
+            "--project",
+            "team-a",
+            "alice",
+        ],
+    )?;
+    openstack_do(
+        &admin_cloud,
+        &[
+            "role",
+            "add",
+            "--project",
+            "team-a",
+            "--user",
+            "alice",
+            "member",
+        ],
+    )?;
+    let assignments = openstack(
+        &admin_cloud,
+        &[
+            "role",
+            "assignment",
+            "list",
+            "--user",
+            "alice",
+            "--project",
+            "team-a",
+            "--names",
+        ],
+    )?;
+    assert!(assignments.to_string().contains("member"), "{assignments}");
+
+    // Alice signs in with her password; as a member she may not create users.
+    let alice = vec![
+        (
+            "OS_AUTH_URL".to_owned(),
+            cairn.openrc["OS_AUTH_URL"].clone(),
+        ),
+        ("OS_USERNAME".to_owned(), "alice".to_owned()),
+        ("OS_PASSWORD".to_owned(), "alice-pw-1".to_owned()),
+        ("OS_PROJECT_NAME".to_owned(), "team-a".to_owned()),
+        ("OS_USER_DOMAIN_NAME".to_owned(), "Default".to_owned()),
+        ("OS_PROJECT_DOMAIN_NAME".to_owned(), "Default".to_owned()),
+        ("OS_INTERFACE".to_owned(), "public".to_owned()),
+    ];
+    let t = openstack(&alice, &["token", "issue"])?;
+    assert_ne!(field(&t, "project_id"), project);
+    let denied = openstack_output(
+        &alice,
+        &["user", "create", "--password", "x", "mallory"],
+        true,
+    )?;
+    assert!(!denied.status.success());
+    assert!(
+        String::from_utf8_lossy(&denied.stderr).contains("403"),
+        "{}",
+        String::from_utf8_lossy(&denied.stderr)
+    );
+
+    // Her application credential authenticates on its own.
+    let cred = openstack(&alice, &["application", "credential", "create", "alice-ci"])?;
+    let (id, secret) = (field(&cred, "id"), field(&cred, "secret"));
+    assert!(!id.is_empty() && !secret.is_empty(), "{cred}");
+    let via_cred = openstack(&app_cred_env(&cairn, id, secret), &["token", "issue"])?;
+    assert_eq!(field(&via_cred, "project_id"), field(&t, "project_id"));
+    let wrong = openstack_output(
+        &app_cred_env(&cairn, id, "not-the-secret"),
+        &["token", "issue"],
+        true,
+    )?;
+    assert!(!wrong.status.success());
+
+    // EC2 credentials for the S3 API.
+    let ec2 = openstack(&alice, &["ec2", "credentials", "create"])?;
+    assert!(!field(&ec2, "access").is_empty(), "{ec2}");
+    let listed = openstack(&alice, &["ec2", "credentials", "list"])?;
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+
+    // A password change voids her tokens; disabling her refuses new ones.
+    openstack_do(
+        &admin_cloud,
+        &["user", "set", "--password", "alice-pw-2", "alice"],
+    )?;
+    let old = openstack_output(&alice, &["token", "issue"], true)?;
+    assert!(!old.status.success(), "the old password still works");
+    let mut alice2 = alice.clone();
+    alice2[2].1 = "alice-pw-2".into();
+    openstack(&alice2, &["token", "issue"])?;
+    openstack_do(&admin_cloud, &["user", "set", "--disable", "alice"])?;
+    let disabled = openstack_output(&alice2, &["token", "issue"], true)?;
+    assert!(!disabled.status.success(), "a disabled user got a token");
+    let via_cred = openstack_output(&app_cred_env(&cairn, id, secret), &["token", "issue"], true)?;
+    assert!(
+        !via_cred.status.success(),
+        "a disabled user's credential works"
+    );
+
+    // A restart keeps every identity record (they are in Raft).
+    let mut cairn = cairn;
+    cairn.stop()?;
+    cairn.spawn()?;
+    let shown = openstack(&admin_cloud, &["user", "show", "alice"])?;
+    assert_eq!(shown["enabled"], Value::Bool(false), "{shown}");
+    assert_eq!(
+        openstack(&admin_cloud, &["project", "show", "team-a"])?["description"],
+        "team a"
+    );
+    Ok(())
+}
