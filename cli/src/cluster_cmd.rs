@@ -93,9 +93,21 @@ pub fn run(cmd: ClusterCommand) -> Result<()> {
             Ok(())
         }
         ClusterCommand::RemoveNode { data, node } => {
-            let ring = crate::up::remove_node_devices(&data, node)?;
-            let published = ask_any(&data, AdminRequest::PublishRing(serde_json::to_vec(&ring)?))?;
-            println!("{published}");
+            // The node's address, before the new ring forgets it.
+            let addr = ring_nodes(&data)?.get(&u64::from(node)).copied();
+            match crate::up::remove_node_devices(&data, node)? {
+                Some(ring) => {
+                    let ring_bytes = serde_json::to_vec(&ring)?;
+                    println!("{}", ask_any(&data, AdminRequest::PublishRing(ring_bytes))?);
+                    // Out of the metadata group it could no longer read the
+                    // ring, and would keep its partitions as if it were
+                    // still a primary.
+                    if let Some(addr) = addr {
+                        wait_for_ring(&data, node, addr, ring.version())?;
+                    }
+                }
+                None => println!("the ring has no device on node {node} any more"),
+            }
             let change = cairn_meta::MemberChange::Remove {
                 id: u64::from(node),
             };
@@ -107,6 +119,51 @@ pub fn run(cmd: ClusterCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// How long `remove-node` waits for the node to install the ring that
+/// leaves it out.
+const RING_INSTALL_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Waits until node `id` at `addr` serves by ring `version` or newer; a
+/// node that does not answer is not waited for (it cannot hold on to
+/// partitions it does not serve).
+fn wait_for_ring(root: &Path, id: u32, addr: SocketAddr, version: u64) -> Result<()> {
+    let identity = operator_identity(root)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let endpoint =
+            Endpoint::member_client(&identity).context("making the operator's endpoint")?;
+        let peer = Peer {
+            addr,
+            name: member_dns_name(&node_name(u64::from(id))),
+        };
+        let deadline = tokio::time::Instant::now() + RING_INSTALL_WAIT;
+        let outcome = loop {
+            match node_status::ask(&endpoint, &peer).await {
+                Ok(s) if s.ring_version >= version => break Ok(()),
+                Ok(_) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+                Ok(s) => {
+                    break Err(anyhow::anyhow!(
+                        "node {id} still serves by ring version {} after {RING_INSTALL_WAIT:?}; \
+                         it stays in the metadata group (run remove-node again later)",
+                        s.ring_version
+                    ))
+                }
+                Err(e) => {
+                    tracing::warn!(node = id, error = %e, "node does not answer; not waiting for it");
+                    break Ok(());
+                }
+            }
+        };
+        endpoint.close().await;
+        outcome
+    })
 }
 
 /// Asks the nodes of the ring in turn for a change until one answers.

@@ -42,6 +42,8 @@ pub struct NodeStatus {
     pub uptime_secs: u64,
     /// The `cairn` binary's version.
     pub version: String,
+    /// The version of the ring the node serves by.
+    pub ring_version: u64,
     pub devices: Vec<DeviceStatus>,
     pub metadata: RaftStatus,
     pub replication: ReplicationStatus,

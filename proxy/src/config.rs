@@ -112,6 +112,8 @@ pub struct ProxyConfig {
     /// a cluster node, the local copy costs no network hop. The others are
     /// still read when it fails, and the auditor verifies every replica.
     pub read_affinity: Option<cairn_nodeapi::NodeId>,
+    /// Keystone tokens and EC2 keys, when an identity service is wired in.
+    pub keystone: Option<crate::auth::Keystone>,
 }
 
 impl Default for ProxyConfig {
@@ -130,6 +132,7 @@ impl Default for ProxyConfig {
             s3_domain: None,
             s3_upload_ttl: Duration::from_secs(7 * 86_400),
             read_affinity: None,
+            keystone: None,
         }
     }
 }

@@ -36,6 +36,7 @@ pub mod server;
 pub mod stats;
 pub mod transid;
 
+pub use auth::{ExternalAuth, Keystone, ProjectCaller};
 pub use config::{Constraints, ProxyConfig, S3Credential, TempAuthUser};
 pub use errors::SwiftError;
 pub use path::{parse_path, parse_query, Route};

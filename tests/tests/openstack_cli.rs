@@ -57,7 +57,8 @@ fn openstack_output(
     if json {
         cmd.args(["-f", "json"]);
     }
-    cmd.stdin(Stdio::null())
+    cmd.current_dir(std::env::temp_dir())
+        .stdin(Stdio::null())
         .output()
         .context("running openstack (python-openstackclient)")
 }
@@ -104,6 +105,122 @@ fn names(v: &Value, key: &str) -> Vec<String> {
     v.as_array()
         .map(|a| a.iter().map(|r| field(r, key).to_owned()).collect())
         .unwrap_or_default()
+}
+
+/// `swift ARGS` with Keystone v3 auth from `env` (no ST_* variables).
+fn swift_v3(env: &[(String, String)], args: &[&str]) -> Result<String> {
+    let mut cmd = Command::new("swift");
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("OS_") || k.starts_with("ST_")) {
+        cmd.env_remove(k);
+    }
+    let out = cmd
+        .current_dir(std::env::temp_dir())
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env("OS_IDENTITY_API_VERSION", "3")
+        .args(["--auth-version", "3"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .context("running swift")?;
+    if !out.status.success() {
+        bail!(
+            "swift {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The object store with Keystone: `openstack container/object`, `swift`
+/// with v3 auth, S3 with an EC2 credential, all on the project's account
+/// `AUTH_<project_id>`; one project cannot read another's.
+fn objects_with_keystone(
+    cairn: &Cairn,
+    demo: &[(String, String)],
+    alice: &[(String, String)],
+    ec2: &Value,
+) -> Result<()> {
+    // The CLIs run in the temp directory and name objects by the relative
+    // path they upload.
+    let tmp = tempfile::tempdir()?;
+    std::fs::write(tmp.path().join("hello.txt"), b"hello from keystone\n")?;
+    let rel = tmp
+        .path()
+        .join("hello.txt")
+        .strip_prefix(std::env::temp_dir())?
+        .to_str()
+        .context("utf-8 path")?
+        .to_owned();
+    let file_arg = rel.as_str();
+    openstack(alice, &["container", "create", "reports"])?;
+    let created = openstack(alice, &["object", "create", "reports", file_arg])?;
+    assert!(created.to_string().contains("hello.txt"), "{created}");
+    let objects = openstack(alice, &["object", "list", "reports"])?;
+    assert_eq!(names(&objects, "Name").len(), 1, "{objects}");
+    let shown = openstack(alice, &["object", "show", "reports", file_arg])?;
+    assert_eq!(field(&shown, "content-length"), "20", "{shown}");
+    let containers = openstack(alice, &["container", "list"])?;
+    assert_eq!(names(&containers, "Name"), ["reports"]);
+
+    // swift with v3 auth sees the same account; download is byte-exact.
+    let stat = swift_v3(alice, &["stat"])?;
+    let project = field(&openstack(alice, &["token", "issue"])?, "project_id").to_owned();
+    assert!(stat.contains(&format!("AUTH_{project}")), "{stat}");
+    swift_v3(alice, &["download", "reports", file_arg, "-o", "-"])
+        .map(|body| assert_eq!(body, "hello from keystone\n"))?;
+
+    // S3 with the EC2 credential: the container is a bucket of the project.
+    let aws = |args: &[&str]| -> Result<String> {
+        let out = Command::new("aws")
+            .env("AWS_ACCESS_KEY_ID", field(ec2, "access"))
+            .env("AWS_SECRET_ACCESS_KEY", field(ec2, "secret"))
+            .env("AWS_DEFAULT_REGION", &cairn.openrc["AWS_DEFAULT_REGION"])
+            .env("AWS_ENDPOINT_URL", &cairn.openrc["AWS_ENDPOINT_URL"])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "aws {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    assert!(aws(&["s3", "ls", "--recursive", "s3://reports/"])?.contains("hello.txt"));
+    aws(&[
+        "s3",
+        "cp",
+        &std::env::temp_dir().join(&rel).to_string_lossy(),
+        "s3://reports/via-s3.txt",
+    ])?;
+    let objects = openstack(alice, &["object", "list", "reports"])?;
+    assert!(names(&objects, "Name").contains(&"via-s3.txt".to_owned()));
+
+    // Isolation: demo (another project) cannot read alice's account, and
+    // alice cannot write demo's.
+    let demo_token = field(&openstack(demo, &["token", "issue"])?, "id").to_owned();
+    let alice_token = field(&openstack(alice, &["token", "issue"])?, "id").to_owned();
+    let demo_project = field(&openstack(demo, &["token", "issue"])?, "project_id").to_owned();
+    let base = format!("http://{}/v1", cairn.listen);
+    let status = |r: Result<ureq::Response, ureq::Error>| match r {
+        Ok(r) => r.status(),
+        Err(ureq::Error::Status(code, _)) => code,
+        Err(e) => panic!("{e}"),
+    };
+    let read_other = ureq::get(&format!("{base}/AUTH_{project}/reports/{rel}"))
+        .set("X-Auth-Token", &demo_token)
+        .call();
+    assert_eq!(status(read_other), 403);
+    let write_other = ureq::put(&format!("{base}/AUTH_{demo_project}/stolen"))
+        .set("X-Auth-Token", &alice_token)
+        .call();
+    assert_eq!(status(write_other), 403);
+    let forged = ureq::get(&format!("{base}/AUTH_{project}"))
+        .set("X-Auth-Token", "gAAAAAforged-token")
+        .call();
+    assert_eq!(status(forged), 401);
+    Ok(())
 }
 
 #[test]
@@ -225,6 +342,8 @@ fn openstack_cli_drives_identity() -> Result<()> {
     assert!(!field(&ec2, "access").is_empty(), "{ec2}");
     let listed = openstack(&alice, &["ec2", "credentials", "list"])?;
     assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+
+    objects_with_keystone(&cairn, &demo, &alice, &ec2)?;
 
     // A password change voids her tokens; disabling her refuses new ones.
     openstack_do(

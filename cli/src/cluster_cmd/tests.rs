@@ -25,6 +25,7 @@ fn node(id: u64, leader: Option<u64>, term: u64) -> NodeStatus {
         internode_addr: addr(id),
         uptime_secs: 252,
         version: "0.1.0".into(),
+        ring_version: 3,
         devices: vec![device(1), device(2)],
         metadata: RaftStatus {
             role: if leader == Some(id) {

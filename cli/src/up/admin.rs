@@ -57,6 +57,7 @@ impl AdminService {
             internode_addr: s.internode_addr,
             uptime_secs: s.started.elapsed().as_secs(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
+            ring_version: (s.ring)().version(),
             devices: self.devices().await,
             metadata,
             replication: ReplicationStatus::new(

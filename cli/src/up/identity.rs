@@ -2,13 +2,16 @@
 //! its records in the metadata group, its token key derived from the data
 //! directory's token key, its catalog naming this process's endpoints, and
 //! the first users — `admin` (admin of project `admin`) and `demo` (member
-//! of project `demo`), with the same passwords as their tempauth keys.
+//! of project `demo`), with the same passwords as their tempauth keys; and
+//! the service as the proxy's Keystone ([`ProxyAuth`]: Swift requests with
+//! Keystone tokens, S3 requests signed with EC2 credentials).
 
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use cairn_identity::{BootstrapSpec, Identity, IdentityConfig};
 use cairn_meta::MetaNode;
+use cairn_proxy::{ExternalAuth, ProjectCaller};
 
 use super::init::DataDir;
 
@@ -54,4 +57,43 @@ pub async fn start(dir: &DataDir, meta: Arc<MetaNode>, bootstrap: bool) -> Resul
             .context("creating the identity service's first users")?;
     }
     Ok(Arc::new(identity))
+}
+
+/// The identity service as the proxy's Keystone: project-scoped tokens and
+/// EC2 credentials become project callers.
+pub struct ProxyAuth(pub Arc<Identity>);
+
+fn project_caller(c: cairn_identity::Caller) -> Option<ProjectCaller> {
+    Some(ProjectCaller {
+        project_id: c.project_id?,
+        user_id: c.user_id,
+        roles: c.roles,
+        expires_secs: c.expires_at.map_or(u64::MAX, |t| t.secs()),
+    })
+}
+
+#[async_trait::async_trait]
+impl ExternalAuth for ProxyAuth {
+    async fn token(&self, token: &str) -> Option<ProjectCaller> {
+        match self.0.validate(token).await {
+            Ok(caller) => project_caller(caller),
+            Err(e) => {
+                tracing::debug!(error = %e, "a Keystone token was refused");
+                None
+            }
+        }
+    }
+
+    async fn ec2_credential(&self, access: &str) -> Option<(String, ProjectCaller)> {
+        match self.0.ec2_credential(access).await {
+            Ok(grant) => {
+                let grant = grant?;
+                Some((grant.secret, project_caller(grant.caller)?))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "looking up an EC2 credential");
+                None
+            }
+        }
+    }
 }

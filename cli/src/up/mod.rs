@@ -158,12 +158,11 @@ async fn serve(dir: DataDir) -> Result<()> {
     };
     let bootstraps = cfg.cluster.as_ref().is_none_or(|s| !s.bootstrap.is_empty());
     let identity = identity::start(&dir, meta.clone(), bootstraps).await?;
-    let proxy = cairn_proxy::Proxy::new(
-        proxy_config(&dir),
-        ring.clone(),
-        nodes.clone(),
-        meta.clone(),
-    );
+    let mut proxy_cfg = proxy_config(&dir);
+    proxy_cfg.keystone = Some(cairn_proxy::Keystone::new(Arc::new(identity::ProxyAuth(
+        identity.clone(),
+    ))));
+    let proxy = cairn_proxy::Proxy::new(proxy_cfg, ring.clone(), nodes.clone(), meta.clone());
     let ring_source: RingSource = {
         let ring = ring.clone();
         Arc::new(move || ring.current())

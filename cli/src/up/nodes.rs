@@ -429,8 +429,9 @@ pub fn add_node(root: &Path, voter: bool) -> Result<AddedNode> {
 /// Takes node `index`'s devices out of the builder of the cluster in
 /// `root` and rebalances: the new ring, once published, has the other
 /// nodes' replicators move its partitions away (one replica of each per
-/// rebalance, so two stay where they were).
-pub fn remove_node_devices(root: &Path, index: u32) -> Result<cairn_ring::Ring> {
+/// rebalance, so two stay where they were). `None` when the builder has no
+/// device on that node (already removed).
+pub fn remove_node_devices(root: &Path, index: u32) -> Result<Option<cairn_ring::Ring>> {
     let builder_path = root.join("ring/object.builder");
     let mut builder = RingBuilder::load(&builder_path).context("loading the ring builder")?;
     let ids: Vec<u32> = builder
@@ -440,12 +441,12 @@ pub fn remove_node_devices(root: &Path, index: u32) -> Result<cairn_ring::Ring> 
         .map(|d| d.id)
         .collect();
     if ids.is_empty() {
-        bail!("the ring has no device on node {index}");
+        return Ok(None);
     }
     for id in ids {
         builder.remove_device(id)?;
     }
-    rebalance_saved(root, builder)
+    rebalance_saved(root, builder).map(Some)
 }
 
 /// Rebalances `builder` as if its last moves were replicated, saves it and

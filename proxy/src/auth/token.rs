@@ -9,7 +9,8 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-const TOKEN_PREFIX: &str = "AUTH_tk";
+/// How every tempauth token starts (a Keystone token never does).
+pub const TOKEN_PREFIX: &str = "AUTH_tk";
 const MAC_BYTES: usize = 16;
 const HEADER_BYTES: usize = 10;
 /// Longest token accepted, so a hostile header costs bounded work.

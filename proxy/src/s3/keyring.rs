@@ -1,11 +1,12 @@
 //! S3 access keys and the identities they act as: the configured S3
 //! credentials plus every tempauth user (access key `account:user`, secret
-//! its key, as with Swift's s3api in front of tempauth). Authenticating a
-//! request checks its signature (SigV4 or SigV2) with the key's secret.
+//! its key, as with Swift's s3api in front of tempauth), and the identity
+//! service's EC2 credentials. Authenticating a request checks its signature
+//! (SigV4 or SigV2) with the key's secret.
 
 use super::auth::{self, Verified};
 use super::error::{S3Error, S3ErrorCode};
-use crate::auth::Identity;
+use crate::auth::{Identity, Keystone};
 use crate::config::{S3Credential, TempAuthUser};
 use http::{HeaderMap, Method, Uri};
 use std::collections::HashMap;
@@ -50,8 +51,11 @@ impl Keyring {
 
     /// The requester: `None` for an anonymous request, else the identity
     /// whose signature verified, with what its streaming body needs.
-    pub fn authenticate(
+    /// A key the configuration does not name may be an EC2 credential of
+    /// the identity service (`keystone`).
+    pub async fn authenticate(
         &self,
+        keystone: Option<&Keystone>,
         method: &Method,
         uri: &Uri,
         headers: &HeaderMap,
@@ -61,11 +65,18 @@ impl Keyring {
         let Some(req) = auth::parse(uri, headers, virtual_bucket)? else {
             return Ok((None, None));
         };
-        let key = self.keys.get(req.access_key()).ok_or_else(|| {
-            S3Error::new(S3ErrorCode::InvalidAccessKeyId).with("AWSAccessKeyId", req.access_key())
-        })?;
-        let verified = req.verify(&key.secret, method, uri, headers, now_secs)?;
-        let mut identity = key.identity.clone();
+        let access = req.access_key();
+        let (secret, mut identity) = match self.keys.get(access) {
+            Some(key) => (key.secret.clone(), key.identity.clone()),
+            None => match keystone {
+                Some(k) => k.ec2_key(access).await,
+                None => None,
+            }
+            .ok_or_else(|| {
+                S3Error::new(S3ErrorCode::InvalidAccessKeyId).with("AWSAccessKeyId", access)
+            })?,
+        };
+        let verified = req.verify(&secret, method, uri, headers, now_secs)?;
         identity.expires_secs = now_secs.saturating_add(1);
         Ok((Some(identity), Some(verified)))
     }

@@ -127,13 +127,17 @@ async fn serve(sh: &Shared, req: Request<Body>, now: Timestamp) -> Result<Respon
     let params = parse_query(parts.uri.query().unwrap_or(""))
         .map_err(|_| S3Error::new(S3ErrorCode::InvalidURI))?;
     let domain = sh.cfg.s3_domain.as_deref();
-    let (id, verified) = sh.s3_keys.authenticate(
-        &parts.method,
-        &parts.uri,
-        &parts.headers,
-        addressing::virtual_bucket(&parts.headers, domain),
-        now.secs(),
-    )?;
+    let (id, verified) = sh
+        .s3_keys
+        .authenticate(
+            sh.cfg.keystone.as_ref(),
+            &parts.method,
+            &parts.uri,
+            &parts.headers,
+            addressing::virtual_bucket(&parts.headers, domain),
+            now.secs(),
+        )
+        .await?;
     let r = S3Req {
         method: parts.method,
         headers: parts.headers,

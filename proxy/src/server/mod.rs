@@ -301,7 +301,7 @@ impl Shared {
         };
         let params = parse_query(parts.uri.query().unwrap_or(""))
             .map_err(|_| SwiftError::BadRequest("Invalid UTF8 or contains NULL".into()))?;
-        let id = self.identity(&parts.headers, now);
+        let id = self.identity(&parts.headers, now).await;
         let ctx = Ctx {
             method: parts.method,
             headers: parts.headers,
@@ -368,14 +368,32 @@ impl Shared {
 
     /// The identity behind X-Auth-Token / X-Storage-Token, if it verifies,
     /// noting whether a service user's X-Service-Token came with it.
-    fn identity(&self, headers: &HeaderMap, now: Timestamp) -> Option<Identity> {
-        let verify = |name: &str| {
-            let token = headers.get(name)?.to_str().ok()?;
-            self.tempauth.signer().verify(token, now.secs()).ok()
+    async fn identity(&self, headers: &HeaderMap, now: Timestamp) -> Option<Identity> {
+        let mut id = match self.verify_token(headers, "x-auth-token", now).await {
+            Some(id) => id,
+            None => self.verify_token(headers, "x-storage-token", now).await?,
         };
-        let mut id = verify("x-auth-token").or_else(|| verify("x-storage-token"))?;
-        id.with_service_token = verify("x-service-token").is_some_and(|s| s.service);
+        id.with_service_token = self
+            .verify_token(headers, "x-service-token", now)
+            .await
+            .is_some_and(|s| s.service);
         Some(id)
+    }
+
+    /// The identity of the token in header `name`: a tempauth token, or
+    /// (when the identity service is wired in) a Keystone token.
+    async fn verify_token(
+        &self,
+        headers: &HeaderMap,
+        name: &str,
+        now: Timestamp,
+    ) -> Option<Identity> {
+        let token = headers.get(name)?.to_str().ok()?;
+        if token.starts_with(crate::auth::TOKEN_PREFIX) {
+            return self.tempauth.signer().verify(token, now.secs()).ok();
+        }
+        let keystone = self.cfg.keystone.as_ref()?;
+        keystone.identity(token, now.secs()).await
     }
 
     /// The container's record, from the cache or the metadata service.
