@@ -6,7 +6,6 @@ use axum::response::Response;
 use bytes::Bytes;
 use http::HeaderMap;
 use serde::Deserialize;
-use serde_json::json;
 
 use super::request::{caller, parse_json, Query};
 use super::respond::{created, no_content, ok};
@@ -69,9 +68,7 @@ pub async fn create(
         enabled: f.enabled.unwrap_or(true),
     };
     svc.store().create(&d).await?;
-    Ok(created(
-        &json!({"domain": views::domain(&svc.settings().public_url, &d)}),
-    ))
+    Ok(created(&views::one(&svc, &d)))
 }
 
 pub async fn show(
@@ -84,9 +81,7 @@ pub async fn show(
         who.authorize(Action::Read)?;
     }
     let d = svc.store().must::<Domain>(&id).await?;
-    Ok(ok(
-        &json!({"domain": views::domain(&svc.settings().public_url, &d)}),
-    ))
+    Ok(ok(&views::one(&svc, &d)))
 }
 
 pub async fn update(
@@ -115,9 +110,7 @@ pub async fn update(
             Ok(())
         })
         .await?;
-    Ok(ok(
-        &json!({"domain": views::domain(&svc.settings().public_url, &d)}),
-    ))
+    Ok(ok(&views::one(&svc, &d)))
 }
 
 pub async fn delete(

@@ -7,7 +7,6 @@ use axum::response::Response;
 use bytes::Bytes;
 use http::HeaderMap;
 use serde::Deserialize;
-use serde_json::json;
 
 use super::request::{caller, parse_json, Query};
 use super::respond::{created, no_content, ok};
@@ -71,21 +70,7 @@ pub async fn create(
         description: f.description.unwrap_or_default(),
     };
     svc.store().create(&g).await?;
-    Ok(created(
-        &json!({"group": views::group(&svc.settings().public_url, &g)}),
-    ))
-}
-
-pub async fn show(
-    State(svc): Svc,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Response, IdentityError> {
-    caller(&svc, &headers).await?.authorize(Action::Read)?;
-    let g = svc.store().must::<Group>(&id).await?;
-    Ok(ok(
-        &json!({"group": views::group(&svc.settings().public_url, &g)}),
-    ))
+    Ok(created(&views::one(&svc, &g)))
 }
 
 pub async fn update(
@@ -111,9 +96,7 @@ pub async fn update(
             Ok(())
         })
         .await?;
-    Ok(ok(
-        &json!({"group": views::group(&svc.settings().public_url, &g)}),
-    ))
+    Ok(ok(&views::one(&svc, &g)))
 }
 
 pub async fn delete(

@@ -27,6 +27,19 @@ use crate::Identity;
 
 type Svc = State<Arc<Identity>>;
 
+/// `GET /v3/<kind>s/{id}` of a record any reader may see (groups, roles).
+async fn show<E: views::Viewed>(
+    State(svc): Svc,
+    headers: http::HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<axum::response::Response, crate::IdentityError> {
+    request::caller(&svc, &headers)
+        .await?
+        .authorize(crate::policy::Action::Read)?;
+    let e = svc.store().must::<E>(&id).await?;
+    Ok(respond::ok(&views::one(&svc, &e)))
+}
+
 /// The routes of `/identity`: discovery at `/` and `/v3`, the API under
 /// `/v3`.
 pub fn router(service: Arc<Identity>) -> Router {
@@ -71,7 +84,7 @@ pub fn router(service: Arc<Identity>) -> Router {
         .route("/v3/groups", get(groups::list).post(groups::create))
         .route(
             "/v3/groups/{id}",
-            get(groups::show)
+            get(show::<crate::store::model::Group>)
                 .patch(groups::update)
                 .delete(groups::delete),
         )
@@ -85,7 +98,9 @@ pub fn router(service: Arc<Identity>) -> Router {
         .route("/v3/roles", get(roles::list).post(roles::create))
         .route(
             "/v3/roles/{id}",
-            get(roles::show).patch(roles::update).delete(roles::delete),
+            get(show::<crate::store::model::Role>)
+                .patch(roles::update)
+                .delete(roles::delete),
         )
         .route("/v3/projects/{t}/users/{a}/roles", get(assignments::roles))
         .route("/v3/projects/{t}/groups/{a}/roles", get(assignments::roles))

@@ -8,7 +8,6 @@ use axum::response::Response;
 use bytes::Bytes;
 use http::HeaderMap;
 use serde::Deserialize;
-use serde_json::json;
 
 use super::request::{caller, parse_json, Query};
 use super::respond::{created, no_content, ok};
@@ -88,9 +87,7 @@ pub async fn create(
         tags: f.tags.unwrap_or_default(),
     };
     svc.store().create(&p).await?;
-    Ok(created(
-        &json!({"project": views::project(&svc.settings().public_url, &p)}),
-    ))
+    Ok(created(&views::one(&svc, &p)))
 }
 
 pub async fn show(
@@ -103,9 +100,7 @@ pub async fn show(
         who.authorize(Action::Read)?;
     }
     let p = svc.store().must::<Project>(&id).await?;
-    Ok(ok(
-        &json!({"project": views::project(&svc.settings().public_url, &p)}),
-    ))
+    Ok(ok(&views::one(&svc, &p)))
 }
 
 pub async fn update(
@@ -142,9 +137,7 @@ pub async fn update(
             Ok(())
         })
         .await?;
-    Ok(ok(
-        &json!({"project": views::project(&svc.settings().public_url, &p)}),
-    ))
+    Ok(ok(&views::one(&svc, &p)))
 }
 
 pub async fn delete(

@@ -6,7 +6,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use http::HeaderMap;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::request::{caller, parse_json, Query};
 use super::respond::{created, no_content, ok};
@@ -74,21 +74,7 @@ pub async fn create(
         description: f.description.unwrap_or_default(),
     };
     svc.store().create(&r).await?;
-    Ok(created(
-        &json!({"role": views::role(&svc.settings().public_url, &r)}),
-    ))
-}
-
-pub async fn show(
-    State(svc): Svc,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Response, IdentityError> {
-    caller(&svc, &headers).await?.authorize(Action::Read)?;
-    let r = svc.store().must::<Role>(&id).await?;
-    Ok(ok(
-        &json!({"role": views::role(&svc.settings().public_url, &r)}),
-    ))
+    Ok(created(&views::one(&svc, &r)))
 }
 
 pub async fn update(
@@ -114,9 +100,7 @@ pub async fn update(
             Ok(())
         })
         .await?;
-    Ok(ok(
-        &json!({"role": views::role(&svc.settings().public_url, &r)}),
-    ))
+    Ok(ok(&views::one(&svc, &r)))
 }
 
 pub async fn delete(

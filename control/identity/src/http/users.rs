@@ -8,7 +8,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use http::HeaderMap;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::request::{caller, parse_json, Query};
 use super::respond::{created, no_content, ok};
@@ -90,9 +90,7 @@ pub async fn create(
         default_project_id: project_field(f.default_project_id)?.flatten(),
     };
     let u = svc.create_user(new).await?;
-    Ok(created(
-        &json!({"user": views::user(&svc.settings().public_url, &u)}),
-    ))
+    Ok(created(&views::one(&svc, &u)))
 }
 
 pub async fn show(
@@ -104,9 +102,7 @@ pub async fn show(
         .await?
         .authorize(Action::ReadUser(&id))?;
     let u = svc.store().must::<User>(&id).await?;
-    Ok(ok(
-        &json!({"user": views::user(&svc.settings().public_url, &u)}),
-    ))
+    Ok(ok(&views::one(&svc, &u)))
 }
 
 pub async fn update(
@@ -151,9 +147,7 @@ pub async fn update(
     if let Some(p) = &f.password {
         u = svc.set_password(&id, p).await?;
     }
-    Ok(ok(
-        &json!({"user": views::user(&svc.settings().public_url, &u)}),
-    ))
+    Ok(ok(&views::one(&svc, &u)))
 }
 
 pub async fn delete(

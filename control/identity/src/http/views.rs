@@ -6,8 +6,31 @@ use serde_json::{json, Value};
 
 use crate::service::TokenInfo;
 use crate::store::model::{AppCredential, Domain, Ec2Credential, Group, Project, Role, User};
+use crate::store::Entity;
 use crate::time::iso8601;
 use crate::Identity;
+
+/// A record with a JSON shape of its own.
+pub trait Viewed: Entity {
+    fn view(base: &str, e: &Self) -> Value;
+}
+
+macro_rules! viewed {
+    ($($t:ty => $f:ident),*) => {
+        $(impl Viewed for $t {
+            fn view(base: &str, e: &Self) -> Value {
+                $f(base, e)
+            }
+        })*
+    };
+}
+
+viewed!(Domain => domain, Project => project, User => user, Group => group, Role => role);
+
+/// `{"<kind>": view}`: the answer of a create, show or update.
+pub fn one<E: Viewed>(svc: &Identity, e: &E) -> Value {
+    json!({E::KIND: E::view(&svc.settings().public_url, e)})
+}
 
 /// `{key: items, links: {self, next, previous}}`.
 pub fn collection(base: &str, path: &str, key: &str, items: Vec<Value>) -> Value {
