@@ -6,7 +6,7 @@
 
 use anyhow::{bail, Context, Result};
 use std::collections::HashMap;
-use std::net::UdpSocket;
+use std::net::{IpAddr, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -31,6 +31,8 @@ pub struct Cluster {
     pub data: PathBuf,
     _tmp: tempfile::TempDir,
     pub nodes: u32,
+    /// Node `i`'s address is `ips[i-1]` (empty: `127.0.0.(i+1)`).
+    ips: Vec<IpAddr>,
     /// The Swift API's port, the same on every node's address.
     pub swift_port: u16,
     /// The NBD server's port, the same on every node's address.
@@ -56,6 +58,7 @@ pub struct ClusterBuilder {
     pub data: PathBuf,
     tmp: tempfile::TempDir,
     pub nodes: u32,
+    ips: Vec<IpAddr>,
     swift_port: u16,
     nbd_port: u16,
 }
@@ -90,29 +93,42 @@ impl ClusterBuilder {
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()?;
-        let mut c = Cluster {
+        let mut c = self.into_cluster(Some(launcher));
+        for i in 1..=c.nodes {
+            c.wait_healthy(i)?;
+        }
+        c.read_openrc("openrc")?;
+        Ok(c)
+    }
+
+    /// Starts every node itself, without the launcher: node `i` runs
+    /// `wrap(i)` followed by `cairn node --config …` (`ip netns exec NS`
+    /// puts a node in a network namespace; an empty `wrap` runs it as is).
+    pub fn start_each(self, wrap: impl Fn(u32) -> Vec<String>) -> Result<Cluster> {
+        let mut c = self.into_cluster(None);
+        for i in 1..=c.nodes {
+            c.launch(i, &wrap(i))?;
+        }
+        for i in 1..=c.nodes {
+            c.wait_healthy(i)?;
+        }
+        c.read_openrc("node-1/openrc")?;
+        Ok(c)
+    }
+
+    fn into_cluster(self, launcher: Option<Child>) -> Cluster {
+        Cluster {
             _turn: self.turn,
-            launcher: Some(launcher),
+            launcher,
             restarted: Vec::new(),
             data: self.data,
             _tmp: self.tmp,
             nodes: self.nodes,
+            ips: self.ips,
             swift_port: self.swift_port,
             nbd_port: self.nbd_port,
             openrc: HashMap::new(),
-        };
-        for i in 1..=c.nodes {
-            c.wait_healthy(i)?;
         }
-        let deadline = Instant::now() + START_TIMEOUT;
-        while !c.data.join("openrc").exists() {
-            if Instant::now() > deadline {
-                bail!("no openrc; launcher log: {}", c.log("launcher.log"));
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        c.openrc = parse_openrc(&std::fs::read_to_string(c.data.join("openrc"))?);
-        Ok(c)
     }
 }
 
@@ -120,6 +136,11 @@ impl Cluster {
     /// Initialises a cluster of `nodes` nodes on free ports, to be started
     /// with `ClusterBuilder::start`.
     pub fn init(nodes: u32) -> Result<ClusterBuilder> {
+        Cluster::init_at(nodes, &[])
+    }
+
+    /// `init` with node `i` at `ips[i-1]` (`cairn up --node-ips`).
+    pub fn init_at(nodes: u32, ips: &[IpAddr]) -> Result<ClusterBuilder> {
         let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
         let tmp = tempfile::tempdir()?;
         let data = tmp.path().join("cluster");
@@ -143,6 +164,15 @@ impl Cluster {
             args.push(flag.into());
             args.push(format!("127.0.0.1:{port}"));
         }
+        if !ips.is_empty() {
+            args.push("--node-ips".into());
+            args.push(
+                ips.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
+        }
         let init = Command::new(cairn_bin())
             .args(&args)
             .arg("--init-only")
@@ -159,6 +189,7 @@ impl Cluster {
             data,
             tmp,
             nodes,
+            ips: ips.to_vec(),
             swift_port,
             nbd_port,
         })
@@ -179,12 +210,12 @@ impl Cluster {
 
     /// Node `i`'s Swift address (node 1 on 127.0.0.1, node i on 127.0.0.(i+1)).
     pub fn swift_addr(&self, i: u32) -> String {
-        format!("{}:{}", public_ip(i), self.swift_port)
+        format!("{}:{}", self.public_ip(i), self.swift_port)
     }
 
     /// `nbd://…/volume` on node `i`'s NBD server.
     pub fn nbd_url(&self, i: u32, volume: &str) -> String {
-        format!("nbd://{}:{}/{volume}", public_ip(i), self.nbd_port)
+        format!("nbd://{}:{}/{volume}", self.public_ip(i), self.nbd_port)
     }
 
     /// `cairn volume --data DIR ARGS` (it asks node 1).
@@ -249,12 +280,27 @@ impl Cluster {
 
     /// Starts node `i` again (`cairn node --config`) and waits until it answers.
     pub fn restart(&mut self, i: u32) -> Result<()> {
+        self.launch(i, &[])?;
+        self.wait_healthy(i)
+    }
+
+    /// Runs `wrap` followed by `cairn node --config` for node `i`.
+    fn launch(&mut self, i: u32, wrap: &[String]) -> Result<()> {
         let dir = self.data.join(format!("node-{i}"));
         let log = std::fs::OpenOptions::new()
             .append(true)
             .create(true)
             .open(dir.join("node.log"))?;
-        let child = Command::new(cairn_bin())
+        let bin = cairn_bin();
+        let mut cmd = match wrap.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(&bin);
+                c
+            }
+            None => Command::new(&bin),
+        };
+        let child = cmd
             .arg("node")
             .arg("--config")
             .arg(dir.join("cairn.toml"))
@@ -262,7 +308,20 @@ impl Cluster {
             .stderr(log)
             .spawn()?;
         self.restarted.push(child);
-        self.wait_healthy(i)
+        Ok(())
+    }
+
+    /// Reads the openrc at `rel` (waiting for it to be written).
+    fn read_openrc(&mut self, rel: &str) -> Result<()> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        while !self.data.join(rel).exists() {
+            if Instant::now() > deadline {
+                bail!("no {rel}; launcher log: {}", self.log("launcher.log"));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.openrc = parse_openrc(&std::fs::read_to_string(self.data.join(rel))?);
+        Ok(())
     }
 
     /// Node `i`'s `/metrics`, as name (with labels) → value.
@@ -462,11 +521,16 @@ impl Cluster {
     }
 }
 
-/// Where node `i` serves the public APIs: node 1 on 127.0.0.1, node `i`
-/// on 127.0.0.(i+1).
-fn public_ip(i: u32) -> String {
-    let last = if i == 1 { 1 } else { i + 1 };
-    format!("127.0.0.{last}")
+impl Cluster {
+    /// Where node `i` serves the public APIs: node 1 on 127.0.0.1, node `i`
+    /// on its own address (`127.0.0.(i+1)` unless given others).
+    fn public_ip(&self, i: u32) -> String {
+        match self.ips.get(i as usize - 1) {
+            Some(ip) if i > 1 => ip.to_string(),
+            _ if i == 1 => "127.0.0.1".into(),
+            _ => format!("127.0.0.{}", i + 1),
+        }
+    }
 }
 
 /// Replaces the value of `key` in `[section]` of the TOML `text`; an error

@@ -58,6 +58,10 @@ pub struct UpArgs {
     /// The nodes' internode (QUIC, UDP) port, with `--nodes`.
     #[arg(long, default_value_t = 6200)]
     pub internode_port: u16,
+    /// With `--nodes` on first start: the address of each node instead of
+    /// 127.0.0.(i+1), comma-separated (for nodes in network namespaces).
+    #[arg(long, value_delimiter = ',')]
+    pub node_ips: Vec<std::net::IpAddr>,
 }
 
 /// Options of `cairn node`.
@@ -93,8 +97,11 @@ pub fn run(args: UpArgs) -> Result<()> {
     if let Some(count) = args.nodes {
         return nodes::run(
             &args.data,
-            count,
-            args.internode_port,
+            nodes::Layout {
+                count,
+                internode_port: args.internode_port,
+                ips: args.node_ips,
+            },
             listeners,
             args.init_only,
         );

@@ -54,6 +54,23 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 struct ClusterFile {
     nodes: u32,
     internode_port: u16,
+    /// Node `i`'s address is `ips[i-1]`; empty: `127.0.0.(i+1)`.
+    #[serde(default)]
+    ips: Vec<IpAddr>,
+}
+
+/// How many nodes, and where.
+pub struct Layout {
+    pub count: u32,
+    pub internode_port: u16,
+    /// Node `i`'s address is `ips[i-1]`; empty: `127.0.0.(i+1)`.
+    pub ips: Vec<IpAddr>,
+}
+
+impl Layout {
+    fn ip(&self, i: u32) -> IpAddr {
+        node_ip(&self.ips, i)
+    }
 }
 
 /// The member name of the operator's certificate.
@@ -69,9 +86,12 @@ pub fn ring_path(root: &Path) -> PathBuf {
     root.join("ring/object.ring")
 }
 
-/// Node `i`'s loopback address.
-fn node_ip(i: u32) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(127, 0, 0, i as u8 + 1))
+/// Node `i`'s address: `ips[i-1]`, or its loopback address `127.0.0.(i+1)`.
+fn node_ip(ips: &[IpAddr], i: u32) -> IpAddr {
+    match ips.get(i as usize - 1) {
+        Some(ip) => *ip,
+        None => IpAddr::V4(Ipv4Addr::new(127, 0, 0, i as u8 + 1)),
+    }
 }
 
 fn node_dir(root: &Path, i: u32) -> PathBuf {
@@ -80,15 +100,16 @@ fn node_dir(root: &Path, i: u32) -> PathBuf {
 
 /// Makes (first start) or checks the cluster in `root`, then runs and
 /// supervises its nodes until Ctrl-C.
-pub fn run(
-    root: &Path,
-    count: u32,
-    internode_port: u16,
-    listen: Listeners,
-    init_only: bool,
-) -> Result<()> {
+pub fn run(root: &Path, layout: Layout, listen: Listeners, init_only: bool) -> Result<()> {
+    let count = layout.count;
     if !(1..=NODES_MAX).contains(&count) {
         bail!("--nodes takes 1 to {NODES_MAX} (every node is a metadata voter)");
+    }
+    if !layout.ips.is_empty() && layout.ips.len() != count as usize {
+        bail!(
+            "--node-ips names {} addresses for {count} nodes",
+            layout.ips.len()
+        );
     }
     std::fs::create_dir_all(root).with_context(|| format!("creating {root:?}"))?;
     let root = root.canonicalize()?;
@@ -111,10 +132,11 @@ pub fn run(
             issue_operator(&ClusterCa::from_key_pem(&key)?, &root)?;
         }
     } else {
-        create(&root, count, internode_port, listen)?;
+        create(&root, &layout, listen)?;
         let made = ClusterFile {
             nodes: count,
-            internode_port,
+            internode_port: layout.internode_port,
+            ips: layout.ips,
         };
         write_file(&marker, &toml::to_string(&made)?, 0o644)?;
     }
@@ -135,7 +157,8 @@ pub fn run(
 
 /// Writes the CA, the shared keys and users, the ring, and one directory
 /// per node with its config and certificate.
-fn create(root: &Path, count: u32, port: u16, listen: Listeners) -> Result<()> {
+fn create(root: &Path, layout: &Layout, listen: Listeners) -> Result<()> {
+    let count = layout.count;
     let ca = ClusterCa::generate()?;
     std::fs::create_dir_all(root.join("ca"))?;
     write_file(&root.join("ca/ca.pem"), &ca.cert_pem(), 0o644)?;
@@ -143,7 +166,7 @@ fn create(root: &Path, count: u32, port: u16, listen: Listeners) -> Result<()> {
     let token_key = root.join("keys/token.key");
     init::load_or_create_key(&token_key)?;
 
-    let internode = |i: u32| SocketAddr::new(node_ip(i), port);
+    let internode = |i: u32| SocketAddr::new(layout.ip(i), layout.internode_port);
     let mut builder = RingBuilder::new(init::DEFAULT_PART_POWER, init::DEFAULT_REPLICA_COUNT, 1)?;
     for i in 1..=count {
         for d in 1..=DEVICES_PER_NODE {
@@ -176,7 +199,7 @@ fn create(root: &Path, count: u32, port: u16, listen: Listeners) -> Result<()> {
         let mut cfg = base.clone();
         cfg.storage.node = i;
         if i > 1 {
-            at_address(&mut cfg, node_ip(i));
+            at_address(&mut cfg, layout.ip(i));
         }
         cfg.cluster = Some(ClusterSection {
             node_id: u64::from(i),
@@ -377,10 +400,11 @@ pub fn add_node(root: &Path, voter: bool) -> Result<AddedNode> {
     )?;
     let members = existing_members(&root)?;
     let index = members.iter().map(|m| m.id as u32).max().unwrap_or(0) + 1;
-    if index > 250 {
-        bail!("no loopback address left for node {index}");
+    if index > 250 || !made.ips.is_empty() {
+        bail!("add-node gives node {index} a loopback address; this cluster's nodes have addresses of their own");
     }
-    let internode = SocketAddr::new(node_ip(index), made.internode_port);
+    let ip = node_ip(&[], index);
+    let internode = SocketAddr::new(ip, made.internode_port);
 
     let builder_path = root.join("ring/object.builder");
     let mut builder = RingBuilder::load(&builder_path).context("loading the ring builder")?;
@@ -400,7 +424,7 @@ pub fn add_node(root: &Path, voter: bool) -> Result<AddedNode> {
     let mut cfg = FileConfig::load(&node_dir(&root, 1).join("cairn.toml"))
         .context("reading node 1's config (the template of a new node's)")?;
     cfg.storage.node = index;
-    at_address(&mut cfg, node_ip(index));
+    at_address(&mut cfg, ip);
     cfg.cluster = Some(ClusterSection {
         node_id: u64::from(index),
         listen: internode,
