@@ -90,6 +90,7 @@ impl ClusterBuilder {
         let log = std::fs::File::create(self.data.join("launcher.log"))?;
         let launcher = Command::new(cairn_bin())
             .args(&self.args)
+            .env("RUST_LIB_BACKTRACE", "0")
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()?;
@@ -301,6 +302,7 @@ impl Cluster {
             None => Command::new(&bin),
         };
         let child = cmd
+            .env("RUST_LIB_BACKTRACE", "0")
             .arg("node")
             .arg("--config")
             .arg(dir.join("cairn.toml"))

@@ -112,6 +112,8 @@ impl Cairn {
             .args(["--s3-listen", &self.s3_listen])
             .args(["--nbd-listen", &self.nbd_listen])
             .args(["--iscsi-listen", &self.iscsi_listen])
+            // An error's cause, not a backtrace, in the log's last lines.
+            .env("RUST_LIB_BACKTRACE", "0")
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()

@@ -376,3 +376,110 @@ fn openstack_cli_drives_identity() -> Result<()> {
     );
     Ok(())
 }
+
+/// `openstack ARGS` that must fail; its stderr.
+fn openstack_fails(env: &[(String, String)], args: &[&str]) -> Result<String> {
+    let out = openstack_output(env, args, false)?;
+    anyhow::ensure!(!out.status.success(), "openstack {args:?} succeeded");
+    Ok(String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+// Cinder v3 through the CLI: volumes, extend, snapshots, a clone from a
+// snapshot, the dependency rules, project isolation, and a volume that is
+// a real disk over NBD under its export name.
+#[test]
+fn openstack_cli_drives_volumes() -> Result<()> {
+    let cairn = Cairn::start()?;
+    let demo = openrc_env(&cairn);
+    let admin = {
+        let mut e = cloud_env(&cairn);
+        e.push(("OS_CLOUD".into(), "cairn-admin".into()));
+        e
+    };
+
+    let vol = openstack(&demo, &["volume", "create", "--size", "1", "vol1"])?;
+    let id = field(&vol, "id").to_owned();
+    assert_eq!(vol["size"], 1, "{vol}");
+    let shown = openstack(&demo, &["volume", "show", "vol1"])?;
+    assert_eq!(field(&shown, "status"), "available", "{shown}");
+    assert_eq!(field(&shown, "id"), id);
+    let listed = openstack(&demo, &["volume", "list"])?;
+    assert_eq!(names(&listed, "Name"), ["vol1"], "{listed}");
+
+    // Rename, describe and grow it.
+    openstack_do(
+        &demo,
+        &[
+            "volume",
+            "set",
+            "--name",
+            "data",
+            "--description",
+            "the data disk",
+            "vol1",
+        ],
+    )?;
+    openstack_do(&demo, &["volume", "set", "--size", "2", "data"])?;
+    let shown = openstack(&demo, &["volume", "show", "data"])?;
+    assert_eq!(shown["size"], 2, "{shown}");
+    assert_eq!(field(&shown, "description"), "the data disk");
+
+    // It is a disk: write through NBD under its export name, read back.
+    let url = cairn.nbd_url(&format!("volume-{id}"));
+    cairn_tests::run_tool(
+        "qemu-io",
+        &["-f", "raw", "-c", "write -P 0xab 1M 64k", &url],
+    )?;
+    let read = cairn_tests::run_tool("qemu-io", &["-f", "raw", "-c", "read -P 0xab 1M 64k", &url])?;
+    assert!(!read.contains("Pattern verification failed"), "{read}");
+
+    // A snapshot, a clone of it that keeps the bytes, and the rules:
+    // no deleting a snapshot a volume was cloned from, nor a volume with
+    // snapshots.
+    let snap = openstack(
+        &demo,
+        &["volume", "snapshot", "create", "--volume", "data", "snap1"],
+    )?;
+    let snaps = openstack(&demo, &["volume", "snapshot", "list"])?;
+    assert_eq!(names(&snaps, "Name"), ["snap1"], "{snaps}");
+    let clone = openstack(
+        &demo,
+        &[
+            "volume",
+            "create",
+            "--snapshot",
+            "snap1",
+            "--size",
+            "2",
+            "clone1",
+        ],
+    )?;
+    let clone_url = cairn.nbd_url(&format!("volume-{}", field(&clone, "id")));
+    let read = cairn_tests::run_tool(
+        "qemu-io",
+        &["-f", "raw", "-c", "read -P 0xab 1M 64k", &clone_url],
+    )?;
+    assert!(!read.contains("Pattern verification failed"), "{read}");
+    let refused = openstack_fails(&demo, &["volume", "snapshot", "delete", "snap1"])?;
+    assert!(
+        refused.contains("400") || refused.to_lowercase().contains("clone"),
+        "{refused}"
+    );
+    openstack_fails(&demo, &["volume", "delete", "data"])?;
+
+    // Another project sees none of it and cannot touch it.
+    let theirs = openstack(&admin, &["volume", "list"])?;
+    assert!(names(&theirs, "Name").is_empty(), "{theirs}");
+    let err = openstack_fails(&admin, &["volume", "show", &id])?;
+    assert!(
+        err.to_lowercase().contains("no volume") || err.contains("404"),
+        "{err}"
+    );
+
+    openstack_do(&demo, &["volume", "delete", "clone1"])?;
+    openstack_do(&demo, &["volume", "snapshot", "delete", field(&snap, "id")])?;
+    openstack_do(&demo, &["volume", "delete", "data"])?;
+    let listed = openstack(&demo, &["volume", "list"])?;
+    assert!(names(&listed, "Name").is_empty(), "{listed}");
+    Ok(())
+}

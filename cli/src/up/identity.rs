@@ -24,7 +24,8 @@ const TOKEN_KEY_CONTEXT: &str = "cairn 2026-11 identity token sealing key";
 
 /// The identity service over `meta`; with `bootstrap`, also creates the
 /// default domain, roles, projects and users that are missing (one node of
-/// a cluster does it, so concurrent first starts do not collide).
+/// a cluster does it, so concurrent first starts do not collide) — when
+/// the config has the tempauth users whose keys become their passwords.
 pub async fn start(dir: &DataDir, meta: Arc<MetaNode>, bootstrap: bool) -> Result<Arc<Identity>> {
     let base = format!("http://{}", dir.config.proxy.listen);
     let mut cfg = IdentityConfig::new(format!("{base}{PATH}"));
@@ -37,24 +38,29 @@ pub async fn start(dir: &DataDir, meta: Arc<MetaNode>, bootstrap: bool) -> Resul
         Arc::new(cairn_base::SystemClock),
     )
     .context("configuring the identity service")?;
-    if bootstrap {
-        let password = |account: &str| {
-            dir.config
-                .tempauth
-                .users
-                .iter()
-                .find(|u| u.account == account)
-                .map(|u| u.key.clone())
-                .with_context(|| format!("no tempauth user in account {account}"))
-        };
-        let spec = BootstrapSpec {
-            admin_password: password("admin")?,
-            demo_password: password("demo")?,
-        };
-        identity
-            .bootstrap(&spec)
-            .await
-            .context("creating the identity service's first users")?;
+    let password = |account: &str| {
+        dir.config
+            .tempauth
+            .users
+            .iter()
+            .find(|u| u.account == account)
+            .map(|u| u.key.clone())
+    };
+    match (bootstrap, password("admin"), password("demo")) {
+        (true, Some(admin_password), Some(demo_password)) => {
+            let spec = BootstrapSpec {
+                admin_password,
+                demo_password,
+            };
+            identity
+                .bootstrap(&spec)
+                .await
+                .context("creating the identity service's first users")?;
+        }
+        (true, ..) => tracing::info!(
+            "no tempauth users in accounts admin and demo: the identity service starts without users"
+        ),
+        (false, ..) => {}
     }
     Ok(Arc::new(identity))
 }

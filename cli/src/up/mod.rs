@@ -1,7 +1,8 @@
 //! `cairn up`: the all-in-one cloud in one process — a 3-replica object
 //! store over 3 local devices (with its auditor and replicator), the
-//! single-voter metadata Raft group, the Swift and S3 API proxy, and the
-//! block gateway with its control socket.
+//! single-voter metadata Raft group, the Swift and S3 API proxy, the
+//! block gateway with its control socket, and on the Swift listener
+//! Keystone (`/identity`) and Cinder (`/volume`).
 //!
 //! Start order: data directory (created on first start) → storage node →
 //! metadata Raft → proxy → replicator (→ on a cluster node, the admin
@@ -223,7 +224,16 @@ async fn serve(dir: DataDir) -> Result<()> {
             replicator.clone(),
             meta.clone(),
         ))
-        .nest_service(identity::PATH, cairn_identity::router(identity));
+        .nest_service(identity::PATH, cairn_identity::router(identity.clone()))
+        .nest_service(
+            "/volume",
+            cairn_cinder::router(Arc::new(cairn_cinder::Cinder::new(
+                identity,
+                gateway.clone(),
+                meta.clone(),
+                format!("http://{}/volume", cfg.proxy.listen),
+            ))),
+        );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;

@@ -39,3 +39,4 @@ pub use service::{
     ScopeRequest, TokenInfo, TokenMethod, UserRef,
 };
 pub use store::model::DEFAULT_DOMAIN_ID;
+pub use time::iso8601;

@@ -1,0 +1,129 @@
+//! `/v3/{project}/snapshots`: create (of a volume, attached or not: the
+//! gateway's snapshots are crash-consistent), list (detail, filters `name`
+//! and `volume_id`), show, delete (refused while a volume is cloned from
+//! it).
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{caller, new_id, now_secs, parse, writer, Svc};
+use crate::store::{self, block_volume, SnapshotMeta, VolumeMeta};
+use crate::{views, Cinder, CinderError};
+
+#[derive(Deserialize)]
+struct CreateBody {
+    snapshot: NewSnapshot,
+}
+
+#[derive(Deserialize)]
+struct NewSnapshot {
+    volume_id: String,
+    #[serde(alias = "display_name")]
+    name: Option<String>,
+    #[serde(alias = "display_description")]
+    description: Option<String>,
+}
+
+/// The project's snapshot `id` (another project's is not found).
+async fn find(c: &Cinder, project: &str, id: &str) -> Result<SnapshotMeta, CinderError> {
+    match store::get::<SnapshotMeta>(c.records.as_ref(), id).await? {
+        Some(s) if s.project_id == project => Ok(s),
+        _ => Err(CinderError::NotFound(format!(
+            "Snapshot {id} could not be found."
+        ))),
+    }
+}
+
+/// The snapshot's view: its size is the volume's when it was taken.
+async fn view(c: &Cinder, s: &SnapshotMeta) -> Result<Value, CinderError> {
+    let rec = c.gateway.show(&block_volume(&s.volume_id)).await?;
+    let size = rec.snapshot(&s.block_name()).map_or(rec.size, |r| r.size);
+    Ok(views::snapshot(s, size))
+}
+
+pub async fn detail(
+    State(c): Svc,
+    headers: HeaderMap,
+    Path(project): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, CinderError> {
+    caller(&c, &headers, &project).await?;
+    let mut items = Vec::new();
+    for s in store::all::<SnapshotMeta>(c.records.as_ref()).await? {
+        let keep = s.project_id == project
+            && q.get("name")
+                .is_none_or(|n| s.name.as_deref() == Some(n.as_str()))
+            && q.get("volume_id").is_none_or(|v| *v == s.volume_id);
+        if keep {
+            items.push(view(&c, &s).await?);
+        }
+    }
+    Ok(Json(json!({ "snapshots": items })))
+}
+
+pub async fn show(
+    State(c): Svc,
+    headers: HeaderMap,
+    Path((project, id)): Path<(String, String)>,
+) -> Result<Json<Value>, CinderError> {
+    caller(&c, &headers, &project).await?;
+    let s = find(&c, &project, &id).await?;
+    Ok(Json(json!({"snapshot": view(&c, &s).await?})))
+}
+
+pub async fn create(
+    State(c): Svc,
+    headers: HeaderMap,
+    Path(project): Path<String>,
+    body: Bytes,
+) -> Result<Response, CinderError> {
+    let who = writer(&c, &headers, &project).await?;
+    let CreateBody { snapshot: n } = parse(&body)?;
+    match store::get::<VolumeMeta>(c.records.as_ref(), &n.volume_id).await? {
+        Some(v) if v.project_id == project => {}
+        _ => {
+            return Err(CinderError::NotFound(format!(
+                "Volume {} could not be found.",
+                n.volume_id
+            )))
+        }
+    }
+    let s = SnapshotMeta {
+        id: new_id(),
+        volume_id: n.volume_id,
+        name: n.name,
+        description: n.description,
+        project_id: project,
+        user_id: who.user_id,
+        created_secs: now_secs(),
+    };
+    store::create(c.records.as_ref(), &s).await?;
+    let volume = block_volume(&s.volume_id);
+    if let Err(e) = c.gateway.snapshot(&volume, &s.block_name(), false).await {
+        store::remove::<SnapshotMeta>(c.records.as_ref(), &s.id).await?;
+        return Err(e.into());
+    }
+    let body = json!({"snapshot": view(&c, &s).await?});
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+pub async fn delete(
+    State(c): Svc,
+    headers: HeaderMap,
+    Path((project, id)): Path<(String, String)>,
+) -> Result<StatusCode, CinderError> {
+    writer(&c, &headers, &project).await?;
+    let s = find(&c, &project, &id).await?;
+    c.gateway
+        .delete_snapshot(&block_volume(&s.volume_id), &s.block_name())
+        .await?;
+    store::remove::<SnapshotMeta>(c.records.as_ref(), &id).await?;
+    Ok(StatusCode::ACCEPTED)
+}

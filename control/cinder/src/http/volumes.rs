@@ -1,0 +1,288 @@
+//! `/v3/{project}/volumes`: list (brief and detail, filters `name` and
+//! `status`), create (empty, from a snapshot, from a volume), show, update
+//! (name, description), delete, and the `os-extend` action.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bytes::Bytes;
+use cairn_block::gateway::{CreateVolume, Source};
+use http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{caller, new_id, now_secs, parse, writer, Svc};
+use crate::store::{self, block_volume, SnapshotMeta, VolumeMeta};
+use crate::views::{self, GIB};
+use crate::{Cinder, CinderError};
+
+#[derive(Deserialize)]
+struct CreateBody {
+    volume: NewVolume,
+}
+
+#[derive(Deserialize)]
+struct NewVolume {
+    size: Option<u64>,
+    /// cinderclient still sends the v1 names `display_name` and
+    /// `display_description`, which Cinder accepts too.
+    #[serde(alias = "display_name")]
+    name: Option<String>,
+    #[serde(alias = "display_description")]
+    description: Option<String>,
+    snapshot_id: Option<String>,
+    source_volid: Option<String>,
+    #[serde(rename = "imageRef")]
+    image_ref: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct UpdateBody {
+    volume: Changes,
+}
+
+#[derive(Deserialize)]
+struct Changes {
+    #[serde(alias = "display_name")]
+    name: Option<String>,
+    #[serde(alias = "display_description")]
+    description: Option<String>,
+}
+
+/// The project's volume `id` (another project's is not found).
+async fn find(c: &Cinder, project: &str, id: &str) -> Result<VolumeMeta, CinderError> {
+    match store::get::<VolumeMeta>(c.records.as_ref(), id).await? {
+        Some(m) if m.project_id == project => Ok(m),
+        _ => Err(CinderError::NotFound(format!(
+            "Volume {id} could not be found."
+        ))),
+    }
+}
+
+/// The project's volumes (every project's with `all_tenants` for an
+/// admin) that pass the `name` and `status` filters, with their records.
+async fn listed(
+    c: &Cinder,
+    headers: &HeaderMap,
+    project: &str,
+    q: &HashMap<String, String>,
+) -> Result<Vec<(VolumeMeta, cairn_meta_api::VolumeRecord)>, CinderError> {
+    let who = caller(c, headers, project).await?;
+    let everyone = who.is_admin() && q.get("all_tenants").is_some_and(|v| v != "0");
+    let mut out = Vec::new();
+    for m in store::all::<VolumeMeta>(c.records.as_ref()).await? {
+        if !everyone && m.project_id != project {
+            continue;
+        }
+        if q.get("name")
+            .is_some_and(|n| m.name.as_deref() != Some(n.as_str()))
+        {
+            continue;
+        }
+        // A record whose block volume is gone (a delete cut short) is not listed.
+        let Ok(rec) = c.gateway.show(&m.block_name()).await else {
+            continue;
+        };
+        if q.get("status").is_some_and(|s| s != views::status(&rec)) {
+            continue;
+        }
+        out.push((m, rec));
+    }
+    out.sort_by_key(|(m, _)| std::cmp::Reverse(m.created_secs));
+    Ok(out)
+}
+
+pub async fn list(
+    State(c): Svc,
+    headers: HeaderMap,
+    Path(project): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, CinderError> {
+    let items: Vec<Value> = listed(&c, &headers, &project, &q)
+        .await?
+        .iter()
+        .map(|(m, _)| views::volume_brief(&c.public_url, m))
+        .collect();
+    Ok(Json(json!({ "volumes": items })))
+}
+
+pub async fn detail(
+    State(c): Svc,
+    headers: HeaderMap,
+    Path(project): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, CinderError> {
+    let items: Vec<Value> = listed(&c, &headers, &project, &q)
+        .await?
+        .iter()
+        .map(|(m, rec)| views::volume(&c.public_url, m, rec))
+        .collect();
+    Ok(Json(json!({ "volumes": items })))
+}
+
+pub async fn show(
+    State(c): Svc,
+    headers: HeaderMap,
+    Path((project, id)): Path<(String, String)>,
+) -> Result<Json<Value>, CinderError> {
+    caller(&c, &headers, &project).await?;
+    let m = find(&c, &project, &id).await?;
+    let rec = c.gateway.show(&m.block_name()).await?;
+    Ok(Json(
+        json!({"volume": views::volume(&c.public_url, &m, &rec)}),
+    ))
+}
+
+pub async fn create(
+    State(c): Svc,
+    headers: HeaderMap,
+    Path(project): Path<String>,
+    body: Bytes,
+) -> Result<Response, CinderError> {
+    let who = writer(&c, &headers, &project).await?;
+    let CreateBody { volume: v } = parse(&body)?;
+    if v.image_ref.is_some() {
+        return Err(CinderError::BadRequest(
+            "Creating a volume from an image is not supported (no image service).".into(),
+        ));
+    }
+    let source = match (&v.snapshot_id, &v.source_volid) {
+        (Some(_), Some(_)) => {
+            return Err(CinderError::BadRequest(
+                "Give snapshot_id or source_volid, not both.".into(),
+            ))
+        }
+        (Some(sid), None) => {
+            let s = match store::get::<SnapshotMeta>(c.records.as_ref(), sid).await? {
+                Some(s) if s.project_id == project => s,
+                _ => {
+                    return Err(CinderError::NotFound(format!(
+                        "Snapshot {sid} could not be found."
+                    )))
+                }
+            };
+            Source::Snapshot {
+                volume: block_volume(&s.volume_id),
+                snapshot: s.block_name(),
+            }
+        }
+        (None, Some(vid)) => Source::Volume(find(&c, &project, vid).await?.block_name()),
+        (None, None) => Source::Empty,
+    };
+    let size =
+        match v.size {
+            Some(0) => {
+                return Err(CinderError::BadRequest(
+                    "Invalid input: size must be > 0.".into(),
+                ))
+            }
+            Some(gib) => Some(gib.checked_mul(GIB).ok_or_else(|| {
+                CinderError::BadRequest("Invalid input: size is too large.".into())
+            })?),
+            None if source == Source::Empty => {
+                return Err(CinderError::BadRequest(
+                    "Invalid input: a volume needs a size.".into(),
+                ))
+            }
+            None => None,
+        };
+    let m = VolumeMeta {
+        id: new_id(),
+        name: v.name,
+        description: v.description,
+        project_id: project,
+        user_id: who.user_id,
+        snapshot_id: v.snapshot_id,
+        source_volid: v.source_volid,
+        created_secs: now_secs(),
+    };
+    // The record first: a volume without one would be invisible to Cinder.
+    store::create(c.records.as_ref(), &m).await?;
+    let made = c
+        .gateway
+        .create(CreateVolume {
+            name: m.block_name(),
+            account: format!("AUTH_{}", m.project_id),
+            size,
+            source,
+        })
+        .await;
+    let rec = match made {
+        Ok(rec) => rec,
+        Err(e) => {
+            store::remove::<VolumeMeta>(c.records.as_ref(), &m.id).await?;
+            return Err(e.into());
+        }
+    };
+    let body = json!({"volume": views::volume(&c.public_url, &m, &rec)});
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+pub async fn update(
+    State(c): Svc,
+    headers: HeaderMap,
+    Path((project, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Json<Value>, CinderError> {
+    writer(&c, &headers, &project).await?;
+    let UpdateBody { volume: ch } = parse(&body)?;
+    let mut m = find(&c, &project, &id).await?;
+    if let Some(n) = ch.name {
+        m.name = Some(n);
+    }
+    if let Some(d) = ch.description {
+        m.description = Some(d);
+    }
+    store::put(c.records.as_ref(), &m).await?;
+    let rec = c.gateway.show(&m.block_name()).await?;
+    Ok(Json(
+        json!({"volume": views::volume(&c.public_url, &m, &rec)}),
+    ))
+}
+
+pub async fn delete(
+    State(c): Svc,
+    headers: HeaderMap,
+    Path((project, id)): Path<(String, String)>,
+) -> Result<StatusCode, CinderError> {
+    writer(&c, &headers, &project).await?;
+    let m = find(&c, &project, &id).await?;
+    c.gateway.delete(&m.block_name()).await?;
+    store::remove::<VolumeMeta>(c.records.as_ref(), &id).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// `POST …/volumes/{id}/action`: `os-extend` (grow, attached or not).
+pub async fn action(
+    State(c): Svc,
+    headers: HeaderMap,
+    Path((project, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<StatusCode, CinderError> {
+    writer(&c, &headers, &project).await?;
+    let m = find(&c, &project, &id).await?;
+    let action: HashMap<String, Value> = parse(&body)?;
+    match action.get("os-extend") {
+        Some(extend) => {
+            let gib = extend
+                .get("new_size")
+                .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()))
+                .ok_or_else(|| CinderError::BadRequest("os-extend needs new_size.".into()))?;
+            let rec = c.gateway.show(&m.block_name()).await?;
+            if gib.saturating_mul(GIB) <= rec.size {
+                return Err(CinderError::BadRequest(format!(
+                    "New size for extend must be greater than current size. (current: {}, extended: {gib}).",
+                    rec.size / GIB
+                )));
+            }
+            c.gateway.resize(&m.block_name(), gib * GIB).await?;
+            Ok(StatusCode::ACCEPTED)
+        }
+        None => Err(CinderError::BadRequest(format!(
+            "Unsupported volume action: {:?}",
+            action.keys().collect::<Vec<_>>()
+        ))),
+    }
+}

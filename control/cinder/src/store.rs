@@ -1,0 +1,143 @@
+//! What Cinder keeps besides the block layer's volume records: one record
+//! per volume (`cinder-volumes/<id>`) and per snapshot
+//! (`cinder-snapshots/<id>`), JSON, written with `Check::absent` on create
+//! so an id is never reused.
+
+use cairn_meta_api::records::{Check, RecordKey, Records, Txn, TxnOutcome};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::CinderError;
+
+const VOLUMES: &str = "cinder-volumes";
+const SNAPSHOTS: &str = "cinder-snapshots";
+/// Records read per scan.
+const SCAN_BATCH: usize = 1000;
+
+/// A Cinder volume's own fields.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VolumeMeta {
+    pub id: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub project_id: String,
+    pub user_id: String,
+    pub snapshot_id: Option<String>,
+    pub source_volid: Option<String>,
+    /// Unix seconds.
+    pub created_secs: u64,
+}
+
+impl VolumeMeta {
+    /// The Cairn volume (export name) behind it.
+    pub fn block_name(&self) -> String {
+        block_volume(&self.id)
+    }
+}
+
+/// A Cinder snapshot's own fields.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SnapshotMeta {
+    pub id: String,
+    pub volume_id: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub project_id: String,
+    pub user_id: String,
+    pub created_secs: u64,
+}
+
+impl SnapshotMeta {
+    /// The Cairn snapshot name on its volume.
+    pub fn block_name(&self) -> String {
+        format!("snapshot-{}", self.id)
+    }
+}
+
+/// The Cairn volume of Cinder volume `id`.
+pub fn block_volume(id: &str) -> String {
+    format!("volume-{id}")
+}
+
+/// A record kind kept in one table.
+pub trait Kept: Serialize + DeserializeOwned {
+    const TABLE: &'static str;
+    fn id(&self) -> &str;
+}
+
+impl Kept for VolumeMeta {
+    const TABLE: &'static str = VOLUMES;
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Kept for SnapshotMeta {
+    const TABLE: &'static str = SNAPSHOTS;
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CinderError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| CinderError::Unavailable(format!("a Cinder record is damaged: {e}")))
+}
+
+fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, CinderError> {
+    serde_json::to_vec(v).map_err(|e| CinderError::Unavailable(format!("encoding a record: {e}")))
+}
+
+/// The record `id` of kind `T`, if any.
+pub async fn get<T: Kept>(records: &dyn Records, id: &str) -> Result<Option<T>, CinderError> {
+    match records.record(&RecordKey::new(T::TABLE, id)).await? {
+        Some(r) => decode(&r.value).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Every record of kind `T`.
+pub async fn all<T: Kept>(records: &dyn Records) -> Result<Vec<T>, CinderError> {
+    let mut out = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let batch = records
+            .scan(T::TABLE, "", after.as_deref(), SCAN_BATCH)
+            .await?;
+        let done = batch.len() < SCAN_BATCH;
+        for (key, r) in batch {
+            out.push(decode(&r.value)?);
+            after = Some(key);
+        }
+        if done {
+            return Ok(out);
+        }
+    }
+}
+
+/// Stores a new record (its id must be unused).
+pub async fn create<T: Kept>(records: &dyn Records, v: &T) -> Result<(), CinderError> {
+    let key = RecordKey::new(T::TABLE, v.id());
+    let txn = Txn::new()
+        .check(Check::absent(key.clone()))
+        .put(key, encode(v)?);
+    match records.commit(txn).await? {
+        TxnOutcome::Committed(_) => Ok(()),
+        TxnOutcome::Conflict { .. } => Err(CinderError::BadRequest("the id is taken".into())),
+    }
+}
+
+/// Replaces a record.
+pub async fn put<T: Kept>(records: &dyn Records, v: &T) -> Result<(), CinderError> {
+    let key = RecordKey::new(T::TABLE, v.id());
+    records.commit(Txn::new().put(key, encode(v)?)).await?;
+    Ok(())
+}
+
+/// Removes a record.
+pub async fn remove<T: Kept>(records: &dyn Records, id: &str) -> Result<(), CinderError> {
+    records
+        .commit(Txn::new().delete(RecordKey::new(T::TABLE, id)))
+        .await?;
+    Ok(())
+}
