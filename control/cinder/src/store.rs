@@ -59,23 +59,49 @@ pub fn block_volume(id: &str) -> String {
     format!("volume-{id}")
 }
 
-/// A record kind kept in one table.
+/// A record kind kept in one table, owned by a project.
 pub trait Kept: Serialize + DeserializeOwned {
     const TABLE: &'static str;
+    /// Its noun in messages: "Volume".
+    const KIND: &'static str;
     fn id(&self) -> &str;
+    fn project_id(&self) -> &str;
 }
 
 impl Kept for VolumeMeta {
     const TABLE: &'static str = VOLUMES;
+    const KIND: &'static str = "Volume";
     fn id(&self) -> &str {
         &self.id
+    }
+    fn project_id(&self) -> &str {
+        &self.project_id
     }
 }
 
 impl Kept for SnapshotMeta {
     const TABLE: &'static str = SNAPSHOTS;
+    const KIND: &'static str = "Snapshot";
     fn id(&self) -> &str {
         &self.id
+    }
+    fn project_id(&self) -> &str {
+        &self.project_id
+    }
+}
+
+/// Project `project`'s record `id`: another project's is not found.
+pub async fn owned<T: Kept>(
+    records: &dyn Records,
+    project: &str,
+    id: &str,
+) -> Result<T, CinderError> {
+    match get::<T>(records, id).await? {
+        Some(r) if r.project_id() == project => Ok(r),
+        _ => Err(CinderError::NotFound(format!(
+            "{} {id} could not be found.",
+            T::KIND
+        ))),
     }
 }
 

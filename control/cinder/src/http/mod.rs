@@ -156,14 +156,5 @@ fn now_secs() -> u64 {
 
 /// A new random id in UUID form.
 fn new_id() -> String {
-    let b: [u8; 16] = rand::random();
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
+    cairn_base::VolumeId(rand::random()).to_string()
 }

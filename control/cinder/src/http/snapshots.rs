@@ -33,12 +33,7 @@ struct NewSnapshot {
 
 /// The project's snapshot `id` (another project's is not found).
 async fn find(c: &Cinder, project: &str, id: &str) -> Result<SnapshotMeta, CinderError> {
-    match store::get::<SnapshotMeta>(c.records.as_ref(), id).await? {
-        Some(s) if s.project_id == project => Ok(s),
-        _ => Err(CinderError::NotFound(format!(
-            "Snapshot {id} could not be found."
-        ))),
-    }
+    store::owned(c.records.as_ref(), project, id).await
 }
 
 /// The snapshot's view: its size is the volume's when it was taken.
@@ -86,15 +81,7 @@ pub async fn create(
 ) -> Result<Response, CinderError> {
     let who = writer(&c, &headers, &project).await?;
     let CreateBody { snapshot: n } = parse(&body)?;
-    match store::get::<VolumeMeta>(c.records.as_ref(), &n.volume_id).await? {
-        Some(v) if v.project_id == project => {}
-        _ => {
-            return Err(CinderError::NotFound(format!(
-                "Volume {} could not be found.",
-                n.volume_id
-            )))
-        }
-    }
+    store::owned::<VolumeMeta>(c.records.as_ref(), &project, &n.volume_id).await?;
     let s = SnapshotMeta {
         id: new_id(),
         volume_id: n.volume_id,

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
 use cairn_block::gateway::{CreateVolume, Source};
+use cairn_meta_api::VolumeRecord;
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -53,22 +54,19 @@ struct Changes {
 
 /// The project's volume `id` (another project's is not found).
 async fn find(c: &Cinder, project: &str, id: &str) -> Result<VolumeMeta, CinderError> {
-    match store::get::<VolumeMeta>(c.records.as_ref(), id).await? {
-        Some(m) if m.project_id == project => Ok(m),
-        _ => Err(CinderError::NotFound(format!(
-            "Volume {id} could not be found."
-        ))),
-    }
+    store::owned(c.records.as_ref(), project, id).await
 }
 
 /// The project's volumes (every project's with `all_tenants` for an
-/// admin) that pass the `name` and `status` filters, with their records.
+/// admin) that pass the `name` and `status` filters, newest first, each
+/// as `view` shows it.
 async fn listed(
     c: &Cinder,
     headers: &HeaderMap,
     project: &str,
     q: &HashMap<String, String>,
-) -> Result<Vec<(VolumeMeta, cairn_meta_api::VolumeRecord)>, CinderError> {
+    view: impl Fn(&VolumeMeta, &VolumeRecord) -> Value,
+) -> Result<Json<Value>, CinderError> {
     let who = caller(c, headers, project).await?;
     let everyone = who.is_admin() && q.get("all_tenants").is_some_and(|v| v != "0");
     let mut out = Vec::new();
@@ -91,35 +89,34 @@ async fn listed(
         out.push((m, rec));
     }
     out.sort_by_key(|(m, _)| std::cmp::Reverse(m.created_secs));
-    Ok(out)
+    let items: Vec<Value> = out.iter().map(|(m, rec)| view(m, rec)).collect();
+    Ok(Json(json!({ "volumes": items })))
 }
 
+/// `GET …/volumes`: ids, names and links.
 pub async fn list(
     State(c): Svc,
     headers: HeaderMap,
     Path(project): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, CinderError> {
-    let items: Vec<Value> = listed(&c, &headers, &project, &q)
-        .await?
-        .iter()
-        .map(|(m, _)| views::volume_brief(&c.public_url, m))
-        .collect();
-    Ok(Json(json!({ "volumes": items })))
+    listed(&c, &headers, &project, &q, |m, _| {
+        views::volume_brief(&c.public_url, m)
+    })
+    .await
 }
 
+/// `GET …/volumes/detail`: every field.
 pub async fn detail(
     State(c): Svc,
     headers: HeaderMap,
     Path(project): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, CinderError> {
-    let items: Vec<Value> = listed(&c, &headers, &project, &q)
-        .await?
-        .iter()
-        .map(|(m, rec)| views::volume(&c.public_url, m, rec))
-        .collect();
-    Ok(Json(json!({ "volumes": items })))
+    listed(&c, &headers, &project, &q, |m, rec| {
+        views::volume(&c.public_url, m, rec)
+    })
+    .await
 }
 
 pub async fn show(
@@ -155,14 +152,7 @@ pub async fn create(
             ))
         }
         (Some(sid), None) => {
-            let s = match store::get::<SnapshotMeta>(c.records.as_ref(), sid).await? {
-                Some(s) if s.project_id == project => s,
-                _ => {
-                    return Err(CinderError::NotFound(format!(
-                        "Snapshot {sid} could not be found."
-                    )))
-                }
-            };
+            let s: SnapshotMeta = store::owned(c.records.as_ref(), &project, sid).await?;
             Source::Snapshot {
                 volume: block_volume(&s.volume_id),
                 snapshot: s.block_name(),
