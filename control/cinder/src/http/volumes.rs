@@ -161,23 +161,20 @@ pub async fn create(
         (None, Some(vid)) => Source::Volume(find(&c, &project, vid).await?.block_name()),
         (None, None) => Source::Empty,
     };
-    let size =
-        match v.size {
-            Some(0) => {
-                return Err(CinderError::BadRequest(
-                    "Invalid input: size must be > 0.".into(),
-                ))
-            }
-            Some(gib) => Some(gib.checked_mul(GIB).ok_or_else(|| {
-                CinderError::BadRequest("Invalid input: size is too large.".into())
-            })?),
-            None if source == Source::Empty => {
-                return Err(CinderError::BadRequest(
-                    "Invalid input: a volume needs a size.".into(),
-                ))
-            }
-            None => None,
-        };
+    let size = match v.size {
+        Some(0) => {
+            return Err(CinderError::BadRequest(
+                "Invalid input: size must be > 0.".into(),
+            ))
+        }
+        Some(gib) => Some(bytes_of(gib)?),
+        None if source == Source::Empty => {
+            return Err(CinderError::BadRequest(
+                "Invalid input: a volume needs a size.".into(),
+            ))
+        }
+        None => None,
+    };
     let m = VolumeMeta {
         id: new_id(),
         name: v.name,
@@ -244,6 +241,12 @@ pub async fn delete(
     Ok(StatusCode::ACCEPTED)
 }
 
+/// `gib` GiB in bytes, or Cinder's 400 for a size beyond any disk.
+fn bytes_of(gib: u64) -> Result<u64, CinderError> {
+    gib.checked_mul(GIB)
+        .ok_or_else(|| CinderError::BadRequest("Invalid input: size is too large.".into()))
+}
+
 /// `POST …/volumes/{id}/action`: `os-extend` (grow, attached or not).
 pub async fn action(
     State(c): Svc,
@@ -260,14 +263,15 @@ pub async fn action(
                 .get("new_size")
                 .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()))
                 .ok_or_else(|| CinderError::BadRequest("os-extend needs new_size.".into()))?;
+            let bytes = bytes_of(gib)?;
             let rec = c.gateway.show(&m.block_name()).await?;
-            if gib.saturating_mul(GIB) <= rec.size {
+            if bytes <= rec.size {
                 return Err(CinderError::BadRequest(format!(
                     "New size for extend must be greater than current size. (current: {}, extended: {gib}).",
                     rec.size / GIB
                 )));
             }
-            c.gateway.resize(&m.block_name(), gib * GIB).await?;
+            c.gateway.resize(&m.block_name(), bytes).await?;
             Ok(StatusCode::ACCEPTED)
         }
         None => Err(CinderError::BadRequest(format!(
