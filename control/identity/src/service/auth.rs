@@ -8,7 +8,7 @@ use super::{Identity, Issued};
 use crate::error::IdentityError;
 use crate::ids::audit_id;
 use crate::store::model::{AppCredential, Domain, Project, Target, User};
-use crate::store::scoped;
+use crate::store::{scoped, Entity};
 use crate::token::{AuthMethod, TokenPayload, TokenScope};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -256,18 +256,29 @@ impl Identity {
 
     /// The user `r` names (by id, or by name in a domain), if any.
     pub(crate) async fn find_user(&self, r: &UserRef) -> Result<Option<User>, IdentityError> {
-        if let Some(id) = &r.id {
-            return self.store.entity::<User>(id).await;
+        self.find_in_domain(&r.id, &r.name, &r.domain).await
+    }
+
+    /// The record named by `id`, or by `name` within `domain`, if any.
+    async fn find_in_domain<E: Entity>(
+        &self,
+        id: &Option<String>,
+        name: &Option<String>,
+        domain: &Option<NameOrId>,
+    ) -> Result<Option<E>, IdentityError> {
+        if let Some(id) = id {
+            return self.store.entity::<E>(id).await;
         }
-        let (Some(name), Some(domain)) = (&r.name, &r.domain) else {
-            return Err(IdentityError::bad_request(
-                "A user needs an id, or a name and a domain.",
-            ));
+        let (Some(name), Some(domain)) = (name, domain) else {
+            return Err(IdentityError::bad_request(format!(
+                "A {} needs an id, or a name and a domain.",
+                E::KIND
+            )));
         };
         let Some(d) = self.find_domain(domain).await? else {
             return Ok(None);
         };
-        self.store.by_name::<User>(&scoped(&d.id, name)).await
+        self.store.by_name::<E>(&scoped(&d.id, name)).await
     }
 
     /// The domain `r` names by id or (case-insensitive) name, if any.
@@ -282,18 +293,7 @@ impl Identity {
     }
 
     async fn find_project(&self, r: &ProjectRef) -> Result<Option<Project>, IdentityError> {
-        if let Some(id) = &r.id {
-            return self.store.entity::<Project>(id).await;
-        }
-        let (Some(name), Some(domain)) = (&r.name, &r.domain) else {
-            return Err(IdentityError::bad_request(
-                "A project needs an id, or a name and a domain.",
-            ));
-        };
-        let Some(d) = self.find_domain(domain).await? else {
-            return Ok(None);
-        };
-        self.store.by_name::<Project>(&scoped(&d.id, name)).await
+        self.find_in_domain(&r.id, &r.name, &r.domain).await
     }
 
     /// The scope the token will carry. An application credential fixes
