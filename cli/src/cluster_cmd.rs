@@ -15,6 +15,7 @@ mod render;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use cairn_internode::pki::{member_dns_name, node_name};
@@ -129,47 +130,51 @@ const RING_INSTALL_WAIT: std::time::Duration = std::time::Duration::from_secs(60
 /// node that does not answer is not waited for (it cannot hold on to
 /// partitions it does not serve).
 fn wait_for_ring(root: &Path, id: u32, addr: SocketAddr, version: u64) -> Result<()> {
-    let identity = operator_identity(root)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(async {
-        let endpoint =
-            Endpoint::member_client(&identity).context("making the operator's endpoint")?;
-        let peer = Peer {
-            addr,
-            name: member_dns_name(&node_name(u64::from(id))),
-        };
+    as_operator(root, |endpoint| async move {
+        let peer = peer(u64::from(id), addr);
         let deadline = tokio::time::Instant::now() + RING_INSTALL_WAIT;
-        let outcome = loop {
+        loop {
             match node_status::ask(&endpoint, &peer).await {
-                Ok(s) if s.ring_version >= version => break Ok(()),
+                Ok(s) if s.ring_version >= version => return Ok(()),
                 Ok(_) if tokio::time::Instant::now() < deadline => {
                     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
                 }
-                Ok(s) => {
-                    break Err(anyhow::anyhow!(
-                        "node {id} still serves by ring version {} after {RING_INSTALL_WAIT:?}; \
-                         it stays in the metadata group (run remove-node again later)",
-                        s.ring_version
-                    ))
-                }
+                Ok(s) => bail!(
+                    "node {id} still serves by ring version {} after {RING_INSTALL_WAIT:?}; \
+                     it stays in the metadata group (run remove-node again later)",
+                    s.ring_version
+                ),
                 Err(e) => {
                     tracing::warn!(node = id, error = %e, "node does not answer; not waiting for it");
-                    break Ok(());
+                    return Ok(());
                 }
             }
-        };
-        endpoint.close().await;
-        outcome
+        }
     })
 }
 
 /// Asks the nodes of the ring in turn for a change until one answers.
 fn ask_any(root: &Path, request: AdminRequest) -> Result<String> {
-    let identity = operator_identity(root)?;
     let nodes = ring_nodes(root)?;
+    as_operator(root, |endpoint| async move {
+        let mut failures = Vec::new();
+        for (&id, &addr) in &nodes {
+            match node_status::change(&endpoint, &peer(id, addr), &request).await {
+                Ok(answer) => return answer.map_err(|e| anyhow::anyhow!("node {id}: {e}")),
+                Err(e) => failures.push(format!("node {id}: {e}")),
+            }
+        }
+        bail!("no node answered: {}", failures.join("; "))
+    })
+}
+
+/// Runs `work` with an endpoint that holds the operator's certificate
+/// (`DIR/tls`), on a runtime of its own, and closes the endpoint after it.
+fn as_operator<T, F>(root: &Path, work: impl FnOnce(Arc<Endpoint>) -> F) -> Result<T>
+where
+    F: std::future::Future<Output = Result<T>>,
+{
+    let identity = operator_identity(root)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -177,23 +182,18 @@ fn ask_any(root: &Path, request: AdminRequest) -> Result<String> {
     runtime.block_on(async {
         let endpoint =
             Endpoint::member_client(&identity).context("making the operator's endpoint")?;
-        let mut failures = Vec::new();
-        for (&id, &addr) in &nodes {
-            let peer = Peer {
-                addr,
-                name: member_dns_name(&node_name(id)),
-            };
-            match node_status::change(&endpoint, &peer, &request).await {
-                Ok(answer) => {
-                    endpoint.close().await;
-                    return answer.map_err(|e| anyhow::anyhow!("node {id}: {e}"));
-                }
-                Err(e) => failures.push(format!("node {id}: {e}")),
-            }
-        }
+        let outcome = work(endpoint.clone()).await;
         endpoint.close().await;
-        bail!("no node answered: {}", failures.join("; "))
+        outcome
     })
+}
+
+/// Node `id` at `addr`, as a member asks for it.
+fn peer(id: u64, addr: SocketAddr) -> Peer {
+    Peer {
+        addr,
+        name: member_dns_name(&node_name(id)),
+    }
 }
 
 fn operator_identity(root: &Path) -> Result<Identity> {
@@ -245,13 +245,11 @@ struct Summary {
 
 fn status(args: &StatusArgs) -> Result<()> {
     let root = args.data.as_path();
-    let identity = operator_identity(root)?;
     let nodes = ring_nodes(root)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    let status = runtime.block_on(ask_all(&identity, &nodes))?;
+    let status = as_operator(
+        root,
+        |endpoint| async move { ask_all(&endpoint, &nodes).await },
+    )?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&status)?);
     } else {
@@ -279,15 +277,14 @@ fn ring_nodes(root: &Path) -> Result<BTreeMap<u64, SocketAddr>> {
 }
 
 /// Asks every node at once; a node's failure is its report's, not ours.
-async fn ask_all(identity: &Identity, nodes: &BTreeMap<u64, SocketAddr>) -> Result<ClusterStatus> {
-    let endpoint = Endpoint::member_client(identity).context("making the operator's endpoint")?;
+async fn ask_all(
+    endpoint: &Arc<Endpoint>,
+    nodes: &BTreeMap<u64, SocketAddr>,
+) -> Result<ClusterStatus> {
     let mut asks = tokio::task::JoinSet::new();
     for (&node_id, &addr) in nodes {
         let endpoint = endpoint.clone();
-        let peer = Peer {
-            addr,
-            name: member_dns_name(&node_name(node_id)),
-        };
+        let peer = peer(node_id, addr);
         asks.spawn(async move {
             let answer = node_status::ask(&endpoint, &peer).await;
             (node_id, addr, answer)
@@ -308,7 +305,6 @@ async fn ask_all(identity: &Identity, nodes: &BTreeMap<u64, SocketAddr>) -> Resu
             status,
         });
     }
-    endpoint.close().await;
     reports.sort_by_key(|r| r.node_id);
     Ok(ClusterStatus {
         summary: summarize(&reports),
