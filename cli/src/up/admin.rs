@@ -47,18 +47,18 @@ impl AdminService {
         Arc::new(AdminService { sources, meta })
     }
 
-    /// The node's status now; `None` once its metadata voter is gone
-    /// (the node is shutting down).
-    async fn status(&self) -> Option<NodeStatus> {
+    /// The node's status now, against one view of the ring in force.
+    async fn status(&self, meta: &MetaNode) -> NodeStatus {
         let s = &self.sources;
-        let metadata = raft_status(&self.meta.upgrade()?.raft().metrics().borrow());
-        Some(NodeStatus {
+        let metadata = raft_status(&meta.raft().metrics().borrow());
+        let ring = (s.ring)();
+        NodeStatus {
             node_id: s.node_id,
             internode_addr: s.internode_addr,
             uptime_secs: s.started.elapsed().as_secs(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
-            ring_version: (s.ring)().version(),
-            devices: self.devices().await,
+            ring_version: ring.version(),
+            devices: self.devices(&ring).await,
             metadata,
             replication: ReplicationStatus::new(
                 &s.replicator.stats(),
@@ -66,12 +66,11 @@ impl AdminService {
                 super::init::now_secs(),
             ),
             auditor: s.storage.auditor_stats().into(),
-        })
+        }
     }
 
-    async fn devices(&self) -> Vec<DeviceStatus> {
+    async fn devices(&self, ring: &Ring) -> Vec<DeviceStatus> {
         let s = &self.sources;
-        let ring = (s.ring)();
         let mut out = Vec::new();
         for d in s.storage.device_stats() {
             let id = d.device.0;
@@ -89,28 +88,19 @@ impl AdminService {
                 object_count: d.object_count,
                 quarantined_count: d.quarantined_count,
                 poisoned: d.poisoned,
-                placement: partitions.ok().map(|p| placement(&ring, id, &p)),
+                placement: partitions.ok().map(|p| placement(ring, id, &p)),
             });
         }
         out
     }
+}
 
-    /// Carries out a change; `None` once the metadata member is gone.
-    async fn change(&self, request: AdminRequest) -> Option<ChangeAnswer> {
-        let meta = self.meta.upgrade()?;
-        let answer = match request {
-            AdminRequest::NodeStatus => return None,
-            AdminRequest::PublishRing(bytes) => publish_ring(&meta, &bytes).await,
-            AdminRequest::ChangeMembers(change) => {
-                let what = format!("{change:?}");
-                meta.change_members(change)
-                    .await
-                    .map(|()| format!("done: {what}"))
-                    .map_err(|e| format!("{what}: {e}"))
-            }
-        };
-        Some(answer)
-    }
+async fn change_members(meta: &MetaNode, change: cairn_meta::MemberChange) -> ChangeAnswer {
+    let what = format!("{change:?}");
+    meta.change_members(change)
+        .await
+        .map(|()| format!("done: {what}"))
+        .map_err(|e| format!("{what}: {e}"))
 }
 
 async fn publish_ring(meta: &MetaNode, bytes: &[u8]) -> ChangeAnswer {
@@ -141,12 +131,19 @@ impl Service for AdminService {
                 return;
             }
         };
-        if let AdminRequest::NodeStatus = request {
-            if let Some(status) = self.status().await {
-                reply(&mut stream, &status).await;
+        // Every answer needs the metadata member: none once it is gone
+        // (the node is shutting down).
+        let Some(meta) = self.meta.upgrade() else {
+            return;
+        };
+        match request {
+            AdminRequest::NodeStatus => reply(&mut stream, &self.status(&meta).await).await,
+            AdminRequest::PublishRing(bytes) => {
+                reply(&mut stream, &publish_ring(&meta, &bytes).await).await;
             }
-        } else if let Some(answer) = self.change(request).await {
-            reply(&mut stream, &answer).await;
+            AdminRequest::ChangeMembers(change) => {
+                reply(&mut stream, &change_members(&meta, change).await).await;
+            }
         }
     }
 }
