@@ -142,7 +142,7 @@ async fn serve(dir: DataDir) -> Result<()> {
                 ring_sync::publish_initial(&c.meta, &dir.ring).await?;
             }
             let ring_file = dir.root.join(init::RING_FILE);
-            ring_sync::follow_once(&c.meta, &ring, &ring_file, c.learner().as_ref()).await?;
+            ring_sync::follow_once(&c.meta, &ring, &ring_file, c.learner().as_ref(), 0).await?;
             // Extents stay where the cluster's first ring put them.
             let extent_ring = ring_sync::extent_ring(&c.meta)
                 .await?

@@ -115,32 +115,36 @@ pub async fn extent_ring(meta: &MetaNode) -> Result<Option<Ring>> {
     Ok(read(meta, &extent_key()).await?.map(|p| p.ring))
 }
 
-/// Installs the published object ring when it is newer than `live`'s,
-/// saving it to `path` first; calls `learn` with each ring installed.
-/// Returns whether it installed one.
+/// Installs the published object ring when its record changed since
+/// revision `seen` and the ring is newer than `live`'s, saving it to `path`
+/// first; calls `learn` with each ring installed. Returns the record's
+/// revision, so an unchanged ring is not decoded again.
 pub async fn follow_once(
     meta: &MetaNode,
     live: &LiveRing,
     path: &Path,
     learn: &(dyn Fn(&Ring) + Send + Sync),
-) -> Result<bool> {
-    let Some(published) = read(meta, &object_key()).await? else {
-        return Ok(false);
+    seen: u64,
+) -> Result<u64> {
+    let Some(record) = meta.record(&object_key()).await? else {
+        return Ok(seen);
     };
-    let ring = published.ring;
-    if ring.version() <= live.current().version() {
-        return Ok(false);
+    if record.revision == seen {
+        return Ok(seen);
     }
-    ring.save(path)
-        .with_context(|| format!("saving the new ring to {}", path.display()))?;
-    learn(&ring);
-    tracing::info!(
-        version = ring.version(),
-        devices = ring.devices().len(),
-        "new ring in force"
-    );
-    live.replace(ring);
-    Ok(true)
+    let ring = decode(&record.value)?;
+    if ring.version() > live.current().version() {
+        ring.save(path)
+            .with_context(|| format!("saving the new ring to {}", path.display()))?;
+        learn(&ring);
+        tracing::info!(
+            version = ring.version(),
+            devices = ring.devices().len(),
+            "new ring in force"
+        );
+        live.replace(ring);
+    }
+    Ok(record.revision)
 }
 
 /// Follows the published ring until `stop` resolves.
@@ -155,12 +159,14 @@ pub fn spawn_watch(
         let mut stop = std::pin::pin!(stop);
         let mut ticker = tokio::time::interval(POLL);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut seen = 0;
         loop {
             tokio::select! {
                 () = &mut stop => return,
                 _ = ticker.tick() => {
-                    if let Err(e) = follow_once(&meta, &live, &path, learn.as_ref()).await {
-                        tracing::warn!(error = %format!("{e:#}"), "following the ring");
+                    match follow_once(&meta, &live, &path, learn.as_ref(), seen).await {
+                        Ok(revision) => seen = revision,
+                        Err(e) => tracing::warn!(error = %format!("{e:#}"), "following the ring"),
                     }
                 }
             }
