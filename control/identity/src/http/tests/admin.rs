@@ -11,87 +11,54 @@ async fn project_create_lookup_and_duplicates() {
     // `project create` then the CLI's lookup: GET by name is 404, the list
     // filtered by name finds it; the same name again is 409.
     let h = harness().await;
-    let r = h
-        .call("GET", "/v3/domains/default", Some(&h.admin), None)
-        .await;
+    let r = h.as_admin("GET", "/v3/domains/default", None).await;
     assert_eq!(r.json["domain"]["name"], "Default");
     let body = json!({"project": {"name": "p1", "domain_id": "default", "enabled": true, "description": "x"}});
-    let r = h
-        .call("POST", "/v3/projects", Some(&h.admin), Some(body.clone()))
-        .await;
+    let r = h.as_admin("POST", "/v3/projects", Some(body.clone())).await;
     assert_eq!(r.status, StatusCode::CREATED);
     let id = r.json["project"]["id"].as_str().unwrap().to_string();
     assert_eq!(id.len(), 32);
     assert_eq!(r.json["project"]["parent_id"], "default");
     assert_eq!(
-        h.call("GET", "/v3/projects/p1", Some(&h.admin), None)
-            .await
-            .status,
+        h.as_admin("GET", "/v3/projects/p1", None).await.status,
         StatusCode::NOT_FOUND
     );
-    let r = h
-        .call("GET", "/v3/projects?name=p1", Some(&h.admin), None)
-        .await;
+    let r = h.as_admin("GET", "/v3/projects?name=p1", None).await;
     assert_eq!(r.json["projects"].as_array().unwrap().len(), 1);
     assert_eq!(r.json["projects"][0]["id"], id.as_str());
     assert!(r.json["links"]["next"].is_null());
-    let r = h
-        .call("GET", &format!("/v3/projects/{id}"), Some(&h.admin), None)
-        .await;
+    let r = h.as_admin("GET", &format!("/v3/projects/{id}"), None).await;
     assert_eq!(r.json["project"]["description"], "x");
-    let r = h
-        .call("POST", "/v3/projects", Some(&h.admin), Some(body))
-        .await;
+    let r = h.as_admin("POST", "/v3/projects", Some(body)).await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert_eq!(r.json["error"]["code"], 409);
-    let r = h
-        .call("GET", "/v3/projects?enabled=false", Some(&h.admin), None)
-        .await;
+    let r = h.as_admin("GET", "/v3/projects?enabled=false", None).await;
     assert!(r.json["projects"].as_array().unwrap().is_empty());
-    let r = h
-        .call("GET", "/v3/domains?name=Default", Some(&h.admin), None)
-        .await;
+    let r = h.as_admin("GET", "/v3/domains?name=Default", None).await;
     assert_eq!(r.json["domains"][0]["id"], "default");
     let rename = json!({"project": {"name": "demo"}});
     let r = h
-        .call(
-            "PATCH",
-            &format!("/v3/projects/{id}"),
-            Some(&h.admin),
-            Some(rename),
-        )
+        .as_admin("PATCH", &format!("/v3/projects/{id}"), Some(rename))
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     let rename = json!({"project": {"name": "p2"}});
     let r = h
-        .call(
-            "PATCH",
-            &format!("/v3/projects/{id}"),
-            Some(&h.admin),
-            Some(rename),
-        )
+        .as_admin("PATCH", &format!("/v3/projects/{id}"), Some(rename))
         .await;
     assert_eq!(r.json["project"]["name"], "p2");
     let again = json!({"project": {"name": "p1", "domain_id": "default"}});
     assert_eq!(
-        h.call("POST", "/v3/projects", Some(&h.admin), Some(again))
-            .await
-            .status,
+        h.as_admin("POST", "/v3/projects", Some(again)).await.status,
         StatusCode::CREATED
     );
     assert_eq!(
-        h.call(
-            "DELETE",
-            &format!("/v3/projects/{id}"),
-            Some(&h.admin),
-            None
-        )
-        .await
-        .status,
+        h.as_admin("DELETE", &format!("/v3/projects/{id}"), None)
+            .await
+            .status,
         StatusCode::NO_CONTENT
     );
     assert_eq!(
-        h.call("GET", &format!("/v3/projects/{id}"), Some(&h.admin), None)
+        h.as_admin("GET", &format!("/v3/projects/{id}"), None)
             .await
             .status,
         StatusCode::NOT_FOUND
@@ -105,33 +72,23 @@ async fn user_create_role_add_and_assignment_listing() {
     let h = harness().await;
     let pid = &h.ids.admin_project_id;
     let body = json!({"user": {"name": "alice", "password": "pw", "default_project_id": pid, "enabled": true}});
-    let r = h
-        .call("POST", "/v3/users", Some(&h.admin), Some(body.clone()))
-        .await;
+    let r = h.as_admin("POST", "/v3/users", Some(body.clone())).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
     let uid = r.json["user"]["id"].as_str().unwrap().to_string();
     assert_eq!(r.json["user"]["domain_id"], "default");
     assert_eq!(r.json["user"]["default_project_id"], pid.as_str());
     assert!(r.json["user"].get("password").is_none());
     assert_eq!(
-        h.call("POST", "/v3/users", Some(&h.admin), Some(body))
-            .await
-            .status,
+        h.as_admin("POST", "/v3/users", Some(body)).await.status,
         StatusCode::CONFLICT
     );
     assert_eq!(
-        h.call("GET", "/v3/roles/member", Some(&h.admin), None)
-            .await
-            .status,
+        h.as_admin("GET", "/v3/roles/member", None).await.status,
         StatusCode::NOT_FOUND
     );
-    let r = h
-        .call("GET", "/v3/roles?name=member", Some(&h.admin), None)
-        .await;
+    let r = h.as_admin("GET", "/v3/roles?name=member", None).await;
     let rid = r.json["roles"][0]["id"].as_str().unwrap().to_string();
-    let r = h
-        .call("GET", "/v3/users?name=alice", Some(&h.admin), None)
-        .await;
+    let r = h.as_admin("GET", "/v3/users?name=alice", None).await;
     assert_eq!(r.json["users"][0]["id"], uid.as_str());
     // No role yet: the user cannot scope to the project.
     let login = super::password_auth("alice", "pw", Some("admin"));
@@ -141,28 +98,27 @@ async fn user_create_role_add_and_assignment_listing() {
     );
     let grant = format!("/v3/projects/{pid}/users/{uid}/roles/{rid}");
     assert_eq!(
-        h.call("HEAD", &grant, Some(&h.admin), None).await.status,
+        h.as_admin("HEAD", &grant, None).await.status,
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        h.call("PUT", &grant, Some(&h.admin), None).await.status,
+        h.as_admin("PUT", &grant, None).await.status,
         StatusCode::NO_CONTENT
     );
     assert_eq!(
-        h.call("HEAD", &grant, Some(&h.admin), None).await.status,
+        h.as_admin("HEAD", &grant, None).await.status,
         StatusCode::NO_CONTENT
     );
     let r = h
-        .call(
+        .as_admin(
             "GET",
             &format!("/v3/projects/{pid}/users/{uid}/roles"),
-            Some(&h.admin),
             None,
         )
         .await;
     assert_eq!(r.json["roles"][0]["name"], "member");
     let q = format!("/v3/role_assignments?scope.project.id={pid}&user.id={uid}&include_names=True");
-    let r = h.call("GET", &q, Some(&h.admin), None).await;
+    let r = h.as_admin("GET", &q, None).await;
     assert_eq!(r.status, StatusCode::OK);
     let a = &r.json["role_assignments"];
     assert_eq!(a.as_array().unwrap().len(), 1);
@@ -175,10 +131,9 @@ async fn user_create_role_add_and_assignment_listing() {
         .unwrap()
         .ends_with(&grant));
     let r = h
-        .call(
+        .as_admin(
             "GET",
             &format!("/v3/role_assignments?user.id={uid}&effective"),
-            Some(&h.admin),
             None,
         )
         .await;
@@ -192,7 +147,7 @@ async fn user_create_role_add_and_assignment_listing() {
     let t = h.login("alice", "pw", Some("admin")).await;
     assert!(h.valid(&t).await);
     assert_eq!(
-        h.call("DELETE", &grant, Some(&h.admin), None).await.status,
+        h.as_admin("DELETE", &grant, None).await.status,
         StatusCode::NO_CONTENT
     );
     assert!(
@@ -200,12 +155,12 @@ async fn user_create_role_add_and_assignment_listing() {
         "a token without roles on its project is void"
     );
     assert_eq!(
-        h.call("DELETE", &grant, Some(&h.admin), None).await.status,
+        h.as_admin("DELETE", &grant, None).await.status,
         StatusCode::NOT_FOUND
     );
     let bad = format!("/v3/projects/{pid}/users/nobody/roles/{rid}");
     assert_eq!(
-        h.call("PUT", &bad, Some(&h.admin), None).await.status,
+        h.as_admin("PUT", &bad, None).await.status,
         StatusCode::NOT_FOUND
     );
 }
@@ -223,9 +178,7 @@ async fn members_read_but_cannot_administer() {
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(r.json["error"]["title"], "Forbidden");
     assert_eq!(
-        h.call("POST", "/v3/users", Some(&h.admin), Some(user))
-            .await
-            .status,
+        h.as_admin("POST", "/v3/users", Some(user)).await.status,
         StatusCode::CREATED
     );
     let project = json!({"project": {"name": "px"}});
@@ -282,62 +235,49 @@ async fn groups_carry_roles_to_their_members() {
     // listing); leaving the group or deleting it takes the role away.
     let h = harness().await;
     let r = h
-        .call(
+        .as_admin(
             "POST",
             "/v3/groups",
-            Some(&h.admin),
             Some(json!({"group": {"name": "ops"}})),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
     let gid = r.json["group"]["id"].as_str().unwrap().to_string();
     let dup = h
-        .call(
+        .as_admin(
             "POST",
             "/v3/groups",
-            Some(&h.admin),
             Some(json!({"group": {"name": "ops"}})),
         )
         .await;
     assert_eq!(dup.status, StatusCode::CONFLICT);
     let r = h
-        .call(
+        .as_admin(
             "POST",
             "/v3/users",
-            Some(&h.admin),
             Some(json!({"user": {"name": "bob", "password": "pw"}})),
         )
         .await;
     let uid = r.json["user"]["id"].as_str().unwrap().to_string();
     let member = format!("/v3/groups/{gid}/users/{uid}");
     assert_eq!(
-        h.call("HEAD", &member, Some(&h.admin), None).await.status,
+        h.as_admin("HEAD", &member, None).await.status,
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        h.call("PUT", &member, Some(&h.admin), None).await.status,
+        h.as_admin("PUT", &member, None).await.status,
         StatusCode::NO_CONTENT
     );
     assert_eq!(
-        h.call("HEAD", &member, Some(&h.admin), None).await.status,
+        h.as_admin("HEAD", &member, None).await.status,
         StatusCode::NO_CONTENT
     );
     let r = h
-        .call(
-            "GET",
-            &format!("/v3/users/{uid}/groups"),
-            Some(&h.admin),
-            None,
-        )
+        .as_admin("GET", &format!("/v3/users/{uid}/groups"), None)
         .await;
     assert_eq!(r.json["groups"][0]["name"], "ops");
     let r = h
-        .call(
-            "GET",
-            &format!("/v3/groups/{gid}/users"),
-            Some(&h.admin),
-            None,
-        )
+        .as_admin("GET", &format!("/v3/groups/{gid}/users"), None)
         .await;
     assert_eq!(r.json["users"][0]["name"], "bob");
     let grant = format!(
@@ -345,7 +285,7 @@ async fn groups_carry_roles_to_their_members() {
         h.ids.demo_project_id, h.ids.reader_role_id
     );
     assert_eq!(
-        h.call("PUT", &grant, Some(&h.admin), None).await.status,
+        h.as_admin("PUT", &grant, None).await.status,
         StatusCode::NO_CONTENT
     );
     let r = h
@@ -355,35 +295,30 @@ async fn groups_carry_roles_to_their_members() {
     assert_eq!(r.json["token"]["roles"][0]["name"], "reader");
     let t = r.header("x-subject-token").to_string();
     let q = format!("/v3/role_assignments?user.id={uid}&effective=true");
-    let r = h.call("GET", &q, Some(&h.admin), None).await;
+    let r = h.as_admin("GET", &q, None).await;
     assert_eq!(r.json["role_assignments"][0]["user"]["id"], uid.as_str());
     let q = format!("/v3/role_assignments?group.id={gid}");
-    let r = h.call("GET", &q, Some(&h.admin), None).await;
+    let r = h.as_admin("GET", &q, None).await;
     assert_eq!(r.json["role_assignments"][0]["group"]["id"], gid.as_str());
     assert_eq!(
-        h.call("DELETE", &member, Some(&h.admin), None).await.status,
+        h.as_admin("DELETE", &member, None).await.status,
         StatusCode::NO_CONTENT
     );
     assert!(!h.valid(&t).await);
     assert_eq!(
-        h.call("PUT", &member, Some(&h.admin), None).await.status,
+        h.as_admin("PUT", &member, None).await.status,
         StatusCode::NO_CONTENT
     );
     assert!(h.valid(&t).await);
     assert_eq!(
-        h.call("DELETE", &format!("/v3/groups/{gid}"), Some(&h.admin), None)
+        h.as_admin("DELETE", &format!("/v3/groups/{gid}"), None)
             .await
             .status,
         StatusCode::NO_CONTENT
     );
     assert!(!h.valid(&t).await);
     let r = h
-        .call(
-            "GET",
-            &format!("/v3/users/{uid}/groups"),
-            Some(&h.admin),
-            None,
-        )
+        .as_admin("GET", &format!("/v3/users/{uid}/groups"), None)
         .await;
     assert!(r.json["groups"].as_array().unwrap().is_empty());
 }
@@ -394,58 +329,48 @@ async fn domains_roles_and_cascades() {
     // assignments along; bootstrap again changes nothing.
     let h = harness().await;
     let r = h
-        .call(
+        .as_admin(
             "POST",
             "/v3/domains",
-            Some(&h.admin),
             Some(json!({"domain": {"name": "Other"}})),
         )
         .await;
     let did = r.json["domain"]["id"].as_str().unwrap().to_string();
     let dup = h
-        .call(
+        .as_admin(
             "POST",
             "/v3/domains",
-            Some(&h.admin),
             Some(json!({"domain": {"name": "other"}})),
         )
         .await;
     assert_eq!(dup.status, StatusCode::CONFLICT, "domain names ignore case");
     let p = json!({"project": {"name": "demo", "domain_id": did}});
     assert_eq!(
-        h.call("POST", "/v3/projects", Some(&h.admin), Some(p))
-            .await
-            .status,
+        h.as_admin("POST", "/v3/projects", Some(p)).await.status,
         StatusCode::CREATED,
         "names are per domain"
     );
     let path = format!("/v3/domains/{did}");
     assert_eq!(
-        h.call("DELETE", &path, Some(&h.admin), None).await.status,
+        h.as_admin("DELETE", &path, None).await.status,
         StatusCode::FORBIDDEN
     );
-    h.call(
-        "PATCH",
-        &path,
-        Some(&h.admin),
-        Some(json!({"domain": {"enabled": false}})),
-    )
-    .await;
+    h.as_admin("PATCH", &path, Some(json!({"domain": {"enabled": false}})))
+        .await;
     assert_eq!(
-        h.call("DELETE", &path, Some(&h.admin), None).await.status,
+        h.as_admin("DELETE", &path, None).await.status,
         StatusCode::CONFLICT
     );
     assert_eq!(
-        h.call("DELETE", "/v3/domains/default", Some(&h.admin), None)
+        h.as_admin("DELETE", "/v3/domains/default", None)
             .await
             .status,
         StatusCode::FORBIDDEN
     );
     let r = h
-        .call(
+        .as_admin(
             "POST",
             "/v3/roles",
-            Some(&h.admin),
             Some(json!({"role": {"name": "swiftoperator"}})),
         )
         .await;
@@ -456,20 +381,18 @@ async fn domains_roles_and_cascades() {
         "/v3/projects/{}/users/{}/roles/{rid}",
         h.ids.demo_project_id, h.ids.demo_user_id
     );
-    h.call("PUT", &grant, Some(&h.admin), None).await;
+    h.as_admin("PUT", &grant, None).await;
     assert_eq!(
-        h.call("DELETE", &format!("/v3/roles/{rid}"), Some(&h.admin), None)
+        h.as_admin("DELETE", &format!("/v3/roles/{rid}"), None)
             .await
             .status,
         StatusCode::NO_CONTENT
     );
     let q = format!("/v3/role_assignments?role.id={rid}");
-    assert!(
-        h.call("GET", &q, Some(&h.admin), None).await.json["role_assignments"]
-            .as_array()
-            .unwrap()
-            .is_empty()
-    );
+    assert!(h.as_admin("GET", &q, None).await.json["role_assignments"]
+        .as_array()
+        .unwrap()
+        .is_empty());
     let again = h.svc.bootstrap(&super::spec()).await.unwrap();
     assert_eq!(again, h.ids);
     assert!(

@@ -120,7 +120,7 @@ async fn ids_unscoped_default_project_and_domain_scope() {
         h.ids.admin_user_id, h.ids.admin_role_id
     );
     assert_eq!(
-        h.call("PUT", &path, Some(&h.admin), None).await.status,
+        h.as_admin("PUT", &path, None).await.status,
         StatusCode::NO_CONTENT
     );
     let r = h.issue(domain).await;
@@ -183,12 +183,7 @@ async fn wrong_credentials_bad_tokens_and_bodies() {
         assert_eq!(h.issue(body).await.status, StatusCode::BAD_REQUEST);
     }
     let r = h
-        .call(
-            "POST",
-            "/v3/projects",
-            Some(&h.admin),
-            Some(json!({"project": 5})),
-        )
+        .as_admin("POST", "/v3/projects", Some(json!({"project": 5})))
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(
@@ -311,13 +306,8 @@ async fn password_change_disable_delete_and_project_disable_void_tokens() {
     assert!(!h.valid(&t1).await);
     let t2 = h.login("alice", "pw2", Some("demo")).await;
     let user = format!("/v3/users/{uid}");
-    h.call(
-        "PATCH",
-        &user,
-        Some(&h.admin),
-        Some(json!({"user": {"enabled": false}})),
-    )
-    .await;
+    h.as_admin("PATCH", &user, Some(json!({"user": {"enabled": false}})))
+        .await;
     assert!(!h.valid(&t2).await);
     assert_eq!(
         h.issue(password_auth("alice", "pw2", Some("demo")))
@@ -325,38 +315,26 @@ async fn password_change_disable_delete_and_project_disable_void_tokens() {
             .status,
         StatusCode::UNAUTHORIZED
     );
-    h.call(
-        "PATCH",
-        &user,
-        Some(&h.admin),
-        Some(json!({"user": {"enabled": true}})),
-    )
-    .await;
+    h.as_admin("PATCH", &user, Some(json!({"user": {"enabled": true}})))
+        .await;
     assert!(h.valid(&t2).await);
     let project = format!("/v3/projects/{pid}");
-    h.call(
+    h.as_admin(
         "PATCH",
         &project,
-        Some(&h.admin),
         Some(json!({"project": {"enabled": false}})),
     )
     .await;
     assert!(!h.valid(&t2).await);
-    h.call(
+    h.as_admin(
         "PATCH",
         &project,
-        Some(&h.admin),
         Some(json!({"project": {"enabled": true}})),
     )
     .await;
     assert!(h.valid(&t2).await);
     let r = h
-        .call(
-            "PATCH",
-            &user,
-            Some(&h.admin),
-            Some(json!({"user": {"password": "pw4"}})),
-        )
+        .as_admin("PATCH", &user, Some(json!({"user": {"password": "pw4"}})))
         .await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(
@@ -365,7 +343,7 @@ async fn password_change_disable_delete_and_project_disable_void_tokens() {
     assert!(!h.valid(&t2).await);
     let t3 = h.login("alice", "pw4", Some("demo")).await;
     assert_eq!(
-        h.call("DELETE", &user, Some(&h.admin), None).await.status,
+        h.as_admin("DELETE", &user, None).await.status,
         StatusCode::NO_CONTENT
     );
     assert!(!h.valid(&t3).await);
@@ -402,14 +380,14 @@ async fn catalog_and_projects_of_the_token() {
             .status,
         StatusCode::FORBIDDEN
     );
-    let r = h.call("GET", "/v3/endpoints", Some(&h.admin), None).await;
+    let r = h.as_admin("GET", "/v3/endpoints", None).await;
     assert_eq!(r.json["endpoints"].as_array().unwrap().len(), 18);
     let sid = r.json["endpoints"][0]["service_id"]
         .as_str()
         .unwrap()
         .to_string();
     let r = h
-        .call("GET", &format!("/v3/services/{sid}"), Some(&h.admin), None)
+        .as_admin("GET", &format!("/v3/services/{sid}"), None)
         .await;
     assert_eq!(r.json["service"]["type"], "identity");
 }

@@ -74,7 +74,7 @@ async fn a_user_creates_an_app_credential_and_authenticates_with_it() {
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        h.call("DELETE", &format!("{path}/{id}"), Some(&h.admin), None)
+        h.as_admin("DELETE", &format!("{path}/{id}"), None)
             .await
             .status,
         StatusCode::NO_CONTENT
@@ -173,9 +173,9 @@ async fn ec2_credentials_for_the_s3_api() {
         "/v3/projects/{}/users/{uid}/roles/{}",
         h.ids.demo_project_id, h.ids.member_role_id
     );
-    h.call("DELETE", &role, Some(&h.admin), None).await;
+    h.as_admin("DELETE", &role, None).await;
     assert!(h.svc.ec2_credential(&access).await.unwrap().is_none());
-    h.call("PUT", &role, Some(&h.admin), None).await;
+    h.as_admin("PUT", &role, None).await;
     assert!(h.svc.ec2_credential(&access).await.unwrap().is_some());
     let demo = h.login("demo", "demopw", Some("demo")).await;
     assert_eq!(

@@ -129,6 +129,11 @@ impl Harness {
         self.call_with(method, path, token, &[], body).await
     }
 
+    /// `call` with the admin's token.
+    pub async fn as_admin(&self, method: &str, path: &str, body: Option<Value>) -> Resp {
+        self.call(method, path, Some(&self.admin), body).await
+    }
+
     pub async fn call_with(
         &self,
         method: &str,
