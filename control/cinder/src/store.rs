@@ -1,7 +1,9 @@
 //! What Cinder keeps besides the block layer's volume records: one record
-//! per volume (`cinder-volumes/<id>`) and per snapshot
-//! (`cinder-snapshots/<id>`), JSON, written with `Check::absent` on create
-//! so an id is never reused.
+//! per volume (`cinder-volumes/<project>/<id>`) and per snapshot
+//! (`cinder-snapshots/<project>/<id>`), JSON, written with `Check::absent`
+//! on create so an id is never reused. The project leads the key, so a
+//! lookup can only find the caller's project's records and a listing reads
+//! only them.
 
 use cairn_meta_api::records::{Check, RecordKey, Records, Txn, TxnOutcome};
 use serde::de::DeserializeOwned;
@@ -90,15 +92,24 @@ impl Kept for SnapshotMeta {
     }
 }
 
+/// The key of project `project`'s record `id` of kind `T`.
+fn key<T: Kept>(project: &str, id: &str) -> RecordKey {
+    RecordKey::new(T::TABLE, format!("{project}/{id}"))
+}
+
+fn key_of<T: Kept>(v: &T) -> RecordKey {
+    key::<T>(v.project_id(), v.id())
+}
+
 /// Project `project`'s record `id`: another project's is not found.
 pub async fn owned<T: Kept>(
     records: &dyn Records,
     project: &str,
     id: &str,
 ) -> Result<T, CinderError> {
-    match get::<T>(records, id).await? {
-        Some(r) if r.project_id() == project => Ok(r),
-        _ => Err(CinderError::NotFound(format!(
+    match records.record(&key::<T>(project, id)).await? {
+        Some(r) => decode(&r.value),
+        None => Err(CinderError::NotFound(format!(
             "{} {id} could not be found.",
             T::KIND
         ))),
@@ -114,21 +125,17 @@ fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, CinderError> {
     serde_json::to_vec(v).map_err(|e| CinderError::Unavailable(format!("encoding a record: {e}")))
 }
 
-/// The record `id` of kind `T`, if any.
-pub async fn get<T: Kept>(records: &dyn Records, id: &str) -> Result<Option<T>, CinderError> {
-    match records.record(&RecordKey::new(T::TABLE, id)).await? {
-        Some(r) => decode(&r.value).map(Some),
-        None => Ok(None),
-    }
-}
-
-/// Every record of kind `T`.
-pub async fn all<T: Kept>(records: &dyn Records) -> Result<Vec<T>, CinderError> {
+/// Every record of kind `T` of `project`, or of every project (`None`).
+pub async fn all<T: Kept>(
+    records: &dyn Records,
+    project: Option<&str>,
+) -> Result<Vec<T>, CinderError> {
+    let prefix = project.map_or_else(String::new, |p| format!("{p}/"));
     let mut out = Vec::new();
     let mut after: Option<String> = None;
     loop {
         let batch = records
-            .scan(T::TABLE, "", after.as_deref(), SCAN_BATCH)
+            .scan(T::TABLE, &prefix, after.as_deref(), SCAN_BATCH)
             .await?;
         let done = batch.len() < SCAN_BATCH;
         for (key, r) in batch {
@@ -143,7 +150,7 @@ pub async fn all<T: Kept>(records: &dyn Records) -> Result<Vec<T>, CinderError> 
 
 /// Stores a new record (its id must be unused).
 pub async fn create<T: Kept>(records: &dyn Records, v: &T) -> Result<(), CinderError> {
-    let key = RecordKey::new(T::TABLE, v.id());
+    let key = key_of(v);
     let txn = Txn::new()
         .check(Check::absent(key.clone()))
         .put(key, encode(v)?);
@@ -155,15 +162,14 @@ pub async fn create<T: Kept>(records: &dyn Records, v: &T) -> Result<(), CinderE
 
 /// Replaces a record.
 pub async fn put<T: Kept>(records: &dyn Records, v: &T) -> Result<(), CinderError> {
-    let key = RecordKey::new(T::TABLE, v.id());
-    records.commit(Txn::new().put(key, encode(v)?)).await?;
+    records
+        .commit(Txn::new().put(key_of(v), encode(v)?))
+        .await?;
     Ok(())
 }
 
 /// Removes a record.
-pub async fn remove<T: Kept>(records: &dyn Records, id: &str) -> Result<(), CinderError> {
-    records
-        .commit(Txn::new().delete(RecordKey::new(T::TABLE, id)))
-        .await?;
+pub async fn remove<T: Kept>(records: &dyn Records, v: &T) -> Result<(), CinderError> {
+    records.commit(Txn::new().delete(key_of(v))).await?;
     Ok(())
 }

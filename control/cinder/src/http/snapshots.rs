@@ -51,10 +51,10 @@ pub async fn detail(
 ) -> Result<Json<Value>, CinderError> {
     caller(&c, &headers, &project).await?;
     let mut items = Vec::new();
-    for s in store::all::<SnapshotMeta>(c.records.as_ref()).await? {
-        let keep = s.project_id == project
-            && q.get("name")
-                .is_none_or(|n| s.name.as_deref() == Some(n.as_str()))
+    for s in store::all::<SnapshotMeta>(c.records.as_ref(), Some(&project)).await? {
+        let keep = q
+            .get("name")
+            .is_none_or(|n| s.name.as_deref() == Some(n.as_str()))
             && q.get("volume_id").is_none_or(|v| *v == s.volume_id);
         if keep {
             items.push(view(&c, &s).await?);
@@ -94,7 +94,7 @@ pub async fn create(
     store::create(c.records.as_ref(), &s).await?;
     let volume = block_volume(&s.volume_id);
     if let Err(e) = c.gateway.snapshot(&volume, &s.block_name(), false).await {
-        store::remove::<SnapshotMeta>(c.records.as_ref(), &s.id).await?;
+        store::remove(c.records.as_ref(), &s).await?;
         return Err(e.into());
     }
     let body = json!({"snapshot": view(&c, &s).await?});
@@ -111,6 +111,6 @@ pub async fn delete(
     c.gateway
         .delete_snapshot(&block_volume(&s.volume_id), &s.block_name())
         .await?;
-    store::remove::<SnapshotMeta>(c.records.as_ref(), &id).await?;
+    store::remove(c.records.as_ref(), &s).await?;
     Ok(StatusCode::ACCEPTED)
 }

@@ -69,11 +69,9 @@ async fn listed(
 ) -> Result<Json<Value>, CinderError> {
     let who = caller(c, headers, project).await?;
     let everyone = who.is_admin() && q.get("all_tenants").is_some_and(|v| v != "0");
+    let scope = (!everyone).then_some(project);
     let mut out = Vec::new();
-    for m in store::all::<VolumeMeta>(c.records.as_ref()).await? {
-        if !everyone && m.project_id != project {
-            continue;
-        }
+    for m in store::all::<VolumeMeta>(c.records.as_ref(), scope).await? {
         if q.get("name")
             .is_some_and(|n| m.name.as_deref() != Some(n.as_str()))
         {
@@ -199,7 +197,7 @@ pub async fn create(
     let rec = match made {
         Ok(rec) => rec,
         Err(e) => {
-            store::remove::<VolumeMeta>(c.records.as_ref(), &m.id).await?;
+            store::remove(c.records.as_ref(), &m).await?;
             return Err(e.into());
         }
     };
@@ -237,7 +235,7 @@ pub async fn delete(
     writer(&c, &headers, &project).await?;
     let m = find(&c, &project, &id).await?;
     c.gateway.delete(&m.block_name()).await?;
-    store::remove::<VolumeMeta>(c.records.as_ref(), &id).await?;
+    store::remove(c.records.as_ref(), &m).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
