@@ -457,7 +457,7 @@ impl Cluster {
     pub fn add_node(&mut self) -> Result<u32> {
         let i = (1..)
             .find(|i| !self.data.join(format!("node-{i}")).exists())
-            .unwrap_or(1);
+            .context("no free node number")?;
         self.cluster_cmd(&["add-node"])?;
         self.restart(i)?;
         self.cluster_cmd(&["push-ring"])?;
