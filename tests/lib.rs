@@ -72,12 +72,22 @@ pub fn answers(url: &str) -> bool {
         .is_ok()
 }
 
-/// A free loopback port (bound then released).
+/// A free loopback port (bound then released), never one this process was
+/// given before: the kernel may hand a just-released port out again, and two
+/// listeners of one `cairn up` on the same port fail its start.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("binding an ephemeral port")
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("binding an ephemeral port");
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 impl Cairn {

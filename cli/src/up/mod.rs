@@ -14,7 +14,6 @@
 mod admin;
 mod cluster;
 mod control;
-mod http;
 mod identity;
 mod init;
 mod nodes;
@@ -268,16 +267,16 @@ async fn serve(dir: DataDir) -> Result<()> {
         control::serve(&dir.root, gateway.clone(), stopped(stop_rx.clone())),
         iscsi,
         nbd.serve(nbd_listener, stopped(stop_rx.clone())),
-        http::serve(
+        cairn_http1::serve(
             listener,
             app,
-            http::HeaderCase::Title,
+            cairn_http1::Config::new(cairn_http1::HeaderCase::Title),
             stopped(stop_rx.clone())
         ),
-        http::serve(
+        cairn_http1::serve(
             s3_listener,
             proxy.s3_router(),
-            http::HeaderCase::Lower,
+            cairn_http1::Config::new(cairn_http1::HeaderCase::Lower),
             stopped(stop_rx)
         ),
     );
