@@ -173,6 +173,9 @@ pub async fn copy_object(
         HeaderMap::new()
     };
     let copied = copy_to(sh, r, &src, dst, headers).await?;
+    super::multipart::reclaim_replaced_parts(sh, r, dst)
+        .await
+        .map_err(|e| S3Error::from_swift(e, S3ErrorCode::InternalError))?;
     Ok(xml::ok(copied.object_xml()))
 }
 

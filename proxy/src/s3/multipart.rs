@@ -98,6 +98,82 @@ async fn marker(
     }
 }
 
+/// Deletes the parts that earlier uploads to `obj`'s key left behind and
+/// nothing uses any more: the parts of a completed upload whose object was
+/// then overwritten (by a PUT, a copy, another upload) or deleted. Parts of
+/// uploads still in progress (their marker exists) and of the upload the
+/// key's object now is are kept.
+///
+/// Order matters against a concurrent CompleteMultipartUpload: it writes its
+/// manifest before deleting its marker, so once a marker is seen gone, the
+/// object read afterwards shows that manifest if it is the newest, and its
+/// parts are kept.
+pub async fn reclaim_replaced_parts(
+    sh: &Shared,
+    r: &S3Req,
+    obj: &ObjectPath,
+) -> Result<(), SwiftError> {
+    let segments = segments_container(&obj.container);
+    let prefix = format!("{}/", obj.object);
+    let mut parts: HashMap<String, Vec<String>> = HashMap::new();
+    let mut query = ListQuery {
+        prefix: Some(prefix.clone()),
+        limit: PAGE_MAX,
+        ..ListQuery::default()
+    };
+    loop {
+        let page = match sh.meta.list_objects(&obj.account, &segments, &query).await {
+            Ok(page) => page,
+            Err(cairn_meta_api::MetaError::ContainerNotFound) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        let full = page.len() == PAGE_MAX;
+        for item in page {
+            let ObjectListItem::Object(o) = item else {
+                continue;
+            };
+            if let Some((upload, _)) = o.name[prefix.len()..].split_once('/').filter(|(u, n)| {
+                is_upload_id(u) && n.len() == 5 && n.bytes().all(|b| b.is_ascii_digit())
+            }) {
+                parts
+                    .entry(upload.to_owned())
+                    .or_default()
+                    .push(o.name.clone());
+            }
+            query.marker = Some(o.name);
+        }
+        if !full {
+            break;
+        }
+    }
+    let mut finished = Vec::new();
+    for (upload, names) in parts {
+        if marker(sh, obj, &upload)
+            .await
+            .is_err_and(|e| e.code == S3ErrorCode::NoSuchUpload)
+        {
+            finished.push((upload, names));
+        }
+    }
+    if finished.is_empty() {
+        return Ok(());
+    }
+    let current = match stored_meta(sh, obj).await {
+        Ok(m) => m.header(S3_UPLOAD_SYSMETA).map(str::to_owned),
+        Err(SwiftError::NotFound) => None,
+        Err(e) => return Err(e),
+    };
+    for (upload, names) in finished {
+        if current.as_deref() == Some(upload.as_str()) {
+            continue;
+        }
+        for name in names {
+            delete_plain(sh, r, &obj.account, &segments, &name).await?;
+        }
+    }
+    Ok(())
+}
+
 /// The upload's expiry, for its parts (as the header that sets it).
 fn expiry_of(marker: &cairn_nodeapi::ObjectMeta) -> HeaderMap {
     let mut h = HeaderMap::new();
@@ -326,6 +402,10 @@ pub async fn complete(
     )
     .await
     .map_err(|e| S3Error::from_swift(e, S3ErrorCode::InternalError))?;
+    // An upload completed earlier over this key leaves its parts behind.
+    reclaim_replaced_parts(sh, r, obj)
+        .await
+        .map_err(|e| S3Error::from_swift(e, S3ErrorCode::InternalError))?;
     Ok(completed(obj, s3_etag))
 }
 

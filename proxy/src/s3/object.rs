@@ -4,11 +4,11 @@
 
 use super::body::{content_md5_hex, prepare, read_small, require_digest, require_length};
 use super::body::{ChecksumOf, Prepared};
-use super::bucket::{no_such_bucket, segments_container};
+use super::bucket::no_such_bucket;
 use super::error::{S3Error, S3ErrorCode};
 use super::translate::without_aws_chunked;
+use super::translate::S3_ETAG_SYSMETA;
 use super::translate::{apply_overrides, s3_object_response, swift_request_headers};
-use super::translate::{S3_ETAG_SYSMETA, S3_UPLOAD_SYSMETA};
 use super::xml::quoted_etag;
 use super::{copy, multipart, xml, S3Req};
 use crate::errors::SwiftError;
@@ -258,6 +258,9 @@ async fn put(
 ) -> Result<Response<Body>, S3Error> {
     require_length(r)?;
     let etag = store(sh, r, obj, body, HeaderMap::new(), ChecksumOf::Body).await?;
+    multipart::reclaim_replaced_parts(sh, r, obj)
+        .await
+        .map_err(|e| S3Error::from_swift(e, S3ErrorCode::InternalError))?;
     let mut h = HeaderMap::new();
     set(&mut h, "etag", &quoted_etag(&etag));
     for name in [
@@ -292,18 +295,8 @@ async fn delete(sh: &Shared, r: &S3Req, obj: &ObjectPath) -> Result<Response<Bod
 /// Deletes a key (a missing one is not an error in S3) and, for an object
 /// made by a multipart upload, its parts.
 async fn delete_key(sh: &Shared, r: &S3Req, obj: &ObjectPath) -> Result<(), SwiftError> {
-    let upload = match stored_meta(sh, obj).await {
-        Ok(m) => m.header(S3_UPLOAD_SYSMETA).map(str::to_owned),
-        Err(SwiftError::NotFound) => None,
-        Err(e) => return Err(e),
-    };
     delete_plain(sh, r, &obj.account, &obj.container, &obj.object).await?;
-    if let Some(upload_id) = upload {
-        let prefix = multipart::parts_prefix(&obj.object, &upload_id);
-        let segments = segments_container(&obj.container);
-        delete_prefix(sh, r, &obj.account, &segments, &prefix).await?;
-    }
-    Ok(())
+    multipart::reclaim_replaced_parts(sh, r, obj).await
 }
 
 /// Deletes one object through Swift; a missing object is fine.

@@ -194,6 +194,55 @@ async fn completed_upload_parts_outlive_the_upload_ttl() {
 }
 
 #[tokio::test]
+async fn parts_of_a_replaced_upload_are_reclaimed_and_live_uploads_kept() {
+    // Key k is completed from upload A, then again from upload B (A's parts
+    // go, B's stay), then overwritten by a plain PUT (B's go). An upload in
+    // progress for k and the parts of key "k/x" are never touched.
+    let h = harness().await;
+    h.s3("PUT", "/bkt", &[], b"").await;
+    let segments = || async {
+        h.req("GET", "/v1/AUTH_test/bkt+segments", &[], b"")
+            .await
+            .text()
+    };
+    let (a, _, done) = multipart(&h, "k", &[b"first"]).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text());
+    let (other, _, _) = multipart(&h, "k/x", &[b"other key"]).await;
+    let open = element(
+        &h.s3("POST", "/bkt/k?uploads", &[], b"").await.text(),
+        "UploadId",
+    );
+    h.s3(
+        "PUT",
+        &format!("/bkt/k?partNumber=1&uploadId={open}"),
+        &[],
+        b"in progress",
+    )
+    .await;
+    // Each write is a second later (the fake clock stands still otherwise).
+    let tick = || h.clock.0.fetch_add(1_000_000, Ordering::SeqCst);
+    tick();
+    let (b, _, done) = multipart(&h, "k", &[b"second"]).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text());
+    let listed = segments().await;
+    assert!(!listed.contains(&format!("k/{a}/")), "{listed}");
+    assert!(listed.contains(&format!("k/{b}/00001")), "{listed}");
+
+    tick();
+    let put = h.s3("PUT", "/bkt/k", &[], b"plain").await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.text());
+    let mut want = [
+        format!("k/x/{other}/00001"),
+        format!("k/{open}"),
+        format!("k/{open}/00001"),
+    ];
+    want.sort();
+    assert_eq!(segments().await, want.join("\n") + "\n");
+    let got = h.s3("GET", "/bkt/k/x", &[], b"").await;
+    assert_eq!(&got.body[..], b"other key");
+}
+
+#[tokio::test]
 async fn body_failing_its_checksum_is_not_stored() {
     // A declared CRC32C that the body does not match: BadDigest, nothing stored.
     let h = harness().await;
