@@ -327,16 +327,24 @@ impl SigV4Request {
             .flat_map(|u| self.payload_lines.iter().map(move |p| (*u, p.as_str())))
             .find_map(|(u, p)| self.signed_request(req, u, p, &scope, &signing_key))
             .ok_or(AuthError::SignatureDoesNotMatch)?;
-        let chunk_signing = ChunkSigning {
+        // Only a streaming body chains chunk signatures from this one; the
+        // material is not copied for every other request.
+        let streaming = matches!(
+            self.payload,
+            Payload::StreamingSigned
+                | Payload::StreamingSignedTrailer
+                | Payload::Unmatchable { streaming: true }
+        );
+        let chunk_signing = streaming.then(|| ChunkSigning {
             key: signing_key,
             scope,
             timestamp: self.timestamp.text.clone(),
             seed: self.signature,
             access_key: self.access_key.clone(),
             canonical_request: String::from_utf8_lossy(&canonical_request).into_owned(),
-        };
+        });
         Ok(Verified {
-            chunk_signing: Some(chunk_signing),
+            chunk_signing,
             payload: self.payload,
         })
     }

@@ -96,14 +96,20 @@ fn unknown_schemes_and_repeated_headers_are_refused() {
 }
 
 #[test]
-fn only_sigv4_hands_on_chunk_signing_material() {
-    // A verified V4 request carries what its chunk signatures chain from; a V2 one carries none.
-    let (m, uri, mut h) = request("PUT", "/b/k", &[("host", "h"), DATE_2013]);
-    h.insert("x-amz-content-sha256", EMPTY_SHA256.parse().unwrap());
-    Signer::EXAMPLE.authorize(&m, &uri, &mut h);
-    let v4 = parse(&uri, &h, None).unwrap().unwrap();
-    let verified = v4.verify(SECRET, &m, &uri, &h, EXAMPLE_SECS).unwrap();
-    assert!(verified.chunk_signing.is_some());
+fn only_streaming_sigv4_hands_on_chunk_signing_material() {
+    // A verified V4 request with a streaming body carries what its chunk
+    // signatures chain from; one with a plain body or a V2 one carries none.
+    for (payload, chained) in [
+        ("STREAMING-AWS4-HMAC-SHA256-PAYLOAD", true),
+        (EMPTY_SHA256, false),
+    ] {
+        let (m, uri, mut h) = request("PUT", "/b/k", &[("host", "h"), DATE_2013]);
+        h.insert("x-amz-content-sha256", payload.parse().unwrap());
+        Signer::EXAMPLE.authorize(&m, &uri, &mut h);
+        let v4 = parse(&uri, &h, None).unwrap().unwrap();
+        let verified = v4.verify(SECRET, &m, &uri, &h, EXAMPLE_SECS).unwrap();
+        assert_eq!(verified.chunk_signing.is_some(), chained, "{payload}");
+    }
     let (m, uri, h) = request(
         "GET",
         "/photos/puppy.jpg",

@@ -62,10 +62,8 @@ fn aws_example_get_object_with_range_verifies() {
     // "Example: GET Object" of AWS's SigV4 header examples, with its published signature.
     let a = auth("host;range;x-amz-content-sha256;x-amz-date", GET_OBJECT_SIG);
     let v = check("GET", "/test.txt", &get_object_headers(&a)).unwrap();
-    let signing = v.chunk_signing.expect("SigV4 signs chunks");
-    assert_eq!(signing.scope, "20130524/us-east-1/s3/aws4_request");
-    assert_eq!(signing.timestamp, "20130524T000000Z");
-    assert_eq!(hex::encode(signing.seed), GET_OBJECT_SIG);
+    // A plain body: no chunk signatures chain from this one.
+    assert!(v.chunk_signing.is_none());
     assert_eq!(
         v.payload,
         Payload::Sha256(hex::decode(EMPTY_SHA256).unwrap().try_into().unwrap())
@@ -487,13 +485,9 @@ fn any_region_is_accepted_and_reported() {
     let presigned = signer.presign(&m, &uri, &h, 60);
     let parsed = parse_v4(&presigned, &h).unwrap().unwrap();
     assert_eq!(parsed.scope.region, "garage-1");
-    let v = parsed
+    assert!(parsed
         .verify(SECRET, &m, &presigned, &h, EXAMPLE_SECS + 60)
-        .unwrap();
-    assert_eq!(
-        v.chunk_signing.unwrap().scope,
-        "20130524/garage-1/s3/aws4_request"
-    );
+        .is_ok());
 }
 
 #[test]
