@@ -29,6 +29,7 @@ impl TempAuthUser {
             reseller_admin: self.reseller_admin,
             service: self.service,
             with_service_token: false,
+            reader: false,
             expires_secs,
         }
     }

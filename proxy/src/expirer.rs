@@ -113,6 +113,7 @@ fn expirer_identity(now: Timestamp) -> Identity {
         reseller_admin: true,
         service: false,
         with_service_token: false,
+        reader: false,
         expires_secs: now.secs() + 3600,
     }
 }

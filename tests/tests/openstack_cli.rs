@@ -1,11 +1,13 @@
 //! python-openstackclient against `cairn up`'s Keystone v3 (`/identity`):
 //! what `openrc` and `clouds.yaml` set up works as written, and the
 //! identity commands an operator runs — tokens, catalog, projects, users,
-//! roles, application credentials, EC2 credentials — behave as Keystone's.
+//! roles, application credentials, EC2 credentials — behave as Keystone's;
+//! and the volume API (Cinder v3) with its attachments.
 
 use anyhow::{bail, Context, Result};
 use cairn_tests::Cairn;
 use serde_json::Value;
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 /// `openstack ARGS -f json` with `env` (the openrc, or a variation of it)
@@ -223,6 +225,90 @@ fn objects_with_keystone(
     Ok(())
 }
 
+/// A user with only the `reader` role on team-a lists its containers and
+/// objects and reads them, and is refused every write (Swift and S3).
+fn a_reader_reads_and_writes_nothing(
+    cairn: &Cairn,
+    admin_cloud: &[(String, String)],
+    alice: &[(String, String)],
+) -> Result<()> {
+    let user = ["user", "create", "--password", "viewer-pw", "viewer"];
+    openstack(admin_cloud, &user)?;
+    let role = [
+        "role",
+        "add",
+        "--project",
+        "team-a",
+        "--user",
+        "viewer",
+        "reader",
+    ];
+    openstack_do(admin_cloud, &role)?;
+    let viewer: Vec<(String, String)> = alice
+        .iter()
+        .map(|(k, v)| match k.as_str() {
+            "OS_USERNAME" => (k.clone(), "viewer".to_owned()),
+            "OS_PASSWORD" => (k.clone(), "viewer-pw".to_owned()),
+            _ => (k.clone(), v.clone()),
+        })
+        .collect();
+    let containers = openstack(&viewer, &["container", "list"])?;
+    assert_eq!(names(&containers, "Name"), ["reports"]);
+    let objects = openstack(&viewer, &["object", "list", "reports"])?;
+    assert!(names(&objects, "Name").contains(&"via-s3.txt".to_owned()));
+
+    let token = field(&openstack(&viewer, &["token", "issue"])?, "id").to_owned();
+    let project = field(&openstack(&viewer, &["token", "issue"])?, "project_id").to_owned();
+    let base = format!("http://{}/v1/AUTH_{project}", cairn.listen);
+    let status = |r: Result<ureq::Response, ureq::Error>| match r {
+        Ok(r) => r.status(),
+        Err(ureq::Error::Status(code, _)) => code,
+        Err(e) => panic!("{e}"),
+    };
+    let read = ureq::get(&format!("{base}/reports/via-s3.txt"))
+        .set("X-Auth-Token", &token)
+        .call();
+    assert_eq!(status(read), 200);
+    for (method, path) in [
+        ("PUT", "/reports/new.txt"),
+        ("DELETE", "/reports/via-s3.txt"),
+        ("POST", "/reports"),
+        ("PUT", "/another"),
+        ("POST", ""),
+    ] {
+        let r = ureq::request(method, &format!("{base}{path}"))
+            .set("X-Auth-Token", &token)
+            .call();
+        assert_eq!(status(r), 403, "{method} {path}");
+    }
+    let ec2 = openstack(&viewer, &["ec2", "credentials", "create"])?;
+    let s3 = |args: &[&str]| {
+        Command::new("aws")
+            .env("AWS_ACCESS_KEY_ID", field(&ec2, "access"))
+            .env("AWS_SECRET_ACCESS_KEY", field(&ec2, "secret"))
+            .env("AWS_DEFAULT_REGION", &cairn.openrc["AWS_DEFAULT_REGION"])
+            .env("AWS_ENDPOINT_URL", &cairn.openrc["AWS_ENDPOINT_URL"])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+    };
+    let listed = s3(&["s3", "ls", "s3://reports/"])?;
+    assert!(listed.status.success(), "{listed:?}");
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("via-s3.txt"));
+    let buckets = s3(&["s3", "ls"])?;
+    assert!(
+        String::from_utf8_lossy(&buckets.stdout).contains("reports"),
+        "{buckets:?}"
+    );
+    let removed = s3(&["s3", "rm", "s3://reports/via-s3.txt"])?;
+    assert!(!removed.status.success(), "a reader deleted an object");
+    assert!(
+        String::from_utf8_lossy(&removed.stderr).contains("AccessDenied"),
+        "{removed:?}"
+    );
+    Ok(())
+}
+
 #[test]
 fn openstack_cli_drives_identity() -> Result<()> {
     let cairn = Cairn::start()?;
@@ -344,6 +430,7 @@ fn openstack_cli_drives_identity() -> Result<()> {
     assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
 
     objects_with_keystone(&cairn, &demo, &alice, &ec2)?;
+    a_reader_reads_and_writes_nothing(&cairn, &admin_cloud, &alice)?;
 
     // A password change voids her tokens; disabling her refuses new ones.
     openstack_do(
@@ -387,6 +474,63 @@ fn openstack_fails(env: &[(String, String)], args: &[&str]) -> Result<String> {
 // Cinder v3 through the CLI: volumes, extend, snapshots, a clone from a
 // snapshot, the dependency rules, project isolation, and a volume that is
 // a real disk over NBD under its export name.
+/// The attachments API as a hypervisor's volume driver uses it
+/// (openstacksdk, `tests/openstack/attach_flow.py`): statuses move
+/// `attaching` → `in-use` → `available`, a second attachment and a delete
+/// of the attached volume are refused, and the connection info handed out
+/// works with real initiators: libiscsi for the iSCSI target, nbdinfo for
+/// the NBD export.
+fn attach_like_a_hypervisor(demo: &[(String, String)], id: &str) -> Result<()> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("openstack/attach_flow.py");
+    let mut cmd = Command::new("python3");
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("OS_")) {
+        cmd.env_remove(k);
+    }
+    let out = cmd
+        .envs(demo.iter().map(|(k, v)| (k, v)))
+        .arg(&script)
+        .arg(id)
+        .stdin(Stdio::null())
+        .output()
+        .context("running attach_flow.py")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "attach_flow.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let flow: Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(flow["created_status"], "attaching", "{flow}");
+    assert_eq!(flow["while_attaching"], "attaching", "{flow}");
+    assert_eq!(flow["after_complete"], "in-use", "{flow}");
+    assert_eq!(
+        flow["volume_attachments"][0]["attachment_id"], flow["attachment_id"],
+        "{flow}"
+    );
+    assert_eq!(flow["listed"][0], flow["attachment_id"], "{flow}");
+    assert_eq!(flow["second"], 400, "{flow}");
+    assert_eq!(flow["delete_attached"], 400, "{flow}");
+    assert_eq!(flow["after_detach"], "available", "{flow}");
+    assert_eq!(flow["at_end"], "available", "{flow}");
+
+    let iscsi = &flow["iscsi"];
+    assert_eq!(iscsi["driver_volume_type"], "iscsi", "{flow}");
+    let d = &iscsi["data"];
+    let url = format!(
+        "iscsi://{}/{}/{}",
+        field(d, "target_portal"),
+        field(d, "target_iqn"),
+        d["target_lun"]
+    );
+    let capacity = cairn_tests::run_tool("iscsi-readcapacity16", &[&url])?;
+    // 2 GiB in 512-byte blocks: the last LBA is 4194303.
+    assert!(capacity.contains("4194303"), "{capacity}");
+    let nbd = &flow["nbd"];
+    assert_eq!(nbd["driver_volume_type"], "nbd", "{flow}");
+    let size = cairn_tests::run_tool("nbdinfo", &["--size", field(&nbd["data"], "uri")])?;
+    assert_eq!(size.trim(), "2147483648");
+    Ok(())
+}
+
 #[test]
 fn openstack_cli_drives_volumes() -> Result<()> {
     let cairn = Cairn::start()?;
@@ -432,6 +576,8 @@ fn openstack_cli_drives_volumes() -> Result<()> {
     )?;
     let read = cairn_tests::run_tool("qemu-io", &["-f", "raw", "-c", "read -P 0xab 1M 64k", &url])?;
     assert!(!read.contains("Pattern verification failed"), "{read}");
+
+    attach_like_a_hypervisor(&demo, &id)?;
 
     // A snapshot, a clone of it that keeps the bytes, and the rules:
     // no deleting a snapshot a volume was cloned from, nor a volume with

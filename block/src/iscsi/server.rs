@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -25,7 +25,10 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 pub(super) struct Shared {
     pub(super) exports: Arc<dyn Exports>,
     pub(super) config: TargetConfig,
-    units: Mutex<HashMap<String, Arc<LogicalUnit>>>,
+    /// Held weakly: the sessions own their unit, and a unit no session
+    /// uses any more lets its volume go (it can then be deleted, or
+    /// attached by another gateway).
+    units: Mutex<HashMap<String, Weak<LogicalUnit>>>,
     tsih: AtomicU16,
 }
 
@@ -46,13 +49,14 @@ impl Shared {
         let device = self.exports.open(name).await?;
         let identity = device.identity();
         let mut units = self.units.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(lu) = units.get(name) {
+        units.retain(|_, lu| lu.strong_count() > 0);
+        if let Some(lu) = units.get(name).and_then(Weak::upgrade) {
             if *lu.identity() == identity {
-                return Ok(lu.clone());
+                return Ok(lu);
             }
         }
         let lu = Arc::new(LogicalUnit::new(device));
-        units.insert(name.to_owned(), lu.clone());
+        units.insert(name.to_owned(), Arc::downgrade(&lu));
         Ok(lu)
     }
 }

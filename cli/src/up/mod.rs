@@ -231,6 +231,10 @@ async fn serve(dir: DataDir) -> Result<()> {
                 gateway.clone(),
                 meta.clone(),
                 format!("http://{}/volume", cfg.proxy.listen),
+                cairn_cinder::Exports {
+                    nbd: cfg.block.nbd_listen.to_string(),
+                    iscsi: iscsi_config(&dir),
+                },
             ))),
         );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -1,9 +1,15 @@
 //! What Cinder keeps besides the block layer's volume records: one record
-//! per volume (`cinder-volumes/<project>/<id>`) and per snapshot
-//! (`cinder-snapshots/<project>/<id>`), JSON, written with `Check::absent`
-//! on create so an id is never reused. The project leads the key, so a
-//! lookup can only find the caller's project's records and a listing reads
-//! only them.
+//! per volume (`cinder-volumes/<project>/<id>`), per snapshot
+//! (`cinder-snapshots/<project>/<id>`) and per attachment
+//! (`cinder-attachments/<project>/<id>`), JSON, written with
+//! `Check::absent` on create so an id is never reused. The project leads
+//! the key, so a lookup can only find the caller's project's records and a
+//! listing reads only them.
+//!
+//! A volume attaches to one host at a time: an attachment is created
+//! together with the volume's claim (`cinder-volume-claims/<project>/<volume>`)
+//! in one transaction that requires the claim absent, so two concurrent
+//! attachments of one volume cannot both succeed.
 
 use cairn_meta_api::records::{Check, RecordKey, Records, Txn, TxnOutcome};
 use serde::de::DeserializeOwned;
@@ -13,6 +19,8 @@ use crate::CinderError;
 
 const VOLUMES: &str = "cinder-volumes";
 const SNAPSHOTS: &str = "cinder-snapshots";
+const ATTACHMENTS: &str = "cinder-attachments";
+const CLAIMS: &str = "cinder-volume-claims";
 /// Records read per scan.
 const SCAN_BATCH: usize = 1000;
 
@@ -56,6 +64,50 @@ impl SnapshotMeta {
     }
 }
 
+/// Where an attachment stands (Cinder's `attach_status`): reserved for an
+/// instance, connection info handed out, or in use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttachState {
+    Reserved,
+    Attaching,
+    Attached,
+}
+
+/// Read-write or read-only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttachMode {
+    Rw,
+    Ro,
+}
+
+impl AttachMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttachMode::Rw => "rw",
+            AttachMode::Ro => "ro",
+        }
+    }
+}
+
+/// A volume's attachment to a host.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AttachmentMeta {
+    pub id: String,
+    pub volume_id: String,
+    pub project_id: String,
+    /// The instance (server) it is for, as its caller named it.
+    pub instance: Option<String>,
+    /// What the host said of itself (os-brick's connector properties):
+    /// `None` until it asks for connection info.
+    pub connector: Option<serde_json::Value>,
+    pub mode: AttachMode,
+    pub state: AttachState,
+    pub created_secs: u64,
+    pub attached_secs: Option<u64>,
+}
+
 /// The Cairn volume of Cinder volume `id`.
 pub fn block_volume(id: &str) -> String {
     format!("volume-{id}")
@@ -84,6 +136,17 @@ impl Kept for VolumeMeta {
 impl Kept for SnapshotMeta {
     const TABLE: &'static str = SNAPSHOTS;
     const KIND: &'static str = "Snapshot";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn project_id(&self) -> &str {
+        &self.project_id
+    }
+}
+
+impl Kept for AttachmentMeta {
+    const TABLE: &'static str = ATTACHMENTS;
+    const KIND: &'static str = "Attachment";
     fn id(&self) -> &str {
         &self.id
     }
@@ -172,4 +235,46 @@ pub async fn put<T: Kept>(records: &dyn Records, v: &T) -> Result<(), CinderErro
 pub async fn remove<T: Kept>(records: &dyn Records, v: &T) -> Result<(), CinderError> {
     records.commit(Txn::new().delete(key_of(v))).await?;
     Ok(())
+}
+
+fn claim_key(project: &str, volume_id: &str) -> RecordKey {
+    RecordKey::new(CLAIMS, format!("{project}/{volume_id}"))
+}
+
+/// Stores a new attachment with its volume's claim; refused while the
+/// volume has another attachment.
+pub async fn attach(records: &dyn Records, a: &AttachmentMeta) -> Result<(), CinderError> {
+    let claim = claim_key(&a.project_id, &a.volume_id);
+    let txn = Txn::new()
+        .check(Check::absent(claim.clone()))
+        .check(Check::absent(key_of(a)))
+        .put(claim, a.id.as_bytes().to_vec())
+        .put(key_of(a), encode(a)?);
+    match records.commit(txn).await? {
+        TxnOutcome::Committed(_) => Ok(()),
+        TxnOutcome::Conflict { .. } => Err(CinderError::BadRequest(format!(
+            "Invalid volume: volume {} is already attached (multiattach is not enabled).",
+            a.volume_id
+        ))),
+    }
+}
+
+/// Removes an attachment and its volume's claim.
+pub async fn detach(records: &dyn Records, a: &AttachmentMeta) -> Result<(), CinderError> {
+    let txn = Txn::new()
+        .delete(claim_key(&a.project_id, &a.volume_id))
+        .delete(key_of(a));
+    records.commit(txn).await?;
+    Ok(())
+}
+
+/// The attachments of project `project`'s volume `volume_id`.
+pub async fn attachments_of(
+    records: &dyn Records,
+    project: &str,
+    volume_id: &str,
+) -> Result<Vec<AttachmentMeta>, CinderError> {
+    let mut all = all::<AttachmentMeta>(records, Some(project)).await?;
+    all.retain(|a| a.volume_id == volume_id);
+    Ok(all)
 }

@@ -6,7 +6,8 @@ use cairn_identity::iso8601;
 use cairn_meta_api::VolumeRecord;
 use serde_json::{json, Value};
 
-use crate::store::{SnapshotMeta, VolumeMeta};
+use crate::store::{AttachState, AttachmentMeta, SnapshotMeta, VolumeMeta};
+use crate::Exports;
 
 /// Bytes per GiB: Cinder sizes are whole GiB.
 pub const GIB: u64 = 1 << 30;
@@ -18,31 +19,129 @@ fn time(secs: u64) -> String {
     iso8601(Timestamp::from_secs(secs))
 }
 
-/// A volume's status as Cinder names it: attached (a gateway holds its
-/// lease) is `in-use`.
-pub fn status(rec: &VolumeRecord) -> &'static str {
-    if rec.lease.is_some() {
+/// A volume's status as Cinder names it, from its `attachments`: an
+/// attachment completed is `in-use`; connection info handed out is
+/// `attaching`; a bare reservation is `reserved`. (A gateway's lease is
+/// not a status: a gateway keeps it after its clients have gone.)
+pub fn status(attachments: &[AttachmentMeta]) -> &'static str {
+    let any = |s: AttachState| attachments.iter().any(|a| a.state == s);
+    if any(AttachState::Attached) {
         "in-use"
+    } else if any(AttachState::Attaching) {
+        "attaching"
+    } else if !attachments.is_empty() {
+        "reserved"
     } else {
         "available"
     }
 }
 
-pub fn volume(base: &str, m: &VolumeMeta, rec: &VolumeRecord) -> Value {
+/// The `attachments` of a volume's view: the completed ones.
+fn volume_attachments(attachments: &[AttachmentMeta]) -> Value {
+    attachments
+        .iter()
+        .filter(|a| a.state == AttachState::Attached)
+        .map(|a| {
+            json!({
+                "id": a.volume_id,
+                "attachment_id": a.id,
+                "volume_id": a.volume_id,
+                "server_id": a.instance,
+                "host_name": a.connector.as_ref().and_then(|c| c.get("host")),
+                "device": a.connector.as_ref().and_then(|c| c.get("mountpoint")),
+                "attached_at": a.attached_secs.map(time),
+            })
+        })
+        .collect()
+}
+
+/// An attachment as `/attachments` shows it. The SDK reads `attach_time`
+/// and `mode` where Cinder writes `attached_at` and `attach_mode`; both
+/// are given.
+pub fn attachment(a: &AttachmentMeta, connection_info: Option<Value>) -> Value {
+    let status = match a.state {
+        AttachState::Reserved => "reserved",
+        AttachState::Attaching => "attaching",
+        AttachState::Attached => "attached",
+    };
+    let attached = a.attached_secs.map(time);
+    json!({
+        "id": a.id,
+        "volume_id": a.volume_id,
+        "instance": a.instance,
+        "status": status,
+        "attach_mode": a.mode.as_str(),
+        "mode": a.mode.as_str(),
+        "attached_at": attached,
+        "attach_time": attached,
+        "detached_at": null,
+        "detach_time": null,
+        "connector": a.connector,
+        "connection_info": connection_info,
+    })
+}
+
+/// What a host needs to attach volume `volume_id`: the iSCSI target when
+/// its connector names an iSCSI initiator (os-brick's `initiator`), the
+/// NBD export otherwise.
+pub fn connection_info(exports: &Exports, volume_id: &str, connector: &Value, mode: &str) -> Value {
+    let export = crate::store::block_volume(volume_id);
+    if connector.get("initiator").is_some_and(Value::is_string) {
+        let iscsi = &exports.iscsi;
+        let mut data = json!({
+            "target_discovered": false,
+            "target_portal": iscsi.portal,
+            "target_iqn": format!("{}:{export}", iscsi.iqn_prefix),
+            "target_lun": 0,
+            "volume_id": volume_id,
+            "access_mode": mode,
+            "encrypted": false,
+            "discard": true,
+        });
+        if let Some(chap) = &iscsi.chap {
+            data["auth_method"] = json!("CHAP");
+            data["auth_username"] = json!(chap.user);
+            data["auth_password"] = json!(chap.secret);
+        }
+        json!({"driver_volume_type": "iscsi", "data": data})
+    } else {
+        let (host, port) = exports
+            .nbd
+            .rsplit_once(':')
+            .unwrap_or((exports.nbd.as_str(), "10809"));
+        json!({"driver_volume_type": "nbd", "data": {
+            "host": host,
+            "port": port.parse::<u16>().unwrap_or(10809),
+            "export_name": export,
+            "uri": format!("nbd://{}/{export}", exports.nbd),
+            "volume_id": volume_id,
+            "access_mode": mode,
+            "encrypted": false,
+            "discard": true,
+        }})
+    }
+}
+
+pub fn volume(
+    base: &str,
+    m: &VolumeMeta,
+    rec: &VolumeRecord,
+    attachments: &[AttachmentMeta],
+) -> Value {
     let link = format!("{base}/v3/{}/volumes/{}", m.project_id, m.id);
     json!({
         "id": m.id,
         "name": m.name,
         "description": m.description,
         "size": rec.size / GIB,
-        "status": status(rec),
+        "status": status(attachments),
         "volume_type": DEFAULT_TYPE,
         "volume_type_id": DEFAULT_TYPE_ID,
         "availability_zone": "nova",
         "bootable": "false",
         "encrypted": false,
         "multiattach": false,
-        "attachments": [],
+        "attachments": volume_attachments(attachments),
         "metadata": {},
         "volume_image_metadata": {},
         "snapshot_id": m.snapshot_id,

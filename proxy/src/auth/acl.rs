@@ -113,13 +113,17 @@ pub struct AccessRequest<'a> {
     pub has_object: bool,
     /// PUT or DELETE of the account itself is reseller-admin business.
     pub is_account_put_or_delete: bool,
+    /// GET or HEAD: what an account's readers may do.
+    pub is_read: bool,
     /// The container ACL that applies (read for GET/HEAD, write otherwise).
     pub acl: Option<&'a str>,
     pub referer: Option<&'a str>,
 }
 
 /// tempauth's `authorize`: reseller admins own every `AUTH_` account,
-/// `.admin` users own their own, everyone else needs a container ACL.
+/// `.admin` users own their own, an account's readers may read it (and
+/// nothing more: `Allowed`, not `Owner`), everyone else needs a container
+/// ACL.
 pub fn authorize(id: Option<&Identity>, req: &AccessRequest<'_>) -> Decision {
     let (tail, service_account) = match (
         req.account.strip_prefix(RESELLER_PREFIX),
@@ -139,6 +143,9 @@ pub fn authorize(id: Option<&Identity>, req: &AccessRequest<'_>) -> Decision {
         let account_itself = req.is_account_put_or_delete && !req.has_container;
         if i.admin && i.account == tail && !account_itself {
             return Decision::Owner;
+        }
+        if i.reader && i.account == tail && req.is_read && !service_account {
+            return Decision::Allowed;
         }
     }
     if service_account {
@@ -183,6 +190,7 @@ mod tests {
             reseller_admin: false,
             service: false,
             with_service_token: false,
+            reader: false,
             expires_secs: 9,
         }
     }
@@ -202,6 +210,7 @@ mod tests {
         );
         let with_service = Identity {
             with_service_token: true,
+            reader: false,
             ..owner.clone()
         };
         assert_eq!(
@@ -210,6 +219,7 @@ mod tests {
         );
         let other = Identity {
             with_service_token: true,
+            reader: false,
             ..ident("test5", "tester5", true)
         };
         assert_eq!(
@@ -237,9 +247,46 @@ mod tests {
             has_container: true,
             has_object,
             is_account_put_or_delete: false,
+            is_read: true,
             acl,
             referer: None,
         }
+    }
+
+    #[test]
+    fn readers_read_their_own_account_and_change_nothing() {
+        let reader = Identity {
+            reader: true,
+            ..ident("proj", "u", false)
+        };
+        let own = |is_read, has_container| AccessRequest {
+            account: "AUTH_proj",
+            has_container,
+            is_read,
+            ..req(None, false)
+        };
+        assert_eq!(
+            authorize(Some(&reader), &own(true, false)),
+            Decision::Allowed
+        );
+        assert_eq!(
+            authorize(Some(&reader), &own(true, true)),
+            Decision::Allowed
+        );
+        assert_eq!(
+            authorize(Some(&reader), &own(false, true)),
+            Decision::Forbidden
+        );
+        let other = AccessRequest {
+            account: "AUTH_other",
+            ..own(true, true)
+        };
+        assert_eq!(authorize(Some(&reader), &other), Decision::Forbidden);
+        let service = AccessRequest {
+            account: "SERVICE_proj",
+            ..own(true, true)
+        };
+        assert_eq!(authorize(Some(&reader), &service), Decision::Forbidden);
     }
 
     #[test]

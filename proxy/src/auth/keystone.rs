@@ -10,8 +10,10 @@
 //!
 //! Roles: `admin` and `member` own the project's account (Swift's
 //! `operator_roles`); `ResellerAdmin` owns every account; `service` marks a
-//! service user (for `X-Service-Token`). Any other role (`reader`) gets
-//! what the container ACLs grant `<project_id>:<user_id>`.
+//! service user (for `X-Service-Token`); `reader` reads the project's
+//! account (its listing, containers and objects) and writes nothing, as
+//! keystoneauth's `project_reader_roles`. Beyond that, a caller gets what
+//! the container ACLs grant `<project_id>:<user_id>`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -29,6 +31,8 @@ const CACHE_ENTRIES_MAX: usize = 10_000;
 const OPERATOR_ROLES: [&str; 2] = ["admin", "member"];
 const RESELLER_ROLE: &str = "ResellerAdmin";
 const SERVICE_ROLE: &str = "service";
+/// The role that reads its project's account without owning it.
+const READER_ROLE: &str = "reader";
 
 /// Who a valid token or credential speaks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +57,7 @@ impl ProjectCaller {
             service: has(SERVICE_ROLE),
             expires_secs: self.expires_secs,
             with_service_token: false,
+            reader: has(READER_ROLE),
         }
     }
 }

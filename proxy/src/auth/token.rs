@@ -29,6 +29,10 @@ pub struct Identity {
     pub reseller_admin: bool,
     /// A service user (group `service`).
     pub service: bool,
+    /// May read its own account (list it, its containers, their objects)
+    /// without owning it: Keystone's `reader` role, Swift keystoneauth's
+    /// `project_reader_roles`. Never set by tempauth.
+    pub reader: bool,
     pub expires_secs: u64,
     /// The request also carried a service user's valid `X-Service-Token`.
     /// A property of the request, never of a token.
@@ -142,6 +146,7 @@ fn decode_payload(p: &[u8]) -> Option<Identity> {
         service: flags & FLAG_SERVICE != 0,
         expires_secs,
         with_service_token: false,
+        reader: false,
     })
 }
 
@@ -158,6 +163,7 @@ mod tests {
             service: false,
             expires_secs,
             with_service_token: false,
+            reader: false,
         }
     }
 

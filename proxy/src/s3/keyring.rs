@@ -41,6 +41,7 @@ impl Keyring {
                 reseller_admin: false,
                 service: false,
                 with_service_token: false,
+                reader: false,
                 expires_secs: u64::MAX,
             };
             let secret = c.secret.clone();

@@ -21,7 +21,7 @@ pub async fn handle(sh: &Shared, r: &S3Req) -> Result<Response<Body>, S3Error> {
         return Err(S3Error::new(S3ErrorCode::MethodNotAllowed));
     }
     let account = r.account()?;
-    container::require_owner(&r.swift_ctx(Method::GET, HeaderMap::new()), &account)
+    container::require_reader(&r.swift_ctx(Method::GET, HeaderMap::new()), &account)
         .map_err(|e| S3Error::from_swift(e, S3ErrorCode::AccessDenied))?;
     let mut buckets = Vec::new();
     let mut query = ListQuery {

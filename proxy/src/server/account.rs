@@ -13,16 +13,20 @@ use http::{HeaderMap, Method, Response, StatusCode};
 
 pub async fn handle(sh: &Shared, ctx: &Ctx, account: &str) -> Result<Response<Body>, SwiftError> {
     let put_or_delete = ctx.method == Method::PUT || ctx.method == Method::DELETE;
+    let is_read = ctx.method == Method::GET || ctx.method == Method::HEAD;
     let access = AccessRequest {
         account,
         has_container: false,
         has_object: false,
         is_account_put_or_delete: put_or_delete,
+        is_read,
         acl: None,
         referer: ctx.header("referer"),
     };
     match authorize(ctx.id.as_ref(), &access) {
         Decision::Owner => {}
+        // No ACL applies to an account: only its readers are `Allowed`.
+        Decision::Allowed if is_read => {}
         d => return Err(denied(d)),
     }
     check_names(&sh.cfg.constraints, account, None, None)?;

@@ -37,17 +37,29 @@ pub async fn handle(
 }
 
 pub(crate) fn require_owner(ctx: &Ctx, account: &str) -> Result<(), SwiftError> {
-    let access = AccessRequest {
+    match authorize(ctx.id.as_ref(), &account_access(ctx, account, false)) {
+        Decision::Owner => Ok(()),
+        d => Err(denied(d)),
+    }
+}
+
+/// The account's owner or one of its readers (listing its buckets, say).
+pub(crate) fn require_reader(ctx: &Ctx, account: &str) -> Result<(), SwiftError> {
+    match authorize(ctx.id.as_ref(), &account_access(ctx, account, true)) {
+        Decision::Owner | Decision::Allowed => Ok(()),
+        d => Err(denied(d)),
+    }
+}
+
+fn account_access<'a>(ctx: &'a Ctx, account: &'a str, is_read: bool) -> AccessRequest<'a> {
+    AccessRequest {
         account,
         has_container: true,
         has_object: false,
         is_account_put_or_delete: false,
+        is_read,
         acl: None,
         referer: ctx.header("referer"),
-    };
-    match authorize(ctx.id.as_ref(), &access) {
-        Decision::Owner => Ok(()),
-        d => Err(denied(d)),
     }
 }
 

@@ -427,6 +427,7 @@ impl Shared {
             has_container: true,
             has_object,
             is_account_put_or_delete: false,
+            is_read: ctx.method == Method::GET || ctx.method == Method::HEAD,
             acl: None,
             referer: ctx.header("referer"),
         };

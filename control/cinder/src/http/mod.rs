@@ -3,6 +3,7 @@
 //! from 3.0 to [`MAX_VERSION`] in `OpenStack-API-Version: volume 3.x`, and
 //! the answer names the version it speaks.
 
+mod attachments;
 mod snapshots;
 mod volumes;
 
@@ -51,6 +52,21 @@ pub fn router(cinder: Arc<Cinder>) -> Router {
             get(snapshots::show).delete(snapshots::delete),
         )
         .route("/v3/{project}/types", get(types))
+        .route(
+            "/v3/{project}/attachments",
+            get(attachments::list).post(attachments::create),
+        )
+        .route("/v3/{project}/attachments/detail", get(attachments::list))
+        .route(
+            "/v3/{project}/attachments/{id}",
+            get(attachments::show)
+                .put(attachments::update)
+                .delete(attachments::delete),
+        )
+        .route(
+            "/v3/{project}/attachments/{id}/action",
+            post(attachments::action),
+        )
         .layer(from_fn(microversion))
         .with_state(cinder)
 }

@@ -1,6 +1,7 @@
 //! `/v3/{project}/volumes`: list (brief and detail, filters `name` and
 //! `status`), create (empty, from a snapshot, from a volume), show, update
-//! (name, description), delete, and the `os-extend` action.
+//! (name, description), delete, and the actions `os-extend`,
+//! `os-initialize_connection` and `os-terminate_connection`.
 
 use std::collections::HashMap;
 
@@ -15,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{caller, new_id, now_secs, parse, writer, Svc};
-use crate::store::{self, block_volume, SnapshotMeta, VolumeMeta};
+use crate::store::{self, block_volume, AttachmentMeta, SnapshotMeta, VolumeMeta};
 use crate::views::{self, GIB};
 use crate::{Cinder, CinderError};
 
@@ -65,11 +66,16 @@ async fn listed(
     headers: &HeaderMap,
     project: &str,
     q: &HashMap<String, String>,
-    view: impl Fn(&VolumeMeta, &VolumeRecord) -> Value,
+    view: impl Fn(&VolumeMeta, &VolumeRecord, &[AttachmentMeta]) -> Value,
 ) -> Result<Json<Value>, CinderError> {
     let who = caller(c, headers, project).await?;
     let everyone = who.is_admin() && q.get("all_tenants").is_some_and(|v| v != "0");
     let scope = (!everyone).then_some(project);
+    let mut attached: HashMap<String, Vec<AttachmentMeta>> = HashMap::new();
+    for a in store::all::<AttachmentMeta>(c.records.as_ref(), scope).await? {
+        attached.entry(a.volume_id.clone()).or_default().push(a);
+    }
+    let none = Vec::new();
     let mut out = Vec::new();
     for m in store::all::<VolumeMeta>(c.records.as_ref(), scope).await? {
         if q.get("name")
@@ -81,13 +87,17 @@ async fn listed(
         let Ok(rec) = c.gateway.show(&m.block_name()).await else {
             continue;
         };
-        if q.get("status").is_some_and(|s| s != views::status(&rec)) {
+        let atts = attached.get(&m.id).unwrap_or(&none);
+        if q.get("status").is_some_and(|s| s != views::status(atts)) {
             continue;
         }
-        out.push((m, rec));
+        out.push((m, rec, atts));
     }
-    out.sort_by_key(|(m, _)| std::cmp::Reverse(m.created_secs));
-    let items: Vec<Value> = out.iter().map(|(m, rec)| view(m, rec)).collect();
+    out.sort_by_key(|(m, ..)| std::cmp::Reverse(m.created_secs));
+    let items: Vec<Value> = out
+        .iter()
+        .map(|(m, rec, atts)| view(m, rec, atts))
+        .collect();
     Ok(Json(json!({ "volumes": items })))
 }
 
@@ -98,7 +108,7 @@ pub async fn list(
     Path(project): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, CinderError> {
-    listed(&c, &headers, &project, &q, |m, _| {
+    listed(&c, &headers, &project, &q, |m, _, _| {
         views::volume_brief(&c.public_url, m)
     })
     .await
@@ -111,8 +121,8 @@ pub async fn detail(
     Path(project): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, CinderError> {
-    listed(&c, &headers, &project, &q, |m, rec| {
-        views::volume(&c.public_url, m, rec)
+    listed(&c, &headers, &project, &q, |m, rec, atts| {
+        views::volume(&c.public_url, m, rec, atts)
     })
     .await
 }
@@ -125,8 +135,9 @@ pub async fn show(
     caller(&c, &headers, &project).await?;
     let m = find(&c, &project, &id).await?;
     let rec = c.gateway.show(&m.block_name()).await?;
+    let atts = store::attachments_of(c.records.as_ref(), &project, &m.id).await?;
     Ok(Json(
-        json!({"volume": views::volume(&c.public_url, &m, &rec)}),
+        json!({"volume": views::volume(&c.public_url, &m, &rec, &atts)}),
     ))
 }
 
@@ -201,7 +212,7 @@ pub async fn create(
             return Err(e.into());
         }
     };
-    let body = json!({"volume": views::volume(&c.public_url, &m, &rec)});
+    let body = json!({"volume": views::volume(&c.public_url, &m, &rec, &[])});
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }
 
@@ -222,8 +233,9 @@ pub async fn update(
     }
     store::put(c.records.as_ref(), &m).await?;
     let rec = c.gateway.show(&m.block_name()).await?;
+    let atts = store::attachments_of(c.records.as_ref(), &project, &m.id).await?;
     Ok(Json(
-        json!({"volume": views::volume(&c.public_url, &m, &rec)}),
+        json!({"volume": views::volume(&c.public_url, &m, &rec, &atts)}),
     ))
 }
 
@@ -234,6 +246,13 @@ pub async fn delete(
 ) -> Result<StatusCode, CinderError> {
     writer(&c, &headers, &project).await?;
     let m = find(&c, &project, &id).await?;
+    let atts = store::attachments_of(c.records.as_ref(), &project, &m.id).await?;
+    if !atts.is_empty() {
+        return Err(CinderError::BadRequest(format!(
+            "Invalid volume: Volume status must be available or error, but current status is: {}.",
+            views::status(&atts)
+        )));
+    }
     c.gateway.delete(&m.block_name()).await?;
     store::remove(c.records.as_ref(), &m).await?;
     Ok(StatusCode::ACCEPTED)
@@ -245,36 +264,50 @@ fn bytes_of(gib: u64) -> Result<u64, CinderError> {
         .ok_or_else(|| CinderError::BadRequest("Invalid input: size is too large.".into()))
 }
 
-/// `POST …/volumes/{id}/action`: `os-extend` (grow, attached or not).
+/// `POST …/volumes/{id}/action`: `os-extend` (grow, attached or not);
+/// `os-initialize_connection` (the connection info for the host its
+/// connector describes, as the pre-3.27 attach flow asks for it) and
+/// `os-terminate_connection` (nothing to undo: exports serve any host).
 pub async fn action(
     State(c): Svc,
     headers: HeaderMap,
     Path((project, id)): Path<(String, String)>,
     body: Bytes,
-) -> Result<StatusCode, CinderError> {
+) -> Result<Response, CinderError> {
     writer(&c, &headers, &project).await?;
     let m = find(&c, &project, &id).await?;
     let action: HashMap<String, Value> = parse(&body)?;
-    match action.get("os-extend") {
-        Some(extend) => {
-            let gib = extend
-                .get("new_size")
-                .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()))
-                .ok_or_else(|| CinderError::BadRequest("os-extend needs new_size.".into()))?;
-            let bytes = bytes_of(gib)?;
-            let rec = c.gateway.show(&m.block_name()).await?;
-            if bytes <= rec.size {
-                return Err(CinderError::BadRequest(format!(
-                    "New size for extend must be greater than current size. (current: {}, extended: {gib}).",
-                    rec.size / GIB
-                )));
-            }
-            c.gateway.resize(&m.block_name(), bytes).await?;
-            Ok(StatusCode::ACCEPTED)
+    if let Some(extend) = action.get("os-extend") {
+        let gib = extend
+            .get("new_size")
+            .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()))
+            .ok_or_else(|| CinderError::BadRequest("os-extend needs new_size.".into()))?;
+        let bytes = bytes_of(gib)?;
+        let rec = c.gateway.show(&m.block_name()).await?;
+        if bytes <= rec.size {
+            return Err(CinderError::BadRequest(format!(
+                "New size for extend must be greater than current size. (current: {}, extended: {gib}).",
+                rec.size / GIB
+            )));
         }
-        None => Err(CinderError::BadRequest(format!(
-            "Unsupported volume action: {:?}",
-            action.keys().collect::<Vec<_>>()
-        ))),
+        c.gateway.resize(&m.block_name(), bytes).await?;
+        return Ok(StatusCode::ACCEPTED.into_response());
     }
+    if let Some(init) = action.get("os-initialize_connection") {
+        let connector = init
+            .get("connector")
+            .filter(|c| c.is_object())
+            .ok_or_else(|| {
+                CinderError::BadRequest("os-initialize_connection needs a connector.".into())
+            })?;
+        let info = views::connection_info(&c.exports, &m.id, connector, "rw");
+        return Ok(Json(json!({ "connection_info": info })).into_response());
+    }
+    if action.contains_key("os-terminate_connection") {
+        return Ok(StatusCode::ACCEPTED.into_response());
+    }
+    Err(CinderError::BadRequest(format!(
+        "Unsupported volume action: {:?}",
+        action.keys().collect::<Vec<_>>()
+    )))
 }
