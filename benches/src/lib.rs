@@ -3,8 +3,11 @@
 //!
 //! - [`object`]: Swift (tempauth or token) and S3 (SigV4) endpoints, any
 //!   vendor's: put, get, delete, list, multipart and weighted mixes.
-//! - [`block`]: NBD exports, with its own NBD client (fixed newstyle,
-//!   `NBD_OPT_GO`, pipelined READ/WRITE/FLUSH) and data verification.
+//! - [`block`]: NBD exports and iSCSI LUNs, with its own NBD client (fixed
+//!   newstyle, `NBD_OPT_GO`, pipelined READ/WRITE/FLUSH) and its own iSCSI
+//!   initiator (RFC 7143: login with optional CHAP, READ(16)/WRITE(16)/
+//!   SYNCHRONIZE CACHE(16) within the CmdSN window, R2T), and data
+//!   verification.
 //! - [`compare`]: the same workload against two endpoints in alternation,
 //!   and the ratios of their medians.
 //!

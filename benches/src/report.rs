@@ -30,7 +30,7 @@ pub struct Report {
 /// What was benchmarked.
 #[derive(Debug, Clone, Serialize)]
 pub struct Target {
-    /// `swift`, `s3` or `nbd`.
+    /// `swift`, `s3`, `nbd` or `iscsi`.
     pub api: &'static str,
     pub url: String,
 }
@@ -53,7 +53,7 @@ pub struct PhaseReport {
     /// `[percentile, ms]` pairs for the latency chart.
     pub latency_spectrum_ms: Vec<[f64; 2]>,
     pub by_op: BTreeMap<&'static str, OpReport>,
-    /// Requests sent, by method (or NBD command) and outcome class.
+    /// Requests sent, by method (or NBD or SCSI command) and outcome class.
     pub requests: RequestCounts,
     pub client_cpu: CpuReport,
     pub series: Vec<SecondSample>,

@@ -4,7 +4,7 @@
 //! results. The benchmark itself lives in the `cairn-bench` crate.
 
 use anyhow::{bail, Context, Result};
-use cairn_bench::block::{BlockConfig, BlockWorkload, NbdAddress};
+use cairn_bench::block::{BlockAddress, BlockConfig, BlockWorkload, IscsiAddress, NbdAddress};
 use cairn_bench::compare::Labels;
 use cairn_bench::credentials::{Api, Vars};
 use cairn_bench::object::{Mix, ObjectConfig, Workload};
@@ -21,8 +21,9 @@ pub enum BenchCommand {
     /// Load a Swift or S3 endpoint: `cairn bench object --workload put --size 4KiB
     /// --connections 16 --duration 30s --json out.json`.
     Object(Box<ObjectArgs>),
-    /// Load an NBD export: `cairn bench block --nbd 127.0.0.1:10809 --workload randwrite
-    /// --block-size 4KiB --queue-depth 16`.
+    /// Load an NBD export or an iSCSI LUN: `cairn bench block --nbd 127.0.0.1:10809
+    /// --workload randwrite --block-size 4KiB --queue-depth 16`, or `--iscsi
+    /// iscsi://127.0.0.1:3260/iqn.2026-11.io.cairn:vol/0`.
     Block(Box<BlockArgs>),
 }
 
@@ -187,11 +188,20 @@ impl CompareArgs {
 #[derive(clap::Args, Debug)]
 pub struct BlockArgs {
     /// The NBD server: host:port, or nbd://host:port/export.
-    #[arg(long)]
-    nbd: String,
+    #[arg(long, required_unless_present = "iscsi", conflicts_with = "iscsi")]
+    nbd: Option<String>,
     /// Export name (default: the one in --nbd, else the server's default "").
-    #[arg(long)]
+    #[arg(long, conflicts_with = "iscsi")]
     export: Option<String>,
+    /// An iSCSI LUN instead: iscsi://host[:port]/target-iqn[/lun] (port 3260, LUN 0).
+    #[arg(long)]
+    iscsi: Option<String>,
+    /// CHAP user name for the iSCSI login (one-way CHAP, MD5).
+    #[arg(long)]
+    chap_user: Option<String>,
+    /// CHAP secret for the iSCSI login (with --chap-user).
+    #[arg(long)]
+    chap_secret: Option<String>,
     /// randread, randwrite, seqread, seqwrite or randrw (see --read-percent).
     #[arg(long, short = 'w', default_value = "randread")]
     workload: String,
@@ -201,7 +211,7 @@ pub struct BlockArgs {
     /// Bytes per request.
     #[arg(long, value_parser = bytes, default_value = "4KiB")]
     block_size: u64,
-    /// Requests in flight per connection (pipelined by handle).
+    /// Requests in flight per connection (pipelined by handle or ITT).
     #[arg(long, short = 'q', default_value_t = 8)]
     queue_depth: usize,
     /// Bytes of the export used, from offset 0 (default: all of it, at most 1 GiB).
@@ -210,7 +220,8 @@ pub struct BlockArgs {
     /// Do not check data read against what was written.
     #[arg(long)]
     no_verify: bool,
-    /// Send a FLUSH after every N writes of a connection (besides the one at each phase's end).
+    /// Send a FLUSH (iSCSI: SYNCHRONIZE CACHE) after every N writes of a connection (besides
+    /// the one at each phase's end).
     #[arg(long)]
     flush_every: Option<u32>,
     #[command(flatten)]
@@ -348,8 +359,31 @@ fn workload(name: &str, mix: Option<&str>, part_bytes: u64) -> Result<Workload> 
     })
 }
 
+fn block_address(args: &BlockArgs) -> Result<BlockAddress> {
+    let chap = match (&args.chap_user, &args.chap_secret) {
+        (Some(user), Some(secret)) => Some((user, secret)),
+        (None, None) => None,
+        _ => bail!("--chap-user and --chap-secret go together"),
+    };
+    if let Some(url) = &args.iscsi {
+        let a = IscsiAddress::parse(url)?;
+        return Ok(match chap {
+            Some((user, secret)) => a.with_chap(user, secret),
+            None => a,
+        }
+        .into());
+    }
+    if chap.is_some() {
+        bail!("--chap-user and --chap-secret go with --iscsi");
+    }
+    let Some(nbd) = &args.nbd else {
+        bail!("--nbd or --iscsi is required");
+    };
+    Ok(NbdAddress::parse(nbd, args.export.as_deref())?.into())
+}
+
 fn block(args: BlockArgs) -> Result<()> {
-    let address = NbdAddress::parse(&args.nbd, args.export.as_deref())?;
+    let address = block_address(&args)?;
     let workload = BlockWorkload::parse(&args.workload, args.read_percent)?;
     let cfg = BlockConfig {
         address,

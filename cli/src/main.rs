@@ -39,7 +39,7 @@ enum Command {
     /// Build and inspect rings (like swift-ring-builder).
     #[command(subcommand)]
     Ring(ring_cmd::RingCommand),
-    /// Load generator: object (Swift, S3) and block (NBD) benchmarks.
+    /// Load generator: object (Swift, S3) and block (NBD, iSCSI) benchmarks.
     #[command(subcommand)]
     Bench(bench_cmd::BenchCommand),
     /// Block volumes of the running cloud: create, clone, snapshot, resize,

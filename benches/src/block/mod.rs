@@ -1,18 +1,25 @@
 //! `cairn bench block`: random or sequential reads and writes against an
-//! NBD export, over N connections with up to Q requests in flight on each,
-//! every read checked against the pattern last written to its block.
+//! NBD export or an iSCSI LUN, over N connections with up to Q requests in
+//! flight on each, every read checked against the pattern last written to
+//! its block.
 //!
-//! A run goes: connect and negotiate every connection → fill the span
-//! (before workloads that read; not measured) → warm-up → measured phase →
-//! read back every block written and check it (not measured) → disconnect.
-//! iSCSI is not supported (yet).
+//! A run goes: connect and negotiate every connection (NBD handshake, or
+//! iSCSI login and READ CAPACITY) → fill the span (before workloads that
+//! read; not measured) → warm-up → measured phase → read back every block
+//! written and check it (not measured) → disconnect. The protocol is a
+//! [`link::Link`]: the workers, plans, patterns and reports are shared.
 
+mod iscsi;
+mod link;
 mod nbd;
+mod nbd_link;
 mod pattern;
 mod plan;
 mod session;
 mod worker;
 
+pub use iscsi::IscsiAddress;
+pub use link::BlockAddress;
 pub use session::NbdAddress;
 
 use crate::driver::{note, run_phase, PhaseSpec, Stage, StopAt};
@@ -20,6 +27,7 @@ use crate::error::BenchError;
 use crate::report::{PhaseReport, Report, Target, Unmeasured};
 use crate::stats::Progress;
 use bytes::Bytes;
+use link::{Detail, DeviceInfo, OpenSpec};
 use plan::{Access, Plan, Region};
 use rand::{Rng, SeedableRng};
 use std::sync::Arc;
@@ -101,7 +109,7 @@ impl BlockWorkload {
 /// A block benchmark.
 #[derive(Debug, Clone)]
 pub struct BlockConfig {
-    pub address: NbdAddress,
+    pub address: BlockAddress,
     pub workload: BlockWorkload,
     pub block_bytes: u64,
     pub queue_depth: usize,
@@ -158,8 +166,8 @@ impl BlockConfig {
         Ok(blocks)
     }
 
-    fn settings(&self, export: nbd::ExportInfo, blocks: u64) -> serde_json::Value {
-        serde_json::json!({
+    fn settings(&self, device: DeviceInfo, blocks: u64) -> serde_json::Value {
+        let mut s = serde_json::json!({
             "workload": self.workload.name(),
             "read_percent": self.workload.read_percent(),
             "block_bytes": self.block_bytes,
@@ -168,16 +176,22 @@ impl BlockConfig {
             "duration_secs": self.stop.duration_secs(),
             "ops": self.stop.ops(),
             "warmup_secs": self.warmup.as_secs_f64(),
-            "export_bytes": export.size_bytes,
-            // Without it, writes on one connection need not be visible on
-            // another before a flush; each connection keeps to its own blocks.
-            "export_can_multi_conn": export.can_multi_conn(),
+            "export_bytes": device.size_bytes,
             "span_bytes": blocks * self.block_bytes,
             "verify": self.verify,
             "flush_every": self.flush_every,
             "timeout_secs": self.timeout.as_secs_f64(),
             "seed": self.seed,
-        })
+        });
+        match device.detail {
+            // Without it, writes on one connection need not be visible on
+            // another before a flush; each connection keeps to its own blocks.
+            Detail::Nbd(export) => {
+                s["export_can_multi_conn"] = export.can_multi_conn().into();
+            }
+            Detail::Iscsi(info) => s["iscsi"] = info.settings(),
+        }
+        s
     }
 }
 
@@ -185,22 +199,17 @@ impl BlockConfig {
 pub async fn run(cfg: &BlockConfig) -> Result<Report, BenchError> {
     cfg.validate()?;
     let started_unix_secs = crate::unix_now_secs();
-    let mut streams = Vec::with_capacity(cfg.connections);
-    for _ in 0..cfg.connections {
-        streams.push(session::open(&cfg.address).await?);
-    }
-    let info = streams[0].1;
-    if streams.iter().any(|(_, i)| i.size_bytes != info.size_bytes) {
+    let links = open_all(cfg).await?;
+    let info = links[0].1;
+    let step = cfg.address.handshake();
+    if links.iter().any(|(_, i)| i.size_bytes != info.size_bytes) {
         return Err(BenchError::setup(
-            "NBD handshake",
+            step,
             "connections disagree on the export size",
         ));
     }
-    if cfg.workload.writes() && info.read_only() {
-        return Err(BenchError::setup(
-            "NBD handshake",
-            "the export is read-only",
-        ));
+    if cfg.workload.writes() && info.read_only {
+        return Err(BenchError::setup(step, "the export is read-only"));
     }
     let blocks = cfg.blocks(info.size_bytes)?;
     let spec = Arc::new(WorkerSpec {
@@ -208,19 +217,19 @@ pub async fn run(cfg: &BlockConfig) -> Result<Report, BenchError> {
         queue_depth: cfg.queue_depth,
         verify: cfg.verify,
         flush_every: cfg.flush_every,
-        can_flush: info.can_flush(),
+        can_flush: info.can_flush,
         timeout: cfg.timeout,
         data: random_block(cfg),
     });
     let conns = cfg.connections as u64;
     let access = cfg.workload.access();
-    let workers: Vec<BlockWorker> = streams
+    let workers: Vec<BlockWorker> = links
         .into_iter()
         .enumerate()
-        .map(|(i, (stream, _))| {
+        .map(|(i, (link, _))| {
             let region = Region::for_connection(access, blocks, i as u64, conns);
             let plan = Plan::new(region, access, cfg.workload.read_percent());
-            BlockWorker::new(stream, plan, spec.clone(), cfg.seed.wrapping_add(i as u64))
+            BlockWorker::new(link, plan, spec.clone(), cfg.seed.wrapping_add(i as u64))
         })
         .collect();
     let mut unmeasured = Unmeasured::default();
@@ -233,7 +242,7 @@ pub async fn run(cfg: &BlockConfig) -> Result<Report, BenchError> {
         version: env!("CARGO_PKG_VERSION"),
         kind: "block",
         target: Target {
-            api: "nbd",
+            api: cfg.address.api(),
             url: cfg.address.uri(),
         },
         settings: cfg.settings(info, blocks),
@@ -241,6 +250,21 @@ pub async fn run(cfg: &BlockConfig) -> Result<Report, BenchError> {
         phases: vec![measured],
         unmeasured: unmeasured.into_map(),
     })
+}
+
+/// Opens every connection, one after the other.
+async fn open_all(cfg: &BlockConfig) -> Result<Vec<(link::Link, DeviceInfo)>, BenchError> {
+    let mut links = Vec::with_capacity(cfg.connections);
+    for i in 0..cfg.connections {
+        let spec = OpenSpec {
+            block_bytes: cfg.block_bytes,
+            queue_depth: cfg.queue_depth,
+            index: u16::try_from(i)
+                .map_err(|_| BenchError::invalid("connections", "at most 65535"))?,
+        };
+        links.push(link::open(&cfg.address, spec).await?);
+    }
+    Ok(links)
 }
 
 /// Fill, warm-up, measurement, verification.

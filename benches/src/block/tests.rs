@@ -90,7 +90,7 @@ async fn option_reply(s: &mut TcpStream, kind: u32, data: &[u8]) -> std::io::Res
 
 fn config(addr: &str, workload: BlockWorkload) -> BlockConfig {
     BlockConfig {
-        address: NbdAddress::parse(addr, None).unwrap(),
+        address: NbdAddress::parse(addr, None).unwrap().into(),
         workload,
         block_bytes: 4096,
         queue_depth: 4,

@@ -1,10 +1,10 @@
-//! One NBD connection's worker: keeps up to `queue_depth` requests in
-//! flight (NBD pipelines by handle; replies may come in any order), checks
-//! each READ against the pattern its block should hold, and counts every
-//! request. A writer task owns the socket's write half, so large WRITEs
-//! never stall reading the replies.
+//! One connection's worker: keeps up to `queue_depth` requests in flight
+//! (both protocols pipeline by tag; replies may come in any order, and an
+//! iSCSI session also keeps within its CmdSN window), checks each READ
+//! against the pattern its block should hold, and counts every request.
+//! The protocol is the [`Link`]'s.
 
-use super::nbd::{self, Command, SimpleReply};
+use super::link::{Link, Op, Request};
 use super::pattern;
 use super::plan::{Io, IoKind, Plan};
 use crate::driver::{Gate, WorkerOutcome};
@@ -15,14 +15,7 @@ use rand::SeedableRng;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
-
-/// Bytes buffered on each side of the socket.
-const SOCKET_BUFFER_BYTES: usize = 256 * 1024;
 
 /// What a worker does in a phase.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,49 +44,33 @@ pub struct WorkerSpec {
 /// A request sent and not yet answered.
 #[derive(Debug)]
 struct Pending {
-    cmd: Command,
+    op: Op,
     io: Option<Io>,
     started: Instant,
-}
-
-/// A request on its way to the writer task.
-struct Outgoing {
-    header: [u8; nbd::REQUEST_BYTES],
-    payload: Option<Bytes>,
 }
 
 pub struct BlockWorker {
     spec: Arc<WorkerSpec>,
     plan: Plan,
     rng: StdRng,
-    reader: BufReader<OwnedReadHalf>,
-    tx: mpsc::Sender<Outgoing>,
+    link: Link,
     pending: HashMap<u64, Pending>,
-    next_handle: u64,
+    next_tag: u64,
     writes_since_flush: u32,
-    read_buf: Vec<u8>,
     requests: RequestCounts,
     /// Set when the connection failed; the worker does nothing more.
     broken: bool,
 }
 
 impl BlockWorker {
-    pub fn new(stream: TcpStream, plan: Plan, spec: Arc<WorkerSpec>, seed: u64) -> BlockWorker {
-        let (read_half, write_half) = stream.into_split();
-        let (tx, rx) = mpsc::channel(spec.queue_depth + 1);
-        tokio::spawn(write_loop(
-            BufWriter::with_capacity(SOCKET_BUFFER_BYTES, write_half),
-            rx,
-        ));
+    pub fn new(link: Link, plan: Plan, spec: Arc<WorkerSpec>, seed: u64) -> BlockWorker {
         BlockWorker {
-            read_buf: vec![0; spec.block_bytes as usize],
             spec,
             plan,
             rng: StdRng::seed_from_u64(seed),
-            reader: BufReader::with_capacity(SOCKET_BUFFER_BYTES, read_half),
-            tx,
+            link,
             pending: HashMap::new(),
-            next_handle: 1,
+            next_tag: 1,
             writes_since_flush: 0,
             requests: RequestCounts::default(),
             broken: false,
@@ -105,17 +82,24 @@ impl BlockWorker {
         let mut out = WorkerOutcome::default();
         let mut cursor = 0u64;
         let mut wrote = false;
+        let mut exhausted = false;
         loop {
-            while !self.broken && self.pending.len() < self.spec.queue_depth {
+            while !self.broken
+                && !exhausted
+                && self.pending.len() < self.spec.queue_depth
+                && self.link.window_open()
+            {
                 let Some(io) = self.next_io(&gate, task, &mut cursor) else {
+                    exhausted = true;
                     break;
                 };
                 wrote |= io.kind == IoKind::Write;
                 self.send_io(io, &gate, &mut out).await;
             }
-            if self.pending.is_empty() {
+            if self.pending.is_empty() && (exhausted || self.broken) {
                 break;
             }
+            // Replies, or (nothing in flight) the window reopening.
             self.receive(&gate, &mut out).await;
         }
         if wrote {
@@ -145,11 +129,11 @@ impl BlockWorker {
     }
 
     async fn send_io(&mut self, io: Io, gate: &Gate, out: &mut WorkerOutcome) {
-        let (cmd, payload) = match io.kind {
-            IoKind::Read => (Command::Read, None),
-            IoKind::Write => (Command::Write, Some(self.write_data(io))),
+        let (op, payload) = match io.kind {
+            IoKind::Read => (Op::Read, None),
+            IoKind::Write => (Op::Write, Some(self.write_data(io))),
         };
-        self.send(cmd, Some(io), payload, gate, out).await;
+        self.send(op, Some(io), payload, gate, out).await;
         if io.kind == IoKind::Write {
             self.writes_since_flush += 1;
             if self
@@ -174,14 +158,20 @@ impl BlockWorker {
 
     async fn send(
         &mut self,
-        cmd: Command,
+        op: Op,
         io: Option<Io>,
         payload: Option<Bytes>,
         gate: &Gate,
         out: &mut WorkerOutcome,
     ) {
-        let handle = self.next_handle;
-        self.next_handle += 1;
+        while !self.broken && !self.link.window_open() {
+            self.receive(gate, out).await;
+        }
+        if self.broken {
+            return self.fail(op, io, ErrorKind::Connection, gate, out);
+        }
+        let tag = self.next_tag;
+        self.next_tag += 1;
         let (offset, len) = match io {
             Some(io) => (
                 io.block * self.spec.block_bytes,
@@ -189,23 +179,29 @@ impl BlockWorker {
             ),
             None => (0, 0),
         };
-        let header = nbd::encode_request(cmd, handle, offset, len);
         let started = Instant::now();
-        if self.tx.send(Outgoing { header, payload }).await.is_err() {
-            self.fail(cmd, io, ErrorKind::Connection, gate, out);
-            self.break_with(ErrorKind::Connection, gate, out);
+        let req = Request {
+            tag,
+            op,
+            offset,
+            len,
+            payload,
+        };
+        if let Err(kind) = self.link.send(req).await {
+            self.fail(op, io, kind, gate, out);
+            self.break_with(kind, gate, out);
             return;
         }
-        self.pending.insert(handle, Pending { cmd, io, started });
+        self.pending.insert(tag, Pending { op, io, started });
     }
 
-    /// Sends a FLUSH (if the export takes them) and waits for every reply.
+    /// Sends a FLUSH (if the device takes them) and waits for every reply.
     async fn flush(&mut self, gate: &Gate, out: &mut WorkerOutcome) {
         self.writes_since_flush = 0;
         if !self.spec.can_flush || self.broken {
             return;
         }
-        self.send(Command::Flush, None, None, gate, out).await;
+        self.send(Op::Flush, None, None, gate, out).await;
         while !self.pending.is_empty() {
             self.receive(gate, out).await;
         }
@@ -213,126 +209,74 @@ impl BlockWorker {
 
     /// Reads one reply and settles its request.
     async fn receive(&mut self, gate: &Gate, out: &mut WorkerOutcome) {
-        let reply = match tokio::time::timeout(self.spec.timeout, self.read_reply()).await {
-            Ok(Ok(r)) => r,
+        let reply = match tokio::time::timeout(self.spec.timeout, self.link.receive()).await {
+            Ok(Ok(Some(r))) => r,
+            Ok(Ok(None)) => return,
             Ok(Err(kind)) => return self.break_with(kind, gate, out),
             Err(_) => return self.break_with(ErrorKind::Timeout, gate, out),
         };
-        let Some(p) = self.pending.remove(&reply.handle) else {
+        let Some(p) = self.pending.remove(&reply.tag) else {
             return self.break_with(ErrorKind::Protocol, gate, out);
         };
-        if reply.error != 0 {
-            return self.fail(p.cmd, p.io, ErrorKind::Nbd(reply.error), gate, out);
+        if let Err(kind) = reply.result {
+            return self.fail(p.op, p.io, kind, gate, out);
         }
         let mut bytes = 0;
-        if p.cmd == Command::Read {
-            if let Err(kind) = self.read_data().await {
-                self.pending.insert(reply.handle, p);
-                return self.break_with(kind, gate, out);
-            }
+        if p.op == Op::Read {
             bytes = self.spec.block_bytes;
             if let Some(io) = p.io.filter(|io| self.spec.verify && io.generation != 0) {
                 let offset = io.block * self.spec.block_bytes;
-                if !pattern::matches(&self.read_buf, offset, io.generation) {
-                    return self.fail(p.cmd, p.io, ErrorKind::Verification, gate, out);
+                if !pattern::matches(self.link.read_data(), offset, io.generation) {
+                    return self.fail(p.op, p.io, ErrorKind::Verification, gate, out);
                 }
             }
-        } else if p.cmd == Command::Write {
+        } else if p.op == Op::Write {
             bytes = self.spec.block_bytes;
         }
-        self.requests.record(p.cmd.name(), "ok");
+        self.requests.record(self.link.request_name(p.op), "ok");
         if let Some(io) = p.io {
             self.plan.complete(io, true);
         }
-        out.success(gate, op_name(p.cmd), bytes, p.started.elapsed());
-    }
-
-    async fn read_reply(&mut self) -> Result<SimpleReply, ErrorKind> {
-        let mut header = [0u8; nbd::SIMPLE_REPLY_BYTES];
-        self.reader
-            .read_exact(&mut header)
-            .await
-            .map_err(|_| ErrorKind::Connection)?;
-        nbd::parse_simple_reply(&header).map_err(|_| ErrorKind::Protocol)
-    }
-
-    async fn read_data(&mut self) -> Result<(), ErrorKind> {
-        self.reader
-            .read_exact(&mut self.read_buf)
-            .await
-            .map(|_| ())
-            .map_err(|_| ErrorKind::Connection)
+        out.success(gate, op_name(p.op), bytes, p.started.elapsed());
     }
 
     fn fail(
         &mut self,
-        cmd: Command,
+        op: Op,
         io: Option<Io>,
         kind: ErrorKind,
         gate: &Gate,
         out: &mut WorkerOutcome,
     ) {
-        self.requests.record(cmd.name(), kind.request_class());
+        self.requests
+            .record(self.link.request_name(op), kind.request_class());
         if let Some(io) = io {
             self.plan.complete(io, false);
         }
-        out.failure(gate, op_name(cmd), kind);
+        out.failure(gate, op_name(op), kind);
     }
 
     /// The connection is unusable: every request still out fails with `kind`.
     fn break_with(&mut self, kind: ErrorKind, gate: &Gate, out: &mut WorkerOutcome) {
         let pending: Vec<Pending> = self.pending.drain().map(|(_, p)| p).collect();
         for p in pending {
-            self.fail(p.cmd, p.io, kind, gate, out);
+            self.fail(p.op, p.io, kind, gate, out);
         }
         self.broken = true;
     }
 
-    /// Says goodbye (NBD_CMD_DISC); the server closes the connection.
+    /// Says goodbye (NBD_CMD_DISC, iSCSI Logout) unless the connection broke.
     pub async fn disconnect(self) {
         if !self.broken {
-            let header = nbd::encode_request(Command::Disconnect, 0, 0, 0);
-            let _ = self
-                .tx
-                .send(Outgoing {
-                    header,
-                    payload: None,
-                })
-                .await;
+            self.link.disconnect().await;
         }
     }
 }
 
-fn op_name(cmd: Command) -> &'static str {
-    match cmd {
-        Command::Read => "read",
-        Command::Write => "write",
-        Command::Flush => "flush",
-        Command::Disconnect => "disconnect",
+fn op_name(op: Op) -> &'static str {
+    match op {
+        Op::Read => "read",
+        Op::Write => "write",
+        Op::Flush => "flush",
     }
-}
-
-/// Writes requests as they come, flushing when none is waiting.
-async fn write_loop(mut w: BufWriter<OwnedWriteHalf>, mut rx: mpsc::Receiver<Outgoing>) {
-    while let Some(first) = rx.recv().await {
-        let mut next = Some(first);
-        while let Some(o) = next {
-            if write_one(&mut w, &o).await.is_err() {
-                return;
-            }
-            next = rx.try_recv().ok();
-        }
-        if w.flush().await.is_err() {
-            return;
-        }
-    }
-    let _ = w.shutdown().await;
-}
-
-async fn write_one(w: &mut BufWriter<OwnedWriteHalf>, o: &Outgoing) -> std::io::Result<()> {
-    w.write_all(&o.header).await?;
-    if let Some(p) = &o.payload {
-        w.write_all(p).await?;
-    }
-    Ok(())
 }

@@ -5,9 +5,8 @@
 use super::conn::Endpoint;
 use super::s3::S3;
 use super::swift::Swift;
+use super::wire::Request;
 use bytes::Bytes;
-use http::{Method, Request};
-use http_body_util::Full;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 /// Everything but AWS's unreserved characters is escaped in a query value.
@@ -20,16 +19,6 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
 /// A query parameter value, percent-encoded.
 pub fn query_encode(value: &str) -> String {
     utf8_percent_encode(value, QUERY_VALUE).to_string()
-}
-
-/// A request for `path_and_query`, which is built from URL-safe names.
-pub fn request(method: Method, path_and_query: &str, body: Full<Bytes>) -> Request<Full<Bytes>> {
-    let mut req = Request::new(body);
-    *req.method_mut() = method;
-    *req.uri_mut() = path_and_query
-        .parse()
-        .expect("request paths are built from URL-safe names");
-    req
 }
 
 /// One page of a container listing.
@@ -47,8 +36,6 @@ pub enum ObjectApi {
     S3(S3),
 }
 
-type Req = Request<Full<Bytes>>;
-
 impl ObjectApi {
     pub fn name(&self) -> &'static str {
         match self {
@@ -64,35 +51,35 @@ impl ObjectApi {
         }
     }
 
-    pub fn create_container(&mut self, container: &str) -> Req {
+    pub fn create_container(&mut self, container: &str) -> Request {
         match self {
             ObjectApi::Swift(s) => s.create_container(container),
             ObjectApi::S3(s) => s.create_bucket(container),
         }
     }
 
-    pub fn delete_container(&mut self, container: &str) -> Req {
+    pub fn delete_container(&mut self, container: &str) -> Request {
         match self {
             ObjectApi::Swift(s) => s.delete_container(container),
             ObjectApi::S3(s) => s.delete_bucket(container),
         }
     }
 
-    pub fn put(&mut self, container: &str, name: &str, body: Bytes) -> Req {
+    pub fn put(&mut self, container: &str, name: &str, body: Bytes) -> Request {
         match self {
             ObjectApi::Swift(s) => s.put(container, name, body),
             ObjectApi::S3(s) => s.put(container, name, body),
         }
     }
 
-    pub fn get(&mut self, container: &str, name: &str) -> Req {
+    pub fn get(&mut self, container: &str, name: &str) -> Request {
         match self {
             ObjectApi::Swift(s) => s.get(container, name),
             ObjectApi::S3(s) => s.get(container, name),
         }
     }
 
-    pub fn delete(&mut self, container: &str, name: &str) -> Req {
+    pub fn delete(&mut self, container: &str, name: &str) -> Request {
         match self {
             ObjectApi::Swift(s) => s.delete(container, name),
             ObjectApi::S3(s) => s.delete(container, name),
@@ -100,7 +87,7 @@ impl ObjectApi {
     }
 
     /// A listing page of up to `limit` names, continuing at `next`.
-    pub fn list(&mut self, container: &str, next: Option<&str>, limit: usize) -> Req {
+    pub fn list(&mut self, container: &str, next: Option<&str>, limit: usize) -> Request {
         match self {
             ObjectApi::Swift(s) => s.list(container, next, limit),
             ObjectApi::S3(s) => s.list(container, next, limit),

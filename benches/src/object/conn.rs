@@ -1,16 +1,35 @@
-//! One keep-alive HTTP/1.1 connection per worker: hyper's client
-//! connection with no pool, redialled after an error. Every request it
-//! sends is counted by method and status class (or error kind), so a run's
-//! requests can be reconciled with the server's own counts.
+//! One keep-alive HTTP/1.1 connection per worker, driven inline by the
+//! worker's own task: a `TcpStream` (TCP_NODELAY), a reused head buffer and
+//! a reused read buffer. [`super::wire`] turns requests into bytes and bytes
+//! into answers; this file moves the bytes, bounds each exchange by the
+//! timeout, redials after any failure and counts every request it sends by
+//! method and status class (or error kind), so a run's requests can be
+//! reconciled with the server's own counts.
+//!
+//! Why not hyper's client: its connection runs as a second task that the
+//! worker reaches through channels, and every answer's headers become a
+//! `HeaderMap`; here a request costs a `writev`, the reads of its answer
+//! and no allocation beyond the few headers a caller reads (issue 7: the
+//! load generator must cost less CPU per request than wrk).
 
+use super::wire::{
+    encode_head, parse_head, BodyReader, BodySink, Head, KeptHeaders, ReplyHeader, Request,
+    WireError,
+};
 use crate::error::BenchError;
 use crate::stats::{status_class, ErrorKind, RequestCounts};
-use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, HeaderValue, Method, Request};
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
+use bytes::{Buf, Bytes, BytesMut};
+use http::{HeaderValue, Method};
+use std::io::{self, IoSlice};
 use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// The read buffer's size: one read takes a 4 KiB object with its head, or
+/// 64 KiB of a large body.
+const READ_BUF_BYTES: usize = 64 * 1024;
+/// Below this much free room the read buffer is compacted (or grown) first.
+const READ_SPARE_MIN: usize = 4 * 1024;
 
 /// Where requests go: `host:port` and the path every request starts with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +53,13 @@ impl Endpoint {
             return Err(BenchError::invalid(
                 "endpoint URL",
                 format!("{url:?}: no host"),
+            ));
+        }
+        // The path goes into request lines as it is.
+        if !path.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(BenchError::invalid(
+                "endpoint URL",
+                format!("{url:?}: the path must be percent-encoded"),
             ));
         }
         let authority = if authority.contains(':') {
@@ -61,11 +87,11 @@ pub enum BodyMode {
     Keep,
 }
 
-/// An answer: status, headers, body length (and body when kept).
+/// An answer: status, the headers callers read, body length (and body when kept).
 #[derive(Debug)]
 pub struct Reply {
     pub status: u16,
-    pub headers: HeaderMap,
+    headers: KeptHeaders,
     pub body_len: u64,
     pub body: Bytes,
 }
@@ -84,8 +110,42 @@ impl Reply {
         }
     }
 
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
+    pub fn header(&self, h: ReplyHeader) -> Option<&str> {
+        self.headers.get(h)
+    }
+}
+
+/// Why one exchange failed, with what was being done; counted as an
+/// [`ErrorKind`].
+#[derive(Debug, thiserror::Error)]
+pub enum ExchangeError {
+    #[error("connecting to {authority}: {source}")]
+    Connect {
+        authority: String,
+        source: io::Error,
+    },
+    #[error("sending the request: {0}")]
+    Send(io::Error),
+    #[error("reading the answer: {0}")]
+    Receive(io::Error),
+    #[error("the server closed the connection {0}")]
+    Closed(&'static str),
+    #[error("malformed answer: {0}")]
+    Malformed(#[from] WireError),
+    #[error("no whole answer within {0:?}")]
+    Timeout(Duration),
+}
+
+impl ExchangeError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ExchangeError::Connect { .. }
+            | ExchangeError::Send(_)
+            | ExchangeError::Receive(_)
+            | ExchangeError::Closed(_) => ErrorKind::Connection,
+            ExchangeError::Malformed(_) => ErrorKind::Protocol,
+            ExchangeError::Timeout(_) => ErrorKind::Timeout,
+        }
     }
 }
 
@@ -93,7 +153,14 @@ impl Reply {
 pub struct HttpClient {
     authority: String,
     timeout: Duration,
-    sender: Option<SendRequest<Full<Bytes>>>,
+    /// `None` until the first request and after any failure.
+    stream: Option<TcpStream>,
+    /// The request head being written (reused).
+    head: Vec<u8>,
+    /// What has been read and not yet consumed (reused).
+    buf: BytesMut,
+    /// The last call's failure, if it failed.
+    last_error: Option<ExchangeError>,
     pub requests: RequestCounts,
 }
 
@@ -102,83 +169,166 @@ impl HttpClient {
         HttpClient {
             authority: authority.to_owned(),
             timeout,
-            sender: None,
+            stream: None,
+            head: Vec::new(),
+            buf: BytesMut::new(),
+            last_error: None,
             requests: RequestCounts::default(),
         }
     }
 
     /// Sends `req` and reads the whole answer within the timeout. A
-    /// non-2xx answer is a `Reply` (the caller decides); a timeout or a
-    /// broken connection is an error, and the next call redials.
-    pub async fn call(
-        &mut self,
-        req: Request<Full<Bytes>>,
-        mode: BodyMode,
-    ) -> Result<Reply, ErrorKind> {
-        let method = method_name(req.method());
-        let result = match tokio::time::timeout(self.timeout, self.exchange(req, mode)).await {
+    /// non-2xx answer is a `Reply` (the caller decides); a timeout, a
+    /// broken connection or a malformed answer is an error, and the next
+    /// call redials.
+    pub async fn call(&mut self, req: Request, mode: BodyMode) -> Result<Reply, ErrorKind> {
+        let method = method_name(&req.method);
+        let result = match tokio::time::timeout(self.timeout, self.exchange(&req, mode)).await {
             Ok(r) => r,
-            Err(_) => Err(ErrorKind::Timeout),
+            Err(_) => Err(ExchangeError::Timeout(self.timeout)),
         };
-        match &result {
-            Ok(reply) => self.requests.record(method, status_class(reply.status)),
-            Err(kind) => {
-                self.sender = None;
+        match result {
+            Ok(reply) => {
+                self.requests.record(method, status_class(reply.status));
+                self.last_error = None;
+                Ok(reply)
+            }
+            Err(e) => {
+                // Where the exchange stopped is unknown: start over on a new connection.
+                self.stream = None;
+                let kind = e.kind();
                 self.requests.record(method, kind.request_class());
+                self.last_error = Some(e);
+                Err(kind)
             }
         }
-        result
     }
 
-    async fn exchange(
-        &mut self,
-        req: Request<Full<Bytes>>,
-        mode: BodyMode,
-    ) -> Result<Reply, ErrorKind> {
-        if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
-            self.sender = Some(connect(&self.authority).await?);
+    /// `kind` with what went wrong, when it came from the last call's failure.
+    pub fn explain(&self, kind: ErrorKind) -> String {
+        match (&self.last_error, kind) {
+            (Some(e), k) if k == e.kind() => format!("{}: {e}", k.key()),
+            _ => kind.key(),
         }
-        let Some(sender) = self.sender.as_mut() else {
-            return Err(ErrorKind::Connection);
+    }
+
+    async fn exchange(&mut self, req: &Request, mode: BodyMode) -> Result<Reply, ExchangeError> {
+        let HttpClient {
+            authority,
+            stream,
+            head,
+            buf,
+            ..
+        } = self;
+        if !stream.as_ref().is_some_and(|s| still_open(s, buf)) {
+            *stream = None;
+            buf.clear();
+        }
+        let s = match *stream {
+            Some(ref mut s) => s,
+            None => stream.insert(connect(authority).await?),
         };
-        sender.ready().await.map_err(|_| ErrorKind::Connection)?;
-        let resp = sender
-            .send_request(req)
+        encode_head(req, authority, head);
+        write_request(s, head, &req.body)
             .await
-            .map_err(|_| ErrorKind::Connection)?;
-        let (parts, mut body) = resp.into_parts();
-        let (mut body_len, mut kept) = (0u64, BytesMut::new());
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|_| ErrorKind::Connection)?;
-            if let Ok(data) = frame.into_data() {
-                body_len += data.len() as u64;
-                if mode == BodyMode::Keep {
-                    kept.extend_from_slice(&data);
-                }
-            }
+            .map_err(ExchangeError::Send)?;
+        let (answer, sink, closed) = read_answer(s, buf, req.method == Method::HEAD, mode).await?;
+        // Bytes after the answer were never asked for: the connection is not to be trusted.
+        if answer.close || closed || !buf.is_empty() {
+            *stream = None;
+            buf.clear();
         }
         Ok(Reply {
-            status: parts.status.as_u16(),
-            headers: parts.headers,
-            body_len,
-            body: kept.freeze(),
+            status: answer.status,
+            headers: answer.kept,
+            body_len: sink.len,
+            body: sink.into_body(),
         })
     }
 }
 
-async fn connect(authority: &str) -> Result<SendRequest<Full<Bytes>>, ErrorKind> {
-    let stream = tokio::net::TcpStream::connect(authority)
-        .await
-        .map_err(|_| ErrorKind::Connection)?;
-    let _ = stream.set_nodelay(true);
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|_| ErrorKind::Connection)?;
-    // The connection's I/O runs beside the worker; it ends when the sender is dropped.
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    Ok(sender)
+/// Reads one answer: its head (after any 1xx), then its body into a sink
+/// that keeps it or only counts it. `true` with them: the server closed the
+/// connection to end the body.
+async fn read_answer(
+    s: &mut TcpStream,
+    buf: &mut BytesMut,
+    head_request: bool,
+    mode: BodyMode,
+) -> Result<(Head, BodySink, bool), ExchangeError> {
+    let answer = loop {
+        if let Some((answer, len)) = parse_head(buf, head_request)? {
+            buf.advance(len);
+            if answer.is_interim() {
+                continue;
+            }
+            break answer;
+        }
+        if read_more(s, buf).await? == 0 {
+            return Err(ExchangeError::Closed("before the answer's head"));
+        }
+    };
+    let mut body = BodyReader::new(answer.framing);
+    let mut sink = BodySink::new(mode == BodyMode::Keep);
+    while !body.step(buf, &mut sink)? {
+        if read_more(s, buf).await? == 0 {
+            if !body.ends_at_close() {
+                return Err(ExchangeError::Closed("in the middle of the answer's body"));
+            }
+            return Ok((answer, sink, true));
+        }
+    }
+    Ok((answer, sink, false))
+}
+
+async fn connect(authority: &str) -> Result<TcpStream, ExchangeError> {
+    let failed = |source| ExchangeError::Connect {
+        authority: authority.to_owned(),
+        source,
+    };
+    let stream = TcpStream::connect(authority).await.map_err(failed)?;
+    stream.set_nodelay(true).map_err(failed)?;
+    Ok(stream)
+}
+
+/// Whether a kept-alive connection can take the next request: the server
+/// has neither closed it nor sent anything unasked. This read costs no
+/// extra system call: it finds the socket empty (`EAGAIN`) where the read
+/// after the write would otherwise have, and once it has, the read after
+/// the write waits for the answer instead of trying first.
+fn still_open(stream: &TcpStream, buf: &mut BytesMut) -> bool {
+    buf.is_empty()
+        && matches!(stream.try_read_buf(buf), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+}
+
+/// Writes the head and the body: one `writev`, more only if the socket
+/// takes part of them. The body is never copied.
+async fn write_request(s: &mut TcpStream, head: &[u8], body: &[u8]) -> io::Result<()> {
+    if body.is_empty() {
+        return s.write_all(head).await;
+    }
+    let (mut head, mut body) = (head, body);
+    while !(head.is_empty() && body.is_empty()) {
+        let n = s
+            .write_vectored(&[IoSlice::new(head), IoSlice::new(body)])
+            .await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        let from_head = n.min(head.len());
+        head = &head[from_head..];
+        body = &body[n - from_head..];
+    }
+    Ok(())
+}
+
+/// Reads what has arrived into `buf`'s free room (0: the server closed).
+/// An empty buffer goes back to its start, so it is never reallocated.
+async fn read_more(s: &mut TcpStream, buf: &mut BytesMut) -> Result<usize, ExchangeError> {
+    if buf.is_empty() || buf.capacity() - buf.len() < READ_SPARE_MIN {
+        buf.reserve(READ_BUF_BYTES);
+    }
+    s.read_buf(buf).await.map_err(ExchangeError::Receive)
 }
 
 /// The methods `cairn bench` sends, by name; the server counts the same way.
@@ -194,21 +344,4 @@ fn method_name(m: &Method) -> &'static str {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn endpoints_split_into_authority_and_base_path() {
-        // Port defaults to 80; a trailing slash is dropped; https is refused.
-        let e = Endpoint::parse("http://127.0.0.1:8090/v1/AUTH_demo/").unwrap();
-        assert_eq!(e.authority, "127.0.0.1:8090");
-        assert_eq!(e.base_path, "/v1/AUTH_demo");
-        let e = Endpoint::parse("http://localhost").unwrap();
-        assert_eq!(
-            (e.authority.as_str(), e.base_path.as_str()),
-            ("localhost:80", "")
-        );
-        assert!(Endpoint::parse("https://s3.example.com").is_err());
-        assert!(Endpoint::parse("http:///x").is_err());
-    }
-}
+mod tests;

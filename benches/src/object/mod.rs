@@ -14,6 +14,7 @@ mod layout;
 mod multipart;
 mod s3;
 mod swift;
+mod wire;
 mod worker;
 mod workload;
 
@@ -271,7 +272,7 @@ async fn create_containers(
         if let Err(kind) = w.send(req).await {
             result = Err(BenchError::setup(
                 "creating containers",
-                format!("{c}: {}", kind.key()),
+                format!("{c}: {}", w.http.explain(kind)),
             ));
             break;
         }

@@ -7,6 +7,7 @@ use super::api::ObjectApi;
 use super::conn::{BodyMode, HttpClient};
 use super::s3::S3;
 use super::swift::{SloSegment, Swift};
+use super::wire::ReplyHeader;
 use crate::stats::ErrorKind;
 use bytes::Bytes;
 
@@ -48,7 +49,7 @@ async fn slo(http: &mut HttpClient, swift: &Swift, u: Upload<'_>) -> Result<(), 
         let seg_name = format!("{}/{:06}", u.name, i + 1);
         let req = swift.put(u.segments, &seg_name, u.data.slice(..len));
         let reply = http.call(req, BodyMode::Discard).await?.success()?;
-        let etag = reply.header("etag").ok_or(ErrorKind::Protocol)?;
+        let etag = reply.header(ReplyHeader::ETag).ok_or(ErrorKind::Protocol)?;
         segments.push(SloSegment {
             path: format!("/{}/{seg_name}", u.segments),
             etag: etag.trim_matches('"').to_owned(),
@@ -68,7 +69,12 @@ async fn s3(http: &mut HttpClient, s3: &mut S3, u: Upload<'_>) -> Result<(), Err
     for (i, len) in u.part_lengths().enumerate() {
         let req = s3.upload_part(u.container, u.name, &id, i + 1, u.data.slice(..len));
         let reply = http.call(req, BodyMode::Discard).await?.success()?;
-        etags.push(reply.header("etag").ok_or(ErrorKind::Protocol)?.to_owned());
+        etags.push(
+            reply
+                .header(ReplyHeader::ETag)
+                .ok_or(ErrorKind::Protocol)?
+                .to_owned(),
+        );
     }
     let req = s3.complete_upload(u.container, u.name, &id, &etags);
     let reply = http.call(req, BodyMode::Keep).await?.success()?;

@@ -3,13 +3,13 @@
 //! objects, ListObjectsV2 pages and multipart uploads. Builds requests and
 //! reads answers; sending is [`super::conn`]'s job.
 
-use super::api::{query_encode, request, Listing};
+use super::api::{query_encode, Listing};
 use super::conn::Endpoint;
+use super::wire::Request;
 use crate::error::BenchError;
 use bytes::Bytes;
 use cairn_proxy::s3::auth::{AmzDate, SigV4Signer, EMPTY_SHA256_HEX, UNSIGNED_PAYLOAD};
-use http::{HeaderValue, Method, Request};
-use http_body_util::Full;
+use http::{HeaderValue, Method, Uri};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// An S3 endpoint and the key requests are signed with.
@@ -54,87 +54,74 @@ impl S3 {
         &self.endpoint
     }
 
-    fn req(
-        &mut self,
-        method: Method,
-        path: &str,
-        body: Full<Bytes>,
-        payload: &str,
-    ) -> Request<Full<Bytes>> {
-        let full_path = format!("{}{path}", self.endpoint.base_path);
-        let (mut parts, body) = request(method, &full_path, body).into_parts();
-        parts.headers.insert(http::header::HOST, self.host.clone());
+    /// A request for `path` under the endpoint, with Host (which is signed) and its signature.
+    fn req(&mut self, method: Method, path: &str, body: Bytes, payload: &str) -> Request {
+        let target = format!("{}{path}", self.endpoint.base_path);
+        let uri: Uri = target
+            .parse()
+            .expect("request paths are built from URL-safe names");
+        let mut req = Request::new(method, target, body);
+        req.headers.insert(http::header::HOST, self.host.clone());
         // The key signed a probe request at construction: signing cannot fail.
         self.signer
-            .sign(
-                &parts.method,
-                &parts.uri,
-                &mut parts.headers,
-                payload,
-                &now(),
-            )
+            .sign(&req.method, &uri, &mut req.headers, payload, &now())
             .expect("credentials were checked when the client was built");
-        Request::from_parts(parts, body)
+        req
     }
 
-    pub fn create_bucket(&mut self, bucket: &str) -> Request<Full<Bytes>> {
+    pub fn create_bucket(&mut self, bucket: &str) -> Request {
         self.req(
             Method::PUT,
             &format!("/{bucket}"),
-            Full::default(),
+            Bytes::new(),
             EMPTY_SHA256_HEX,
         )
     }
 
-    pub fn delete_bucket(&mut self, bucket: &str) -> Request<Full<Bytes>> {
+    pub fn delete_bucket(&mut self, bucket: &str) -> Request {
         self.req(
             Method::DELETE,
             &format!("/{bucket}"),
-            Full::default(),
+            Bytes::new(),
             EMPTY_SHA256_HEX,
         )
     }
 
-    pub fn put(&mut self, bucket: &str, key: &str, body: Bytes) -> Request<Full<Bytes>> {
+    pub fn put(&mut self, bucket: &str, key: &str, body: Bytes) -> Request {
         self.req(
             Method::PUT,
             &format!("/{bucket}/{key}"),
-            Full::new(body),
+            body,
             UNSIGNED_PAYLOAD,
         )
     }
 
-    pub fn get(&mut self, bucket: &str, key: &str) -> Request<Full<Bytes>> {
+    pub fn get(&mut self, bucket: &str, key: &str) -> Request {
         self.req(
             Method::GET,
             &format!("/{bucket}/{key}"),
-            Full::default(),
+            Bytes::new(),
             EMPTY_SHA256_HEX,
         )
     }
 
-    pub fn delete(&mut self, bucket: &str, key: &str) -> Request<Full<Bytes>> {
+    pub fn delete(&mut self, bucket: &str, key: &str) -> Request {
         self.req(
             Method::DELETE,
             &format!("/{bucket}/{key}"),
-            Full::default(),
+            Bytes::new(),
             EMPTY_SHA256_HEX,
         )
     }
 
     /// A ListObjectsV2 page of up to `limit` keys, continuing at `token`.
-    pub fn list(
-        &mut self,
-        bucket: &str,
-        token: Option<&str>,
-        limit: usize,
-    ) -> Request<Full<Bytes>> {
+    pub fn list(&mut self, bucket: &str, token: Option<&str>, limit: usize) -> Request {
         let mut path = format!("/{bucket}?list-type=2&max-keys={limit}");
         if let Some(t) = token {
             path.push_str("&continuation-token=");
             path.push_str(&query_encode(t));
         }
-        self.req(Method::GET, &path, Full::default(), EMPTY_SHA256_HEX)
+        self.req(Method::GET, &path, Bytes::new(), EMPTY_SHA256_HEX)
     }
 
     /// The keys of a ListObjectsV2 page and its continuation token, if truncated.
@@ -153,11 +140,11 @@ impl S3 {
     }
 
     /// CreateMultipartUpload.
-    pub fn create_upload(&mut self, bucket: &str, key: &str) -> Request<Full<Bytes>> {
+    pub fn create_upload(&mut self, bucket: &str, key: &str) -> Request {
         self.req(
             Method::POST,
             &format!("/{bucket}/{key}?uploads"),
-            Full::default(),
+            Bytes::new(),
             EMPTY_SHA256_HEX,
         )
     }
@@ -176,12 +163,12 @@ impl S3 {
         upload_id: &str,
         part: usize,
         body: Bytes,
-    ) -> Request<Full<Bytes>> {
+    ) -> Request {
         let path = format!(
             "/{bucket}/{key}?partNumber={part}&uploadId={}",
             query_encode(upload_id)
         );
-        self.req(Method::PUT, &path, Full::new(body), UNSIGNED_PAYLOAD)
+        self.req(Method::PUT, &path, body, UNSIGNED_PAYLOAD)
     }
 
     /// CompleteMultipartUpload of parts 1..=n with these ETags (as S3 sent them).
@@ -191,7 +178,7 @@ impl S3 {
         key: &str,
         upload_id: &str,
         etags: &[String],
-    ) -> Request<Full<Bytes>> {
+    ) -> Request {
         let mut xml = String::from("<CompleteMultipartUpload>");
         for (i, etag) in etags.iter().enumerate() {
             xml.push_str(&format!(
@@ -202,12 +189,7 @@ impl S3 {
         }
         xml.push_str("</CompleteMultipartUpload>");
         let path = format!("/{bucket}/{key}?uploadId={}", query_encode(upload_id));
-        self.req(
-            Method::POST,
-            &path,
-            Full::new(Bytes::from(xml)),
-            UNSIGNED_PAYLOAD,
-        )
+        self.req(Method::POST, &path, Bytes::from(xml), UNSIGNED_PAYLOAD)
     }
 
     /// Whether an answer body is an S3 error document (CompleteMultipartUpload
@@ -251,8 +233,8 @@ mod tests {
     fn requests_are_path_style_and_signed() {
         // A PUT carries Host, an unsigned payload and a SigV4 Authorization for the key.
         let req = client().put("b0", "w0001-000000001", Bytes::from_static(b"abc"));
-        assert_eq!(req.uri(), "/b0/w0001-000000001");
-        let h = req.headers();
+        assert_eq!(req.target, "/b0/w0001-000000001");
+        let h = &req.headers;
         assert_eq!(h["host"], "127.0.0.1:8091");
         assert_eq!(h["x-amz-content-sha256"], UNSIGNED_PAYLOAD);
         let auth = h["authorization"].to_str().unwrap();
@@ -285,7 +267,7 @@ mod tests {
         let id = S3::parse_upload_id(b"<InitiateMultipartUploadResult><UploadId>u-1</UploadId></InitiateMultipartUploadResult>");
         assert_eq!(id.as_deref(), Some("u-1"));
         let req = client().complete_upload("b", "k", "u 1", &["\"e1\"".into(), "\"e2\"".into()]);
-        assert_eq!(req.uri(), "/b/k?uploadId=u%201");
+        assert_eq!(req.target, "/b/k?uploadId=u%201");
         assert!(S3::is_error_document(
             b"<?xml?><Error><Code>InvalidPart</Code></Error>"
         ));

@@ -7,6 +7,7 @@ use super::api::ObjectApi;
 use super::conn::{BodyMode, HttpClient, Reply};
 use super::layout::Layout;
 use super::multipart::{self, Upload};
+use super::wire::Request;
 use super::workload::{ObjectOp, Workload};
 use crate::driver::{Gate, WorkerOutcome};
 use crate::stats::ErrorKind;
@@ -77,11 +78,7 @@ impl Worker {
     }
 
     /// Sends a request whose answer must be a 2xx; returns it.
-    async fn call(
-        &mut self,
-        req: http::Request<http_body_util::Full<Bytes>>,
-        mode: BodyMode,
-    ) -> Result<Reply, ErrorKind> {
+    async fn call(&mut self, req: Request, mode: BodyMode) -> Result<Reply, ErrorKind> {
         self.http.call(req, mode).await?.success()
     }
 
@@ -260,10 +257,7 @@ impl Worker {
     }
 
     /// Sends one setup or teardown request (create or delete a container).
-    pub async fn send(
-        &mut self,
-        req: http::Request<http_body_util::Full<Bytes>>,
-    ) -> Result<(), ErrorKind> {
+    pub async fn send(&mut self, req: Request) -> Result<(), ErrorKind> {
         self.call(req, BodyMode::Discard).await.map(|_| ())
     }
 }
