@@ -31,6 +31,7 @@ pub mod op {
     pub const DATA_IN: u8 = 0x25;
     pub const LOGOUT_RESPONSE: u8 = 0x26;
     pub const R2T: u8 = 0x31;
+    pub const ASYNC_MESSAGE: u8 = 0x32;
     pub const REJECT: u8 = 0x3f;
 }
 

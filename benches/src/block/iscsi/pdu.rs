@@ -16,24 +16,8 @@ pub const NO_TAG: u32 = 0xffff_ffff;
 /// counts 4-byte words; 255 of them is its most).
 pub const AHS_BYTES_MAX: usize = 255 * 4;
 
-/// Opcodes (byte 0, low 6 bits).
-pub mod op {
-    pub const NOP_OUT: u8 = 0x00;
-    pub const SCSI_COMMAND: u8 = 0x01;
-    pub const LOGIN: u8 = 0x03;
-    pub const DATA_OUT: u8 = 0x05;
-    pub const LOGOUT: u8 = 0x06;
-    pub const NOP_IN: u8 = 0x20;
-    pub const SCSI_RESPONSE: u8 = 0x21;
-    pub const TASK_MGMT_RESPONSE: u8 = 0x22;
-    pub const LOGIN_RESPONSE: u8 = 0x23;
-    pub const TEXT_RESPONSE: u8 = 0x24;
-    pub const DATA_IN: u8 = 0x25;
-    pub const LOGOUT_RESPONSE: u8 = 0x26;
-    pub const R2T: u8 = 0x31;
-    pub const ASYNC_MESSAGE: u8 = 0x32;
-    pub const REJECT: u8 = 0x3f;
-}
+/// Opcodes (byte 0, low 6 bits): the target's own table (RFC 7143 §11.1.1).
+pub use cairn_block::iscsi::pdu::op;
 
 /// The immediate-delivery bit of byte 0.
 const IMMEDIATE: u8 = 0x40;
