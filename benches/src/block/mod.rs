@@ -9,7 +9,7 @@
 //! written and check it (not measured) → disconnect. The protocol is a
 //! [`link::Link`]: the workers, plans, patterns and reports are shared.
 
-mod iscsi;
+pub mod iscsi;
 mod link;
 mod nbd;
 mod nbd_link;

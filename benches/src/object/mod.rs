@@ -14,7 +14,7 @@ mod layout;
 mod multipart;
 mod s3;
 mod swift;
-mod wire;
+pub mod wire;
 mod worker;
 mod workload;
 
