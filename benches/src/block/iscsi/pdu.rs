@@ -6,12 +6,11 @@
 //! segment must fit our MaxRecvDataSegmentLength, so a hostile length
 //! cannot make us allocate or read without bound.
 
-/// The basic header segment.
-pub const BHS_BYTES: usize = 48;
+/// The basic header segment's length, the "no task" tag (ITT or TTT) and
+/// the padding of data segments are the target's own definitions.
+pub use cairn_block::iscsi::pdu::{pad_len, BHS_LEN as BHS_BYTES, NO_TAG};
 /// A header, as sent or received.
 pub type Bhs = [u8; BHS_BYTES];
-/// The "no task" tag (ITT or TTT).
-pub const NO_TAG: u32 = 0xffff_ffff;
 /// Additional header segments longer than this are refused (the field
 /// counts 4-byte words; 255 of them is its most).
 pub const AHS_BYTES_MAX: usize = 255 * 4;
@@ -54,11 +53,6 @@ fn put_data_len(b: &mut Bhs, len: usize) {
 
 fn get_u32(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
-/// Zero bytes after a data segment of `len` bytes, up to a 4-byte boundary.
-pub fn pad_len(len: usize) -> usize {
-    (4 - len % 4) % 4
 }
 
 /// A Login Request's fields.
