@@ -60,10 +60,14 @@ impl HeadError {
     }
 }
 
+/// The most header fields any configuration may allow: the slots httparse
+/// fills live on the stack, not on the heap for every request.
+pub const MAX_HEADERS_CAP: usize = 256;
+
 /// Limits on what a head may hold.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Most header fields in one request.
+    /// Most header fields in one request (at most [`MAX_HEADERS_CAP`]).
     pub max_headers: usize,
     /// Most bytes in the whole head.
     pub max_head_bytes: usize,
@@ -91,8 +95,9 @@ pub fn parse(buf: &[u8], limits: &Limits) -> Result<Option<(Head, usize)>, HeadE
     if target.len() > limits.max_uri_bytes {
         return Err(HeadError::UriTooLong);
     }
-    let mut slots = vec![httparse::EMPTY_HEADER; limits.max_headers];
-    let (len, fields) = match httparse::parse_headers(&buf[line_end + 1..], &mut slots) {
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS_CAP];
+    let slots = &mut slots[..limits.max_headers.min(MAX_HEADERS_CAP)];
+    let (len, fields) = match httparse::parse_headers(&buf[line_end + 1..], slots) {
         Ok(httparse::Status::Complete((len, fields))) => (line_end + 1 + len, fields),
         Ok(httparse::Status::Partial) => {
             return if buf.len() > limits.max_head_bytes {

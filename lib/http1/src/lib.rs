@@ -42,7 +42,7 @@ use tower::Service;
 #[derive(Debug, Clone, Copy)]
 pub struct Config {
     pub case: HeaderCase,
-    /// Most header fields in a request.
+    /// Most header fields in a request (at most [`head::MAX_HEADERS_CAP`]).
     pub max_headers: usize,
     /// Most bytes in a request head.
     pub max_head_bytes: usize,
@@ -60,7 +60,7 @@ impl Config {
             case,
             // Swift's 90 metadata items plus room for the usual headers, so
             // the proxy (not this parser) answers "too many metadata items".
-            max_headers: 256,
+            max_headers: head::MAX_HEADERS_CAP,
             max_head_bytes: 256 * 1024,
             head_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(300),

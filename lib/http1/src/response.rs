@@ -76,18 +76,17 @@ where
             .insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
     }
     if !parts.headers.contains_key(header::DATE) {
-        let now = httpdate::fmt_http_date(std::time::SystemTime::now());
-        if let Ok(v) = HeaderValue::from_str(&now) {
+        if let Some(v) = date_now() {
             parts.headers.insert(header::DATE, v);
         }
     }
     write_head(out, parts.status, &parts.headers, case).await?;
     let complete = match framing {
         BodyFraming::None => true,
-        BodyFraming::Length(n) => write_sized(out, body, n).await?,
+        BodyFraming::Length(n) => write_sized(out, body, Some(n)).await?,
         BodyFraming::Chunked => write_chunked(out, body).await?,
         BodyFraming::Close => {
-            write_sized(out, body, u64::MAX).await?;
+            write_sized(out, body, None).await?;
             false
         }
     };
@@ -203,16 +202,17 @@ where
     }
 }
 
-/// Writes a body of `n` bytes; false if it was not exactly that long (the
-/// client cannot trust this connection's framing any more).
-async fn write_sized<W, B>(out: &mut BufWriter<W>, body: B, n: u64) -> io::Result<bool>
+/// Writes a body of `length` bytes (or, with `None`, until it ends: the
+/// connection's close delimits it); false if it was not exactly that long
+/// (the client cannot trust this connection's framing any more).
+async fn write_sized<W, B>(out: &mut BufWriter<W>, body: B, length: Option<u64>) -> io::Result<bool>
 where
     W: AsyncWrite + Unpin,
     B: Body<Data = Bytes>,
     B::Error: std::fmt::Display,
 {
     let mut body = std::pin::pin!(body);
-    let mut left = n;
+    let mut left = length.unwrap_or(u64::MAX);
     while let Some(data) = next_data(out, &mut body).await? {
         let take = usize::try_from(left).unwrap_or(usize::MAX).min(data.len());
         out.write_all(&data[..take]).await?;
@@ -222,7 +222,7 @@ where
             return Ok(false);
         }
     }
-    if left > 0 && n != u64::MAX {
+    if left > 0 && length.is_some() {
         tracing::warn!(
             left,
             "response body shorter than its Content-Length; closing the connection"
@@ -243,13 +243,48 @@ where
         if data.is_empty() {
             continue;
         }
-        out.write_all(format!("{:X}\r\n", data.len()).as_bytes())
+        let mut line = [0u8; 18];
+        out.write_all(chunk_size_line(data.len(), &mut line))
             .await?;
         out.write_all(&data).await?;
         out.write_all(b"\r\n").await?;
     }
     out.write_all(b"0\r\n\r\n").await?;
     Ok(true)
+}
+
+/// `<hex size>\r\n`, the line before a chunk, written into `buf`.
+fn chunk_size_line(len: usize, buf: &mut [u8; 18]) -> &[u8] {
+    buf[16..].copy_from_slice(b"\r\n");
+    let (mut at, mut n) = (16, len);
+    loop {
+        at -= 1;
+        buf[at] = b"0123456789ABCDEF"[n % 16];
+        n /= 16;
+        if n == 0 {
+            return &buf[at..];
+        }
+    }
+}
+
+/// The `Date` header for now, formatted once a second per thread, not once
+/// per response.
+fn date_now() -> Option<HeaderValue> {
+    thread_local! {
+        static DATE: std::cell::RefCell<Option<(u64, HeaderValue)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    let now = std::time::SystemTime::now();
+    let secs = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    DATE.with_borrow_mut(|cached| {
+        if cached.as_ref().is_none_or(|(at, _)| *at != secs) {
+            let value = HeaderValue::from_str(&httpdate::fmt_http_date(now)).ok()?;
+            *cached = Some((secs, value));
+        }
+        cached.as_ref().map(|(_, v)| v.clone())
+    })
 }
 
 /// The whole answer to a request whose head could not be parsed; the
@@ -325,6 +360,22 @@ mod tests {
             "HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\n2\nab\n3\ncde\n0\n"
         );
         assert!(keep);
+    }
+
+    #[test]
+    fn chunk_size_lines_are_uppercase_hex() {
+        let mut buf = [0u8; 18];
+        for (len, want) in [
+            (0, "0"),
+            (10, "A"),
+            (255, "FF"),
+            (usize::MAX, "FFFFFFFFFFFFFFFF"),
+        ] {
+            assert_eq!(
+                chunk_size_line(len, &mut buf),
+                format!("{want}\r\n").as_bytes()
+            );
+        }
     }
 
     #[tokio::test]
