@@ -74,6 +74,17 @@ pub enum AttachState {
     Attached,
 }
 
+impl AttachState {
+    /// The name Cinder gives it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttachState::Reserved => "reserved",
+            AttachState::Attaching => "attaching",
+            AttachState::Attached => "attached",
+        }
+    }
+}
+
 /// Read-write or read-only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -59,11 +59,7 @@ fn volume_attachments(attachments: &[AttachmentMeta]) -> Value {
 /// and `mode` where Cinder writes `attached_at` and `attach_mode`; both
 /// are given.
 pub fn attachment(a: &AttachmentMeta, connection_info: Option<Value>) -> Value {
-    let status = match a.state {
-        AttachState::Reserved => "reserved",
-        AttachState::Attaching => "attaching",
-        AttachState::Attached => "attached",
-    };
+    let status = a.state.as_str();
     let attached = a.attached_secs.map(time);
     json!({
         "id": a.id,

@@ -177,8 +177,8 @@ pub async fn list(
             q.get("instance_id")
                 .is_none_or(|i| a.instance.as_deref() == Some(i.as_str()))
         })
+        .filter(|a| q.get("status").is_none_or(|s| s == a.state.as_str()))
         .map(|a| view(&c, a))
-        .filter(|v| q.get("status").is_none_or(|s| v["status"] == **s))
         .collect();
     Ok(Json(json!({ "attachments": items })))
 }
