@@ -55,6 +55,9 @@ pub struct CreateVolume {
     /// Bytes; `None` takes the source's size.
     pub size: Option<u64>,
     pub source: Source,
+    /// Copies kept of each extent, 1 to the ring's replica count; `None`
+    /// keeps the source's count (a clone) or every replica (a new volume).
+    pub replica_count: Option<u8>,
 }
 
 pub struct Gateway {
@@ -111,27 +114,33 @@ impl Gateway {
         Ok(self.meta.volume(name).await?)
     }
 
-    /// The layers a reader of `id` at `limit` reads: its own extents, then
-    /// its parent snapshot's, and so on.
-    async fn layer(
-        &self,
-        id: VolumeId,
-        limit: u32,
-        parent: Option<ParentRef>,
-    ) -> Result<Arc<Layer>, BlockError> {
-        let map = self.backend.load_map(id).await?;
-        let parent_layer = match parent {
+    /// The most copies a volume can keep: the ring's replica count.
+    pub fn replica_count_max(&self) -> usize {
+        self.backend.placement.replica_count()
+    }
+
+    /// The layers a reader of volume `rec` at `limit` reads: its own
+    /// extents, then its parent snapshot's, and so on.
+    async fn layer(&self, rec: &VolumeRecord, limit: u32) -> Result<Arc<Layer>, BlockError> {
+        let map = self.backend.load_map(rec.id).await?;
+        let parent_layer = match rec.parent {
             None => None,
             Some(p) => {
-                let rec = self
+                let parent = self
                     .meta
                     .volume(&p.volume.to_string())
                     .await
                     .map_err(to_block)?;
-                Some(Box::pin(self.layer(p.volume, p.generation, rec.parent)).await?)
+                Some(Box::pin(self.layer(&parent, p.generation)).await?)
             }
         };
-        Ok(Arc::new(Layer::new(id, limit, map, parent_layer)))
+        Ok(Arc::new(Layer::new(
+            rec.id,
+            rec.replica_count,
+            limit,
+            map,
+            parent_layer,
+        )))
     }
 
     async fn attach(&self, name: &str) -> Result<Arc<Volume>, BlockError> {
@@ -157,7 +166,7 @@ impl Gateway {
         for f in fences {
             f.map_err(block_error)?;
         }
-        let layer = self.layer(rec.id, rec.generation, rec.parent).await?;
+        let layer = self.layer(&rec, rec.generation).await?;
         tracing::info!(volume = %rec.name, id = %rec.id, epoch = epoch.0, "volume attached");
         let v = Arc::new(Volume::new(
             Attachment {
@@ -178,7 +187,7 @@ impl Gateway {
         let s = rec
             .snapshot(snap)
             .ok_or_else(|| BlockError::NoSuchExport(format!("{volume}{SNAPSHOT_SEP}{snap}")))?;
-        let layer = self.layer(rec.id, s.generation, rec.parent).await?;
+        let layer = self.layer(&rec, s.generation).await?;
         Ok(Arc::new(Volume::new(
             Attachment {
                 name: format!("{}{SNAPSHOT_SEP}{}", rec.name, s.name),
@@ -199,8 +208,10 @@ impl Gateway {
                 req.name
             )));
         }
-        let (parent, source_size, extent_size) = match &req.source {
-            Source::Empty => (None, None, DEFAULT_EXTENT_SIZE),
+        self.check_replica_count(req.replica_count)?;
+        // The source's shape: its snapshot, size, extent size and count.
+        let (parent, source_size, extent_size, source_count) = match &req.source {
+            Source::Empty => (None, None, DEFAULT_EXTENT_SIZE, None),
             Source::Snapshot { volume, snapshot } => {
                 let rec = self.meta.volume(volume).await?;
                 let s = rec.snapshot(snapshot).ok_or(MetaError::SnapshotNotFound)?;
@@ -208,7 +219,7 @@ impl Gateway {
                     volume: rec.id,
                     generation: s.generation,
                 };
-                (Some(p), Some(s.size), rec.extent_size)
+                (Some(p), Some(s.size), rec.extent_size, rec.replica_count)
             }
             Source::Volume(volume) => {
                 let rec = self
@@ -221,7 +232,7 @@ impl Gateway {
                     volume: rec.id,
                     generation: s.generation,
                 };
-                (Some(p), Some(s.size), rec.extent_size)
+                (Some(p), Some(s.size), rec.extent_size, rec.replica_count)
             }
         };
         let size = match (req.size, source_size) {
@@ -245,6 +256,7 @@ impl Gateway {
                 extent_size,
                 created: SystemClock.now(),
                 parent,
+                replica_count: req.replica_count.or(source_count),
             })
             .await;
         if created.is_err() {
@@ -255,6 +267,17 @@ impl Gateway {
             }
         }
         Ok(created?)
+    }
+
+    /// A count a volume can keep: 1 to the ring's replica count.
+    fn check_replica_count(&self, replica_count: Option<u8>) -> Result<(), VolumeError> {
+        let max = self.replica_count_max();
+        match replica_count {
+            Some(n) if n == 0 || usize::from(n) > max => Err(VolumeError::Invalid(format!(
+                "a volume keeps 1 to {max} replicas, not {n}"
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// Grows a volume, attached or not.

@@ -1,7 +1,8 @@
 //! Block storage: volumes as disks for hypervisors.
 //!
 //! - [`volume`]: an attached volume as a [`BlockDevice`]: thin extents on
-//!   the ring, three replicas written together, copy-on-write generations
+//!   the ring, the volume's replicas (the ring's three, or the first one or
+//!   two when its record says so) written together, copy-on-write generations
 //!   for snapshots and clones, every write carrying the lease's epoch.
 //! - [`gateway`]: attaches volumes (lease, fence, extent map) for the
 //!   protocol servers and carries out create / clone / resize / snapshot /

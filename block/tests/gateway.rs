@@ -1,8 +1,9 @@
 //! The gateway over the real parts (a storage node with three devices on
 //! io_uring, the metadata Raft group, a ring): two gateways attaching one
 //! volume (the older one is fenced), snapshots and clones, garbage
-//! collection after a snapshot is deleted, and a flipped byte on one
-//! replica's disk (read from another replica, then repaired).
+//! collection after a snapshot is deleted, a flipped byte on one
+//! replica's disk (read from another replica, then repaired), and volumes
+//! that keep fewer copies than the ring's replicas.
 
 use bytes::Bytes;
 use cairn_block::gateway::{CreateVolume, Gateway, Source};
@@ -73,6 +74,7 @@ fn create(name: &str, size: u64, source: Source) -> CreateVolume {
         account: "AUTH_test".into(),
         size: Some(size),
         source,
+        replica_count: None,
     }
 }
 
@@ -259,4 +261,86 @@ async fn a_flipped_byte_on_one_replica_is_read_around_and_repaired() {
     };
     let fixed = c.storage.read(first, key, 0, 4096).await.unwrap().unwrap();
     assert_eq!(fixed, pat(64 * 1024, 5).slice(..4096));
+}
+
+/// The devices holding any extent of volume `id`.
+async fn devices_with_extents(c: &Cloud, id: cairn_base::VolumeId) -> Vec<DeviceId> {
+    let mut out = Vec::new();
+    for d in ExtentPlacement::devices(&*c.ring) {
+        if !c.storage.list(d, id).await.unwrap().is_empty() {
+            out.push(d);
+        }
+    }
+    out
+}
+
+/// A volume created to keep one copy has every extent on exactly one
+/// device (its first ring primary), reads back after a fresh attach, and
+/// its clones keep one too unless they ask otherwise; counts outside 1 to
+/// the ring's 3 are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_replica_volume_lives_on_one_device() {
+    let c = Cloud::new().await;
+    let gw = c.gateway("gw").await;
+    assert_eq!(gw.replica_count_max(), 3);
+    for bad in [0, 4] {
+        let refused = gw
+            .create(CreateVolume {
+                replica_count: Some(bad),
+                ..create("bad", 8 * MIB, Source::Empty)
+            })
+            .await;
+        assert!(refused.is_err(), "{bad} replicas were accepted");
+    }
+    let rec = gw
+        .create(CreateVolume {
+            replica_count: Some(1),
+            ..create("one", 8 * MIB, Source::Empty)
+        })
+        .await
+        .unwrap();
+    assert_eq!(rec.replica_count, Some(1));
+    let v = gw.open("one").await.unwrap();
+    // Extent 0 and extent 1 (4 MiB each).
+    v.write(4 * MIB - 4096, pat(8192, 3), true).await.unwrap();
+    for index in [0, 1] {
+        let first = ExtentPlacement::replicas(&*c.ring, rec.id, index)[0];
+        let key = cairn_nodeapi::ExtentKey {
+            volume: rec.id,
+            index,
+            generation: 0,
+        };
+        for d in ExtentPlacement::devices(&*c.ring) {
+            let held = c.storage.read(d, key, 0, 1).await.unwrap().is_some();
+            assert_eq!(held, d == first, "extent {index} on device {}", d.0);
+        }
+    }
+    drop(v);
+    gw.detach_all().await;
+    let gw2 = c.gateway("gw2").await;
+    let v = gw2.open("one").await.unwrap();
+    assert_eq!(v.read(4 * MIB - 4096, 8192).await.unwrap(), pat(8192, 3));
+
+    // A clone keeps the source's count; one that asks keeps its own.
+    let same = gw2
+        .create(CreateVolume {
+            size: None,
+            ..create("same", 0, Source::Volume("one".into()))
+        })
+        .await
+        .unwrap();
+    assert_eq!(same.replica_count, Some(1));
+    let three = gw2
+        .create(CreateVolume {
+            size: None,
+            replica_count: Some(3),
+            ..create("three", 0, Source::Volume("one".into()))
+        })
+        .await
+        .unwrap();
+    let t = gw2.open("three").await.unwrap();
+    assert_eq!(t.read(4 * MIB - 4096, 8192).await.unwrap(), pat(8192, 3));
+    t.write(0, pat(4096, 4), true).await.unwrap();
+    assert_eq!(devices_with_extents(&c, three.id).await.len(), 3);
+    assert_eq!(t.read(0, 4096).await.unwrap(), pat(4096, 4));
 }

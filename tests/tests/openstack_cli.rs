@@ -2,7 +2,8 @@
 //! what `openrc` and `clouds.yaml` set up works as written, and the
 //! identity commands an operator runs — tokens, catalog, projects, users,
 //! roles, application credentials, EC2 credentials — behave as Keystone's;
-//! and the volume API (Cinder v3) with its attachments.
+//! and the volume API (Cinder v3) with its attachments, volume types that
+//! choose a replica count, and quotas.
 
 use anyhow::{bail, Context, Result};
 use cairn_tests::Cairn;
@@ -627,5 +628,180 @@ fn openstack_cli_drives_volumes() -> Result<()> {
     openstack_do(&demo, &["volume", "delete", "data"])?;
     let listed = openstack(&demo, &["volume", "list"])?;
     assert!(names(&listed, "Name").is_empty(), "{listed}");
+    Ok(())
+}
+
+/// The devices under `data` holding an extent of the block volume whose
+/// id, without dashes, is `hex` (a device keeps a volume's extents in
+/// `extents/<hex>/`, as files `<index:016x>.<generation:08x>`, beside the
+/// volume's fence file, which every device has).
+fn devices_with_extents(data: &Path, hex: &str) -> Result<usize> {
+    let is_extent = |name: &std::ffi::OsStr| {
+        let name = name.to_string_lossy();
+        name.len() == 25 && name.as_bytes()[16] == b'.'
+    };
+    let mut found = 0;
+    let mut dirs = vec![data.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir)?.flatten() {
+            let path = entry.path();
+            if !path.is_dir() {
+                continue;
+            }
+            if entry.file_name() == "extents" {
+                let held = std::fs::read_dir(path.join(hex))
+                    .map(|files| files.flatten().any(|f| is_extent(&f.file_name())))
+                    .unwrap_or(false);
+                found += usize::from(held);
+            } else {
+                dirs.push(path);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The `Value` of row `name` in a `Name`/`Value` (or `Resource`/`Limit`)
+/// listing.
+fn row<'a>(rows: &'a Value, key: &str, name: &str, value: &str) -> &'a Value {
+    rows.as_array()
+        .and_then(|a| a.iter().find(|r| field(r, key) == name))
+        .and_then(|r| r.get(value))
+        .unwrap_or(&Value::Null)
+}
+
+// Volume types and quotas through the CLI: an admin makes a type whose
+// volumes keep two replicas; a member sees it, cannot make one, and
+// creates a volume of it whose blocks land on exactly two devices; the
+// admin's quota on the member's project refuses its third volume with
+// Cinder's over-limit error, and `quota show` and `limits show --absolute`
+// report the limit and the usage.
+#[test]
+fn openstack_cli_drives_volume_types_and_quotas() -> Result<()> {
+    let cairn = Cairn::start()?;
+    let demo = openrc_env(&cairn);
+    let admin = {
+        let mut e = cloud_env(&cairn);
+        e.push(("OS_CLOUD".into(), "cairn-admin".into()));
+        e
+    };
+
+    let two = openstack(
+        &admin,
+        &[
+            "volume",
+            "type",
+            "create",
+            "--property",
+            "replicas=2",
+            "two",
+        ],
+    )?;
+    assert_eq!(two["properties"]["replicas"], "2", "{two}");
+    let listed = openstack(&demo, &["volume", "type", "list"])?;
+    let mut types = names(&listed, "Name");
+    types.sort();
+    assert_eq!(types, ["__DEFAULT__", "two"], "{listed}");
+    let shown = openstack(&demo, &["volume", "type", "show", "two"])?;
+    assert_eq!(shown["properties"]["replicas"], "2", "{shown}");
+    assert_eq!(field(&shown, "id"), field(&two, "id"));
+    let refused = openstack_fails(&demo, &["volume", "type", "create", "mine"])?;
+    assert!(
+        refused.contains("Policy doesn't allow volume_extension:type_create"),
+        "{refused}"
+    );
+    // A count the ring cannot keep is refused (the CLI has made the type
+    // before it sets the property; it stays without one).
+    let refused = openstack_fails(
+        &admin,
+        &[
+            "volume",
+            "type",
+            "create",
+            "--property",
+            "replicas=7",
+            "seven",
+        ],
+    )?;
+    assert!(refused.contains("from 1 to 3"), "{refused}");
+    openstack_do(&admin, &["volume", "type", "delete", "seven"])?;
+
+    // A volume of the type keeps two copies of what is written to it.
+    let vol = openstack(
+        &demo,
+        &["volume", "create", "--type", "two", "--size", "1", "v"],
+    )?;
+    let shown = openstack(&demo, &["volume", "show", "v"])?;
+    assert_eq!(field(&shown, "type"), "two", "{shown}");
+    let export = format!("volume-{}", field(&vol, "id"));
+    cairn_tests::run_tool(
+        "qemu-io",
+        &[
+            "-f",
+            "raw",
+            "-c",
+            "write -P 0x5a 0 64k",
+            &cairn.nbd_url(&export),
+        ],
+    )?;
+    let block = cairn.volume(&["show", &export])?;
+    let block_id = block
+        .lines()
+        .find_map(|l| l.strip_prefix("id"))
+        .map(|id| id.trim().replace('-', ""))
+        .context("no id in cairn volume show")?;
+    assert_eq!(devices_with_extents(&cairn.data, &block_id)?, 2, "{block}");
+    let refused = openstack_fails(&admin, &["volume", "type", "delete", "two"])?;
+    assert!(refused.contains("still in use"), "{refused}");
+
+    // The admin caps demo at two volumes: the third is over the limit.
+    let project = field(&openstack(&admin, &["project", "show", "demo"])?, "id").to_owned();
+    let refused = openstack_fails(&demo, &["quota", "set", "--volumes", "5", &project])?;
+    assert!(refused.contains("quotas:update"), "{refused}");
+    openstack_do(&admin, &["quota", "set", "--volumes", "2", "demo"])?;
+    openstack(&demo, &["volume", "create", "--size", "1", "w"])?;
+    let refused = openstack_fails(&demo, &["volume", "create", "--size", "1", "x"])?;
+    assert!(
+        refused.contains(
+            "VolumeLimitExceeded: Maximum number of volumes allowed (2) exceeded for quota 'volumes'."
+        ),
+        "{refused}"
+    );
+    // `quota show` without `--volume` asks compute too, which the
+    // catalog has not: the CLI gives up before it asks anyone.
+    let quota = openstack(&admin, &["quota", "show", "--volume", "demo"])?;
+    assert_eq!(row(&quota, "Resource", "volumes", "Limit"), 2, "{quota}");
+    assert_eq!(
+        row(&quota, "Resource", "gigabytes", "Limit"),
+        1000,
+        "{quota}"
+    );
+    let usage = openstack(&demo, &["quota", "show", "--volume", "--usage"])?;
+    assert_eq!(row(&usage, "Resource", "volumes", "In Use"), 2, "{usage}");
+    // The CLI names the absolute limits as the SDK does (snake case).
+    let limits = openstack(&demo, &["limits", "show", "--absolute"])?;
+    assert_eq!(
+        row(&limits, "Name", "max_total_volumes", "Value"),
+        2,
+        "{limits}"
+    );
+    assert_eq!(
+        row(&limits, "Name", "total_volumes_used", "Value"),
+        2,
+        "{limits}"
+    );
+    assert_eq!(
+        row(&limits, "Name", "total_gigabytes_used", "Value"),
+        2,
+        "{limits}"
+    );
+
+    // Back to the defaults, the third volume fits.
+    openstack_do(&admin, &["quota", "delete", "--volume", "demo"])?;
+    openstack(&demo, &["volume", "create", "--size", "1", "x"])?;
+    for v in ["v", "w", "x"] {
+        openstack_do(&demo, &["volume", "delete", v])?;
+    }
+    openstack_do(&admin, &["volume", "type", "delete", "two"])?;
     Ok(())
 }

@@ -1,13 +1,16 @@
 //! An attached volume: the [`BlockDevice`] over thin, replicated,
 //! copy-on-write extents.
 //!
-//! A request is cut at extent boundaries; each piece goes to the extent's
-//! replicas (`replicas`). Reads resolve which generation of which volume
-//! holds the extent (`map`, then the clone parent's layers) and read zeros
-//! where none does. Writes go to the head generation: an extent that exists
-//! only in an older generation is first copied forward on each device, and
-//! one that exists only in the clone parent is first filled from it. Every
-//! write, discard and flush carries the lease's epoch.
+//! A request is cut at extent boundaries; each piece goes to the replicas
+//! the volume keeps of the extent (`replicas`: the first `replica_count`
+//! of the ring's; a clone reads its parent's extents where the parent keeps
+//! them and writes its own where it keeps them). Reads resolve which
+//! generation of which volume holds the extent (`map`, then the clone
+//! parent's layers) and read zeros where none does. Writes go to the head
+//! generation: an extent that exists only in an older generation is first
+//! copied forward on each device, and one that exists only in the clone
+//! parent is first filled from it. Every write, discard and flush carries
+//! the lease's epoch.
 
 mod map;
 mod placement;
@@ -66,6 +69,8 @@ impl Backend {
 /// reads through to (a clone's parent snapshot, and so on).
 pub struct Layer {
     pub volume: VolumeId,
+    /// The copies this volume keeps of each extent (`None`: all).
+    replica_count: Option<u8>,
     /// Readers see generations up to this one (the head, for a volume's
     /// own layer; a snapshot's generation otherwise).
     limit: AtomicU32,
@@ -73,10 +78,25 @@ pub struct Layer {
     pub parent: Option<Arc<Layer>>,
 }
 
+/// Where a reader finds an extent: its key, and how many copies the
+/// volume that wrote it keeps.
+#[derive(Debug, Clone, Copy)]
+struct Found {
+    key: ExtentKey,
+    replica_count: Option<u8>,
+}
+
 impl Layer {
-    pub fn new(volume: VolumeId, limit: u32, map: ExtentMap, parent: Option<Arc<Layer>>) -> Self {
+    pub fn new(
+        volume: VolumeId,
+        replica_count: Option<u8>,
+        limit: u32,
+        map: ExtentMap,
+        parent: Option<Arc<Layer>>,
+    ) -> Self {
         Layer {
             volume,
+            replica_count,
             limit: AtomicU32::new(limit),
             map: RwLock::new(map),
             parent,
@@ -93,13 +113,16 @@ impl Layer {
 
     /// The extent holding `index` for a reader of this layer, searching
     /// the parents; `None`: nothing was ever written there.
-    fn resolve(&self, index: u64) -> Option<ExtentKey> {
+    fn resolve(&self, index: u64) -> Option<Found> {
         let limit = self.limit.load(Ordering::Acquire);
         match self.map().visible(index, limit) {
-            Some(generation) => Some(ExtentKey {
-                volume: self.volume,
-                index,
-                generation,
+            Some(generation) => Some(Found {
+                key: ExtentKey {
+                    volume: self.volume,
+                    index,
+                    generation,
+                },
+                replica_count: self.replica_count,
             }),
             None => self.parent.as_ref()?.resolve(index),
         }
@@ -223,8 +246,17 @@ impl Volume {
         out
     }
 
-    fn replicas(&self, volume: VolumeId, index: u64) -> Vec<DeviceId> {
-        self.backend.placement.replicas(volume, index)
+    /// The devices holding the copies of extent `index` of `volume`, which
+    /// keeps `replica_count` of them.
+    fn replicas(&self, volume: VolumeId, index: u64, replica_count: Option<u8>) -> Vec<DeviceId> {
+        self.backend
+            .placement
+            .kept_replicas(volume, index, replica_count)
+    }
+
+    /// The devices of this volume's own copies of extent `index`.
+    fn own_replicas(&self, index: u64) -> Vec<DeviceId> {
+        self.replicas(self.layer.volume, index, self.layer.replica_count)
     }
 
     fn head_key(&self, index: u64) -> ExtentKey {
@@ -236,10 +268,10 @@ impl Volume {
     }
 
     async fn read_piece(&self, p: Piece) -> Result<Bytes, BlockError> {
-        let Some(key) = self.layer.resolve(p.index) else {
+        let Some(Found { key, replica_count }) = self.layer.resolve(p.index) else {
             return Ok(zeros(p.len));
         };
-        let devices = self.replicas(key.volume, key.index);
+        let devices = self.replicas(key.volume, key.index, replica_count);
         let repair = self
             .epoch
             .filter(|_| key.volume == self.layer.volume)
@@ -265,7 +297,7 @@ impl Volume {
         }
         let _one = self.cow[(index as usize) % COW_STRIPES].lock().await;
         let to = self.head_key(index);
-        let devices = self.replicas(to.volume, index);
+        let devices = self.own_replicas(index);
         let plan = self.layer.map().materialize(index, head);
         match plan {
             Materialize::Ready => return Ok(()),
@@ -314,7 +346,7 @@ impl Volume {
             self.materialize(p.index, epoch).await?;
         }
         let key = self.head_key(p.index);
-        let devices = self.replicas(key.volume, p.index);
+        let devices = self.own_replicas(p.index);
         let w = ExtentWrite {
             extent_size: self.extent_size,
             epoch,
@@ -340,7 +372,7 @@ impl Volume {
         }
         self.materialize(p.index, epoch).await?;
         let key = self.head_key(p.index);
-        let devices = self.replicas(key.volume, p.index);
+        let devices = self.own_replicas(p.index);
         discard_all(
             &self.backend.nodes,
             &devices,
@@ -374,11 +406,11 @@ impl Volume {
             len: u64::from(p.len),
             allocated: false,
         }];
-        let Some(key) = self.layer.resolve(p.index) else {
+        let Some(Found { key, replica_count }) = self.layer.resolve(p.index) else {
             return Ok(hole);
         };
         let mut last = None;
-        for d in self.replicas(key.volume, key.index) {
+        for d in self.replicas(key.volume, key.index, replica_count) {
             match self.backend.nodes.allocation(d, key, p.offset, p.len).await {
                 Ok(Some(runs)) => return Ok(clip_runs(&runs, p.offset, p.len)),
                 Ok(None) => {}

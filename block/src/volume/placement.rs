@@ -3,6 +3,10 @@
 //! `/.volumes/<v>/<i>` would, so extents spread over the ring's partitions
 //! and devices as objects do, and every generation of one extent shares the
 //! same devices (which makes copy-on-write a copy inside each device).
+//!
+//! A volume may keep fewer copies than the ring has replicas (its record's
+//! `replica_count`): it keeps the first that many of each extent's
+//! primaries, so every reader and writer of the volume agrees on which.
 
 use cairn_base::VolumeId;
 use cairn_nodeapi::DeviceId;
@@ -17,6 +21,24 @@ pub trait ExtentPlacement: Send + Sync + 'static {
 
     /// Every device that may hold extents (flush and listing go to all).
     fn devices(&self) -> Vec<DeviceId>;
+
+    /// How many replicas `replicas` names: the most a volume can keep.
+    fn replica_count(&self) -> usize;
+
+    /// The devices of the copies a volume keeping `replica_count` of them
+    /// (`None`: all) has of extent `index`: the first that many replicas.
+    fn kept_replicas(
+        &self,
+        volume: VolumeId,
+        index: u64,
+        replica_count: Option<u8>,
+    ) -> Vec<DeviceId> {
+        let mut devices = self.replicas(volume, index);
+        if let Some(n) = replica_count {
+            devices.truncate(usize::from(n));
+        }
+        devices
+    }
 }
 
 impl ExtentPlacement for cairn_ring::Ring {
@@ -34,5 +56,9 @@ impl ExtentPlacement for cairn_ring::Ring {
 
     fn devices(&self) -> Vec<DeviceId> {
         self.devices().iter().map(|d| DeviceId(d.id)).collect()
+    }
+
+    fn replica_count(&self) -> usize {
+        cairn_ring::Ring::replica_count(self)
     }
 }

@@ -1,7 +1,8 @@
 //! The volume logic over an in-memory extent service with three devices:
 //! reads of holes, writes across extents, copy-on-write after a snapshot,
 //! clones reading through, discards, the allocation map, fencing of a stale
-//! epoch, and repair of a replica that fails its checksums.
+//! epoch, repair of a replica that fails its checksums, and volumes that
+//! keep fewer copies than the ring has replicas.
 
 use super::*;
 use async_trait::async_trait;
@@ -148,6 +149,9 @@ impl ExtentPlacement for ThreeDevices {
     fn devices(&self) -> Vec<DeviceId> {
         (0..3).map(DeviceId).collect()
     }
+    fn replica_count(&self) -> usize {
+        3
+    }
 }
 
 fn backend(node: &Arc<MemNode>) -> Backend {
@@ -173,6 +177,7 @@ fn attach(node: &Arc<MemNode>, epoch: Option<u64>, layer: Arc<Layer>) -> Volume 
 fn fresh_layer(id: u8, generation: u32) -> Arc<Layer> {
     Arc::new(Layer::new(
         VolumeId([id; 16]),
+        None,
         generation,
         ExtentMap::default(),
         None,
@@ -238,7 +243,13 @@ async fn snapshots_copy_on_write_and_clones_read_through() {
     assert_eq!(&head[10..20], &pat(10, 9)[..]);
     assert_eq!(&head[20..], &pat(ES as usize, 1)[20..]);
     // The snapshot still reads the old bytes.
-    let snap_layer = Arc::new(Layer::new(layer.volume, 0, layer.snapshot_map(), None));
+    let snap_layer = Arc::new(Layer::new(
+        layer.volume,
+        None,
+        0,
+        layer.snapshot_map(),
+        None,
+    ));
     let snap = attach(&node, None, snap_layer.clone());
     assert_eq!(snap.read(0, ES).await.unwrap(), pat(ES as usize, 1));
     assert_eq!(
@@ -251,6 +262,7 @@ async fn snapshots_copy_on_write_and_clones_read_through() {
         Some(1),
         Arc::new(Layer::new(
             VolumeId([2; 16]),
+            None,
             0,
             ExtentMap::default(),
             Some(snap_layer),
@@ -308,4 +320,79 @@ async fn a_corrupt_replica_is_skipped_and_repaired() {
     assert_eq!(v.read(0, 8192).await.unwrap(), pat(8192, 1));
     let repaired = node.extents.lock().unwrap()[&(DeviceId(0), key)][..8192].to_vec();
     assert_eq!(&repaired[..], &pat(8192, 1)[..]);
+}
+
+/// The devices holding some generation of extent `index` of `volume`.
+fn holders(node: &MemNode, volume: VolumeId, index: u64) -> Vec<DeviceId> {
+    let mut d: Vec<DeviceId> = node
+        .extents
+        .lock()
+        .unwrap()
+        .keys()
+        .filter(|(_, k)| k.volume == volume && k.index == index)
+        .map(|(d, _)| *d)
+        .collect();
+    d.sort_by_key(|d| d.0);
+    d.dedup();
+    d
+}
+
+/// A volume keeping one copy writes, copies forward and discards on the
+/// extent's first replica only and reads it back from there; a clone of it
+/// keeping two reads the parent's one copy and writes its own two.
+#[tokio::test]
+async fn a_volume_keeps_only_its_replica_count() {
+    let node = Arc::new(MemNode::default());
+    let one = VolumeId([1; 16]);
+    let layer = Arc::new(Layer::new(one, Some(1), 0, ExtentMap::default(), None));
+    let v = attach(&node, Some(1), layer.clone());
+    // Extents 0 and 1: first replicas are devices 0 and 1.
+    v.write(u64::from(ES) - 50, pat(100, 3), false)
+        .await
+        .unwrap();
+    assert_eq!(holders(&node, one, 0), [DeviceId(0)]);
+    assert_eq!(holders(&node, one, 1), [DeviceId(1)]);
+    assert_eq!(node.extents.lock().unwrap().len(), 2);
+    assert_eq!(v.read(u64::from(ES) - 50, 100).await.unwrap(), pat(100, 3));
+    // Copy-on-write after a snapshot stays on the one device.
+    v.advance_generation(async { Ok(((), 1)) }).await.unwrap();
+    v.write(10, pat(10, 9), false).await.unwrap();
+    assert_eq!(holders(&node, one, 0), [DeviceId(0)]);
+    v.discard(0, 4096).await.unwrap();
+    assert_eq!(node.extents.lock().unwrap().len(), 3);
+    // Losing that one copy loses the data: nothing else holds it.
+    node.corrupt.lock().unwrap().push((
+        DeviceId(1),
+        ExtentKey {
+            volume: one,
+            index: 1,
+            generation: 0,
+        },
+    ));
+    assert!(v.read(u64::from(ES), 10).await.is_err());
+
+    // A two-copy clone of the snapshot reads through to the one copy and
+    // writes both of its own.
+    let snap = Arc::new(Layer::new(one, Some(1), 0, layer.snapshot_map(), None));
+    let two = VolumeId([2; 16]);
+    let clone = attach(
+        &node,
+        Some(1),
+        Arc::new(Layer::new(
+            two,
+            Some(2),
+            0,
+            ExtentMap::default(),
+            Some(snap),
+        )),
+    );
+    assert_eq!(
+        clone.read(u64::from(ES) - 50, 100).await.unwrap(),
+        pat(100, 3)
+    );
+    clone.write(u64::from(ES), pat(8, 4), false).await.unwrap();
+    assert_eq!(holders(&node, two, 1), [DeviceId(1), DeviceId(2)]);
+    let c = clone.read(u64::from(ES) - 50, 100).await.unwrap();
+    assert_eq!(&c[..50], &pat(100, 3)[..50]);
+    assert_eq!(&c[50..58], &pat(8, 4)[..]);
 }

@@ -98,6 +98,7 @@ async fn execute(gw: &Gateway, req: Request) -> Result<Reply, VolumeError> {
                     account: OPERATOR_ACCOUNT.into(),
                     size,
                     source,
+                    replica_count: None,
                 })
                 .await?,
             )

@@ -64,6 +64,11 @@ pub struct VolumeRecord {
     pub lease: Option<Lease>,
     /// The newest epoch granted (leases are numbered from 1).
     pub epoch: u64,
+    /// How many copies of each extent the volume keeps: the first this
+    /// many of the extent's ring primaries. `None`: every primary (also
+    /// what a record written before volumes chose a count reads as).
+    #[serde(default)]
+    pub replica_count: Option<u8>,
 }
 
 impl VolumeRecord {
@@ -83,6 +88,10 @@ pub struct NewVolume {
     pub created: Timestamp,
     /// Clone of this snapshot (`volume` must have a snapshot at `generation`).
     pub parent: Option<ParentRef>,
+    /// As [`VolumeRecord::replica_count`]; the caller checked it against
+    /// the ring.
+    #[serde(default)]
+    pub replica_count: Option<u8>,
 }
 
 /// Volume records, kept in the metadata Raft group.

@@ -1,6 +1,7 @@
 //! Cinder's errors and their JSON form: `{"<kind>": {"code", "message"}}`
 //! with kinds `badRequest`, `itemNotFound`, `forbidden` and the rest, as
-//! the clients print them.
+//! the clients print them. Over a quota is 413 `overLimit` with
+//! `retryAfter`, as Cinder answers it.
 
 use axum::response::{IntoResponse, Response};
 use cairn_block::gateway::VolumeError;
@@ -18,6 +19,11 @@ pub enum CinderError {
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// Over a quota: the message names the limit, as Cinder's does.
+    #[error("{0}")]
+    OverLimit(String),
     #[error("Version {0} is not supported by the API. Minimum is 3.0 and maximum is 3.71.")]
     VersionNotAcceptable(String),
     #[error("{0}")]
@@ -31,6 +37,8 @@ impl CinderError {
             CinderError::Unauthorized => (StatusCode::UNAUTHORIZED, "error"),
             CinderError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             CinderError::NotFound(_) => (StatusCode::NOT_FOUND, "itemNotFound"),
+            CinderError::Conflict(_) => (StatusCode::CONFLICT, "conflictingRequest"),
+            CinderError::OverLimit(_) => (StatusCode::PAYLOAD_TOO_LARGE, "overLimit"),
             CinderError::VersionNotAcceptable(_) => (StatusCode::NOT_ACCEPTABLE, "computeFault"),
             CinderError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "serviceUnavailable"),
         }
@@ -40,7 +48,13 @@ impl CinderError {
 impl IntoResponse for CinderError {
     fn into_response(self) -> Response {
         let (status, kind) = self.status_and_kind();
-        let body = json!({kind: {"code": status.as_u16(), "message": self.to_string()}});
+        let mut body = json!({kind: {"code": status.as_u16(), "message": self.to_string()}});
+        if let CinderError::OverLimit(_) = self {
+            // Cinder's quota errors say a retry may come at once.
+            body[kind]["retryAfter"] = json!("0");
+            let retry = [(http::header::RETRY_AFTER, "0")];
+            return (status, retry, axum::Json(body)).into_response();
+        }
         (status, axum::Json(body)).into_response()
     }
 }

@@ -1,8 +1,10 @@
 //! The Block Storage API (Cinder v3) at `/volume`, over the block gateway:
-//! what `openstack volume …` and the SDKs send (version discovery,
-//! volumes with create/list/show/update/extend/delete, create from a
-//! snapshot or a volume, snapshots, the volume types list), authenticated
-//! with Keystone tokens and confined to the token's project.
+//! what `openstack volume …`, `openstack quota …`, `openstack limits show`
+//! and the SDKs send (version discovery, volumes with
+//! create/list/show/update/extend/delete, create from a snapshot or a
+//! volume, snapshots, volume types with extra specs, quota sets and
+//! limits), authenticated with Keystone tokens and confined to the token's
+//! project; what Cinder keeps to admins (types, quotas) is an admin's.
 //!
 //! A Cinder volume `<uuid>` is the Cairn volume `volume-<uuid>` (its NBD
 //! export name and iSCSI target suffix) and a snapshot `<uuid>` the Cairn
@@ -15,12 +17,26 @@
 //! the volume's NBD export or iSCSI target ([`Exports`]); a volume with an
 //! attachment is `reserved`, `attaching` or `in-use` and cannot be deleted.
 //!
-//! Not here yet: quotas and limits, volume types that choose a replica
-//! count, backups, transfers, QoS.
+//! Volume types ([`types`]) are the cloud's; the extra spec `replicas`
+//! (1 to the ring's replica count) is how many copies a volume of the type
+//! keeps, recorded in its block volume's record when it is created (the
+//! first that many of each extent's ring primaries). A clone or a volume
+//! from a snapshot takes its source's type unless it names one.
+//!
+//! Quotas ([`quota`]): per project, Cinder's resources and defaults; a
+//! volume created (from anything), extended, or a snapshot taken over its
+//! project's limits is refused with Cinder's 413 `overLimit`. Usage is
+//! counted from the records, and the check commits with the project's
+//! ledger, so racing creates cannot both pass a limit.
+//!
+//! Not here yet: per-type quotas (`volumes_<type>`), private types' access
+//! lists, quota classes, backups, groups, transfers, QoS.
 
 mod error;
 mod http;
+mod quota;
 mod store;
+mod types;
 mod views;
 
 pub use error::CinderError;

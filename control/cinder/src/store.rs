@@ -10,6 +10,10 @@
 //! together with the volume's claim (`cinder-volume-claims/<project>/<volume>`)
 //! in one transaction that requires the claim absent, so two concurrent
 //! attachments of one volume cannot both succeed.
+//!
+//! Volume types ([`crate::types`]) and quotas ([`crate::quota`]) keep their
+//! own tables; a volume or snapshot record is created in one transaction
+//! with the quota's and the type's checks.
 
 use cairn_meta_api::records::{Check, RecordKey, Records, Txn, TxnOutcome};
 use serde::de::DeserializeOwned;
@@ -36,6 +40,13 @@ pub struct VolumeMeta {
     pub source_volid: Option<String>,
     /// Unix seconds.
     pub created_secs: u64,
+    /// Its volume type; `None` (records from before types): the default.
+    #[serde(default)]
+    pub volume_type_id: Option<String>,
+    /// The GiB the project's quota counts for it, changed with the quota's
+    /// check; `None` (records from before quotas): the block volume's size.
+    #[serde(default)]
+    pub size_gib: Option<u64>,
 }
 
 impl VolumeMeta {
@@ -55,6 +66,10 @@ pub struct SnapshotMeta {
     pub project_id: String,
     pub user_id: String,
     pub created_secs: u64,
+    /// The GiB the project's quota counts for it (the volume's size when
+    /// it was taken); `None` (records from before quotas): look it up.
+    #[serde(default)]
+    pub size_gib: Option<u64>,
 }
 
 impl SnapshotMeta {
@@ -171,7 +186,7 @@ fn key<T: Kept>(project: &str, id: &str) -> RecordKey {
     RecordKey::new(T::TABLE, format!("{project}/{id}"))
 }
 
-fn key_of<T: Kept>(v: &T) -> RecordKey {
+pub fn key_of<T: Kept>(v: &T) -> RecordKey {
     key::<T>(v.project_id(), v.id())
 }
 
@@ -181,8 +196,17 @@ pub async fn owned<T: Kept>(
     project: &str,
     id: &str,
 ) -> Result<T, CinderError> {
+    Ok(owned_at(records, project, id).await?.0)
+}
+
+/// [`owned`], with the record's revision (for a transaction's check).
+pub async fn owned_at<T: Kept>(
+    records: &dyn Records,
+    project: &str,
+    id: &str,
+) -> Result<(T, u64), CinderError> {
     match records.record(&key::<T>(project, id)).await? {
-        Some(r) => decode(&r.value),
+        Some(r) => Ok((decode(&r.value)?, r.revision)),
         None => Err(CinderError::NotFound(format!(
             "{} {id} could not be found.",
             T::KIND
@@ -190,13 +214,21 @@ pub async fn owned<T: Kept>(
     }
 }
 
-fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CinderError> {
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CinderError> {
     serde_json::from_slice(bytes)
         .map_err(|e| CinderError::Unavailable(format!("a Cinder record is damaged: {e}")))
 }
 
-fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, CinderError> {
+pub fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, CinderError> {
     serde_json::to_vec(v).map_err(|e| CinderError::Unavailable(format!("encoding a record: {e}")))
+}
+
+/// Commits `txn`: `false` if one of its checks failed (nothing changed).
+pub async fn try_commit(records: &dyn Records, txn: Txn) -> Result<bool, CinderError> {
+    Ok(matches!(
+        records.commit(txn).await?,
+        TxnOutcome::Committed(_)
+    ))
 }
 
 /// Every record of kind `T` of `project`, or of every project (`None`).
@@ -219,18 +251,6 @@ pub async fn all<T: Kept>(
         if done {
             return Ok(out);
         }
-    }
-}
-
-/// Stores a new record (its id must be unused).
-pub async fn create<T: Kept>(records: &dyn Records, v: &T) -> Result<(), CinderError> {
-    let key = key_of(v);
-    let txn = Txn::new()
-        .check(Check::absent(key.clone()))
-        .put(key, encode(v)?);
-    match records.commit(txn).await? {
-        TxnOutcome::Committed(_) => Ok(()),
-        TxnOutcome::Conflict { .. } => Err(CinderError::BadRequest("the id is taken".into())),
     }
 }
 

@@ -7,13 +7,11 @@ use cairn_meta_api::VolumeRecord;
 use serde_json::{json, Value};
 
 use crate::store::{AttachState, AttachmentMeta, SnapshotMeta, VolumeMeta};
+use crate::types::VolumeType;
 use crate::Exports;
 
 /// Bytes per GiB: Cinder sizes are whole GiB.
 pub const GIB: u64 = 1 << 30;
-/// The one volume type.
-pub const DEFAULT_TYPE: &str = "__DEFAULT__";
-pub const DEFAULT_TYPE_ID: &str = "5f0a7c9e-0d3b-4c1e-9a57-3c2f0e6b1d01";
 
 fn time(secs: u64) -> String {
     iso8601(Timestamp::from_secs(secs))
@@ -118,12 +116,21 @@ pub fn connection_info(exports: &Exports, volume_id: &str, connector: &Value, mo
     }
 }
 
-pub fn volume(
-    base: &str,
-    m: &VolumeMeta,
-    rec: &VolumeRecord,
-    attachments: &[AttachmentMeta],
-) -> Value {
+/// What a volume's view shows: its records and its type.
+pub struct VolumeParts<'a> {
+    pub meta: &'a VolumeMeta,
+    pub rec: &'a VolumeRecord,
+    pub attachments: &'a [AttachmentMeta],
+    pub volume_type: &'a VolumeType,
+}
+
+pub fn volume(base: &str, parts: VolumeParts<'_>) -> Value {
+    let VolumeParts {
+        meta: m,
+        rec,
+        attachments,
+        volume_type,
+    } = parts;
     let link = format!("{base}/v3/{}/volumes/{}", m.project_id, m.id);
     json!({
         "id": m.id,
@@ -131,8 +138,8 @@ pub fn volume(
         "description": m.description,
         "size": rec.size / GIB,
         "status": status(attachments),
-        "volume_type": DEFAULT_TYPE,
-        "volume_type_id": DEFAULT_TYPE_ID,
+        "volume_type": volume_type.name,
+        "volume_type_id": volume_type.id,
         "availability_zone": "nova",
         "bootable": "false",
         "encrypted": false,
@@ -181,16 +188,17 @@ pub fn snapshot(m: &SnapshotMeta, size_bytes: u64) -> Value {
     })
 }
 
-pub fn volume_type(base: &str, project: &str) -> Value {
+/// A volume type; the extra specs are those the caller may see.
+pub fn volume_type(base: &str, project: &str, t: &VolumeType, admin: bool) -> Value {
     json!({
-        "id": DEFAULT_TYPE_ID,
-        "name": DEFAULT_TYPE,
-        "description": "3 replicas on the ring",
-        "is_public": true,
-        "extra_specs": {},
+        "id": t.id,
+        "name": t.name,
+        "description": t.description,
+        "is_public": t.is_public,
+        "extra_specs": t.visible_specs(admin),
         "qos_specs_id": null,
-        "os-volume-type-access:is_public": true,
-        "links": [{"rel": "self", "href": format!("{base}/v3/{project}/types/{DEFAULT_TYPE_ID}")}],
+        "os-volume-type-access:is_public": t.is_public,
+        "links": [{"rel": "self", "href": format!("{base}/v3/{project}/types/{}", t.id)}],
     })
 }
 

@@ -1,15 +1,18 @@
 //! The routes of `/volume` (mount with `nest_service`), the caller behind
-//! `X-Auth-Token`, and microversions: a request may ask for any version
-//! from 3.0 to [`MAX_VERSION`] in `OpenStack-API-Version: volume 3.x`, and
-//! the answer names the version it speaks.
+//! `X-Auth-Token` and what its roles allow, and microversions: a request
+//! may ask for any version from 3.0 to [`MAX_VERSION`] in
+//! `OpenStack-API-Version: volume 3.x`, and the answer names the version
+//! it speaks.
 
 mod attachments;
+mod quotas;
 mod snapshots;
+mod types;
 mod volumes;
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::middleware::{from_fn, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -51,7 +54,30 @@ pub fn router(cinder: Arc<Cinder>) -> Router {
             "/v3/{project}/snapshots/{id}",
             get(snapshots::show).delete(snapshots::delete),
         )
-        .route("/v3/{project}/types", get(types))
+        .route("/v3/{project}/types", get(types::list).post(types::create))
+        .route(
+            "/v3/{project}/types/{id}",
+            get(types::show).put(types::update).delete(types::delete),
+        )
+        .route(
+            "/v3/{project}/types/{id}/extra_specs",
+            get(types::specs).post(types::set_specs),
+        )
+        .route(
+            "/v3/{project}/types/{id}/extra_specs/{key}",
+            get(types::spec)
+                .put(types::set_spec)
+                .delete(types::delete_spec),
+        )
+        .route(
+            "/v3/{project}/os-quota-sets/{target}",
+            get(quotas::show).put(quotas::update).delete(quotas::delete),
+        )
+        .route(
+            "/v3/{project}/os-quota-sets/{target}/defaults",
+            get(quotas::defaults),
+        )
+        .route("/v3/{project}/limits", get(quotas::limits))
         .route(
             "/v3/{project}/attachments",
             get(attachments::list).post(attachments::create),
@@ -83,17 +109,6 @@ async fn versions(State(c): Svc) -> Json<serde_json::Value> {
     Json(views::versions(&c.public_url))
 }
 
-async fn types(
-    State(c): Svc,
-    headers: HeaderMap,
-    Path(project): Path<String>,
-) -> Result<Json<serde_json::Value>, CinderError> {
-    caller(&c, &headers, &project).await?;
-    Ok(Json(
-        serde_json::json!({"volume_types": [views::volume_type(&c.public_url, &project)]}),
-    ))
-}
-
 /// Checks the requested microversion and names the one answered.
 async fn microversion(req: Request<axum::body::Body>, next: Next) -> Response {
     let asked = req
@@ -123,6 +138,25 @@ fn supported(v: &str) -> bool {
     v.split_once('.')
         .and_then(|(major, minor)| Some((major.parse::<u32>().ok()?, minor.parse::<u32>().ok()?)))
         .is_some_and(|(major, minor)| major == 3 && minor <= max)
+}
+
+/// The minor of the microversion a request asked for (0 if none; the
+/// middleware has refused unsupported ones).
+fn requested_minor(headers: &HeaderMap) -> u32 {
+    let max: u32 = MAX_VERSION[2..].parse().unwrap_or(0);
+    match headers
+        .get(VERSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().strip_prefix("volume "))
+        .map(str::trim)
+    {
+        Some("latest") => max,
+        Some(v) => v
+            .split_once('.')
+            .and_then(|(_, minor)| minor.parse().ok())
+            .unwrap_or(0),
+        None => 0,
+    }
 }
 
 /// The caller, who must hold a token scoped to `project` (or be an admin);
@@ -157,6 +191,23 @@ async fn writer(c: &Cinder, headers: &HeaderMap, project: &str) -> Result<Caller
     }
 }
 
+/// A caller with the admin role, who alone may do `action` (a Cinder
+/// policy name, which the 403 names as Cinder's does).
+async fn admin(
+    c: &Cinder,
+    headers: &HeaderMap,
+    project: &str,
+    action: &str,
+) -> Result<Caller, CinderError> {
+    let who = caller(c, headers, project).await?;
+    if !who.is_admin() {
+        return Err(CinderError::Forbidden(format!(
+            "Policy doesn't allow {action} to be performed."
+        )));
+    }
+    Ok(who)
+}
+
 /// The body, parsed, or Cinder's 400.
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, CinderError> {
     serde_json::from_slice(body)
@@ -174,3 +225,6 @@ fn now_secs() -> u64 {
 fn new_id() -> String {
     cairn_base::VolumeId(rand::random()).to_string()
 }
+
+#[cfg(test)]
+mod tests;

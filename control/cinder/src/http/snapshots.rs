@@ -1,5 +1,6 @@
 //! `/v3/{project}/snapshots`: create (of a volume, attached or not: the
-//! gateway's snapshots are crash-consistent), list (detail, filters `name`
+//! gateway's snapshots are crash-consistent; checked against the project's
+//! quota of snapshots and GiB), list (detail, filters `name`
 //! and `volume_id`), show, delete (refused while a volume is cloned from
 //! it).
 
@@ -9,12 +10,15 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
+use cairn_meta_api::records::{Check, Txn};
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{caller, new_id, now_secs, parse, writer, Svc};
+use crate::quota::{Charge, Ledger, Retry};
 use crate::store::{self, block_volume, SnapshotMeta, VolumeMeta};
+use crate::views::GIB;
 use crate::{views, Cinder, CinderError};
 
 #[derive(Deserialize)]
@@ -82,6 +86,8 @@ pub async fn create(
     let who = writer(&c, &headers, &project).await?;
     let CreateBody { snapshot: n } = parse(&body)?;
     store::owned::<VolumeMeta>(c.records.as_ref(), &project, &n.volume_id).await?;
+    let volume = block_volume(&n.volume_id);
+    let size_gib = c.gateway.show(&volume).await?.size.div_ceil(GIB);
     let s = SnapshotMeta {
         id: new_id(),
         volume_id: n.volume_id,
@@ -90,15 +96,34 @@ pub async fn create(
         project_id: project,
         user_id: who.user_id,
         created_secs: now_secs(),
+        size_gib: Some(size_gib),
     };
-    store::create(c.records.as_ref(), &s).await?;
-    let volume = block_volume(&s.volume_id);
+    create_charged(&c, &s).await?;
     if let Err(e) = c.gateway.snapshot(&volume, &s.block_name(), false).await {
         store::remove(c.records.as_ref(), &s).await?;
         return Err(e.into());
     }
     let body = json!({"snapshot": view(&c, &s).await?});
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+/// Stores snapshot `s`'s record if the project's quota allows it.
+async fn create_charged(c: &Cinder, s: &SnapshotMeta) -> Result<(), CinderError> {
+    let key = store::key_of(s);
+    let mut retry = Retry::default();
+    loop {
+        let ledger = Ledger::read(c, &s.project_id).await?;
+        ledger.check(Charge::Snapshot {
+            gib: s.size_gib.unwrap_or(0),
+        })?;
+        let txn = Txn::new()
+            .check(Check::absent(key.clone()))
+            .put(key.clone(), store::encode(s)?);
+        if store::try_commit(c.records.as_ref(), ledger.seal(txn)).await? {
+            return Ok(());
+        }
+        retry.again()?;
+    }
 }
 
 pub async fn delete(

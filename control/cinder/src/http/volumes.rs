@@ -1,7 +1,9 @@
 //! `/v3/{project}/volumes`: list (brief and detail, filters `name` and
-//! `status`), create (empty, from a snapshot, from a volume), show, update
+//! `status`), create (empty, from a snapshot, from a volume; of a volume
+//! type, by default the source's or the default type), show, update
 //! (name, description), delete, and the actions `os-extend`,
-//! `os-initialize_connection` and `os-terminate_connection`.
+//! `os-initialize_connection` and `os-terminate_connection`. Creating and
+//! extending are checked against the project's quota ([`crate::quota`]).
 
 use std::collections::HashMap;
 
@@ -10,14 +12,16 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
 use cairn_block::gateway::{CreateVolume, Source};
-use cairn_meta_api::VolumeRecord;
+use cairn_meta_api::records::{Check, Txn};
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{caller, new_id, now_secs, parse, writer, Svc};
+use crate::quota::{Charge, Ledger, Retry};
 use crate::store::{self, block_volume, AttachmentMeta, SnapshotMeta, VolumeMeta};
-use crate::views::{self, GIB};
+use crate::types::{self, VolumeType, Written, DEFAULT_TYPE_ID};
+use crate::views::{self, VolumeParts, GIB};
 use crate::{Cinder, CinderError};
 
 #[derive(Deserialize)]
@@ -38,6 +42,8 @@ struct NewVolume {
     source_volid: Option<String>,
     #[serde(rename = "imageRef")]
     image_ref: Option<String>,
+    /// A type's name or id.
+    volume_type: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -58,6 +64,45 @@ async fn find(c: &Cinder, project: &str, id: &str) -> Result<VolumeMeta, CinderE
     store::owned(c.records.as_ref(), project, id).await
 }
 
+/// The id of volume `m`'s type.
+fn type_id(m: &VolumeMeta) -> &str {
+    m.volume_type_id.as_deref().unwrap_or(DEFAULT_TYPE_ID)
+}
+
+/// A type that is gone shows as its id.
+fn gone_type(id: &str) -> VolumeType {
+    VolumeType {
+        id: id.to_owned(),
+        name: id.to_owned(),
+        ..VolumeType::default_type()
+    }
+}
+
+/// Volume `m`'s type, for its view.
+async fn type_of(c: &Cinder, m: &VolumeMeta) -> Result<VolumeType, CinderError> {
+    match types::by_id(c.records.as_ref(), type_id(m)).await {
+        Ok(s) => Ok(s.t),
+        Err(CinderError::NotFound(_)) => Ok(gone_type(type_id(m))),
+        Err(e) => Err(e),
+    }
+}
+
+/// Volume `m`'s full view.
+async fn view(c: &Cinder, m: &VolumeMeta) -> Result<Value, CinderError> {
+    let rec = c.gateway.show(&m.block_name()).await?;
+    let atts = store::attachments_of(c.records.as_ref(), &m.project_id, &m.id).await?;
+    let t = type_of(c, m).await?;
+    Ok(views::volume(
+        &c.public_url,
+        VolumeParts {
+            meta: m,
+            rec: &rec,
+            attachments: &atts,
+            volume_type: &t,
+        },
+    ))
+}
+
 /// The project's volumes (every project's with `all_tenants` for an
 /// admin) that pass the `name` and `status` filters, newest first, each
 /// as `view` shows it.
@@ -66,7 +111,7 @@ async fn listed(
     headers: &HeaderMap,
     project: &str,
     q: &HashMap<String, String>,
-    view: impl Fn(&VolumeMeta, &VolumeRecord, &[AttachmentMeta]) -> Value,
+    view: impl Fn(VolumeParts<'_>) -> Value,
 ) -> Result<Json<Value>, CinderError> {
     let who = caller(c, headers, project).await?;
     let everyone = who.is_admin() && q.get("all_tenants").is_some_and(|v| v != "0");
@@ -75,6 +120,11 @@ async fn listed(
     for a in store::all::<AttachmentMeta>(c.records.as_ref(), scope).await? {
         attached.entry(a.volume_id.clone()).or_default().push(a);
     }
+    let kinds: HashMap<String, VolumeType> = types::all(c.records.as_ref())
+        .await?
+        .into_iter()
+        .map(|t| (t.id.clone(), t))
+        .collect();
     let none = Vec::new();
     let mut out = Vec::new();
     for m in store::all::<VolumeMeta>(c.records.as_ref(), scope).await? {
@@ -91,12 +141,23 @@ async fn listed(
         if q.get("status").is_some_and(|s| s != views::status(atts)) {
             continue;
         }
-        out.push((m, rec, atts));
+        let t = kinds
+            .get(type_id(&m))
+            .cloned()
+            .unwrap_or_else(|| gone_type(type_id(&m)));
+        out.push((m, rec, atts, t));
     }
     out.sort_by_key(|(m, ..)| std::cmp::Reverse(m.created_secs));
     let items: Vec<Value> = out
         .iter()
-        .map(|(m, rec, atts)| view(m, rec, atts))
+        .map(|(m, rec, atts, t)| {
+            view(VolumeParts {
+                meta: m,
+                rec,
+                attachments: atts,
+                volume_type: t,
+            })
+        })
         .collect();
     Ok(Json(json!({ "volumes": items })))
 }
@@ -108,8 +169,8 @@ pub async fn list(
     Path(project): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, CinderError> {
-    listed(&c, &headers, &project, &q, |m, _, _| {
-        views::volume_brief(&c.public_url, m)
+    listed(&c, &headers, &project, &q, |p| {
+        views::volume_brief(&c.public_url, p.meta)
     })
     .await
 }
@@ -121,8 +182,8 @@ pub async fn detail(
     Path(project): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, CinderError> {
-    listed(&c, &headers, &project, &q, |m, rec, atts| {
-        views::volume(&c.public_url, m, rec, atts)
+    listed(&c, &headers, &project, &q, |p| {
+        views::volume(&c.public_url, p)
     })
     .await
 }
@@ -134,11 +195,75 @@ pub async fn show(
 ) -> Result<Json<Value>, CinderError> {
     caller(&c, &headers, &project).await?;
     let m = find(&c, &project, &id).await?;
-    let rec = c.gateway.show(&m.block_name()).await?;
-    let atts = store::attachments_of(c.records.as_ref(), &project, &m.id).await?;
-    Ok(Json(
-        json!({"volume": views::volume(&c.public_url, &m, &rec, &atts)}),
-    ))
+    Ok(Json(json!({"volume": view(&c, &m).await?})))
+}
+
+/// Where a new volume's contents come from, and what it takes from there.
+struct Origin {
+    source: Source,
+    /// The source's size in GiB (rounded up).
+    source_gib: Option<u64>,
+    /// The source volume's type.
+    source_type: Option<String>,
+}
+
+async fn origin(c: &Cinder, project: &str, v: &NewVolume) -> Result<Origin, CinderError> {
+    let gib = |bytes: u64| bytes.div_ceil(GIB);
+    match (&v.snapshot_id, &v.source_volid) {
+        (Some(_), Some(_)) => Err(CinderError::BadRequest(
+            "Give snapshot_id or source_volid, not both.".into(),
+        )),
+        (Some(sid), None) => {
+            let s: SnapshotMeta = store::owned(c.records.as_ref(), project, sid).await?;
+            let volume = find(c, project, &s.volume_id).await?;
+            let rec = c.gateway.show(&volume.block_name()).await?;
+            let size = rec.snapshot(&s.block_name()).map_or(rec.size, |x| x.size);
+            Ok(Origin {
+                source: Source::Snapshot {
+                    volume: block_volume(&s.volume_id),
+                    snapshot: s.block_name(),
+                },
+                source_gib: Some(gib(size)),
+                source_type: Some(type_id(&volume).to_owned()),
+            })
+        }
+        (None, Some(vid)) => {
+            let volume = find(c, project, vid).await?;
+            let rec = c.gateway.show(&volume.block_name()).await?;
+            Ok(Origin {
+                source: Source::Volume(volume.block_name()),
+                source_gib: Some(gib(rec.size)),
+                source_type: Some(type_id(&volume).to_owned()),
+            })
+        }
+        (None, None) => Ok(Origin {
+            source: Source::Empty,
+            source_gib: None,
+            source_type: None,
+        }),
+    }
+}
+
+/// Stores volume `m`'s record if the project's quota allows it and its
+/// type still exists; the type it was created with.
+async fn create_charged(c: &Cinder, m: &VolumeMeta) -> Result<VolumeType, CinderError> {
+    let gib = m.size_gib.unwrap_or(0);
+    let key = store::key_of(m);
+    let mut retry = Retry::default();
+    loop {
+        let ledger = Ledger::read(c, &m.project_id).await?;
+        ledger.check(Charge::Volume { gib })?;
+        let t = types::by_id(c.records.as_ref(), type_id(m)).await?;
+        // The type is rewritten as it is: see `types` for why.
+        let txn = Txn::new()
+            .check(Check::absent(key.clone()))
+            .put(key.clone(), store::encode(m)?);
+        let txn = ledger.seal(types::write(txn, Some(&t), &t.t)?);
+        match types::commit(c.records.as_ref(), txn).await? {
+            Written::Done => return Ok(t.t),
+            Written::NameTaken | Written::Raced => retry.again()?,
+        }
+    }
 }
 
 pub async fn create(
@@ -154,35 +279,38 @@ pub async fn create(
             "Creating a volume from an image is not supported (no image service).".into(),
         ));
     }
-    let source = match (&v.snapshot_id, &v.source_volid) {
-        (Some(_), Some(_)) => {
-            return Err(CinderError::BadRequest(
-                "Give snapshot_id or source_volid, not both.".into(),
-            ))
-        }
-        (Some(sid), None) => {
-            let s: SnapshotMeta = store::owned(c.records.as_ref(), &project, sid).await?;
-            Source::Snapshot {
-                volume: block_volume(&s.volume_id),
-                snapshot: s.block_name(),
-            }
-        }
-        (None, Some(vid)) => Source::Volume(find(&c, &project, vid).await?.block_name()),
-        (None, None) => Source::Empty,
-    };
-    let size = match v.size {
-        Some(0) => {
+    let Origin {
+        source,
+        source_gib,
+        source_type,
+    } = origin(&c, &project, &v).await?;
+    let size_gib = match (v.size, source_gib) {
+        (Some(0), _) => {
             return Err(CinderError::BadRequest(
                 "Invalid input: size must be > 0.".into(),
             ))
         }
-        Some(gib) => Some(bytes_of(gib)?),
-        None if source == Source::Empty => {
+        (Some(gib), _) => gib,
+        (None, Some(src)) => src,
+        (None, None) => {
             return Err(CinderError::BadRequest(
                 "Invalid input: a volume needs a size.".into(),
             ))
         }
-        None => None,
+    };
+    let size = v.size.map(bytes_of).transpose()?;
+    // A type given by name or id, else the source's, else the default.
+    let volume_type_id = match v.volume_type.as_deref() {
+        Some(name_or_id) => {
+            let found = types::find(c.records.as_ref(), name_or_id).await?;
+            if !found.t.is_public && !who.is_admin() {
+                return Err(CinderError::NotFound(format!(
+                    "Volume type with name {name_or_id} could not be found."
+                )));
+            }
+            found.t.id
+        }
+        None => source_type.unwrap_or_else(|| DEFAULT_TYPE_ID.to_owned()),
     };
     let m = VolumeMeta {
         id: new_id(),
@@ -193,26 +321,37 @@ pub async fn create(
         snapshot_id: v.snapshot_id,
         source_volid: v.source_volid,
         created_secs: now_secs(),
+        volume_type_id: Some(volume_type_id),
+        size_gib: Some(size_gib),
     };
-    // The record first: a volume without one would be invisible to Cinder.
-    store::create(c.records.as_ref(), &m).await?;
-    let made = c
-        .gateway
-        .create(CreateVolume {
-            name: m.block_name(),
-            account: format!("AUTH_{}", m.project_id),
-            size,
-            source,
-        })
-        .await;
+    // The record first: a volume without one would be invisible to Cinder
+    // (and uncounted by its quota).
+    let t = create_charged(&c, &m).await?;
+    let made = match t.replica_count(c.gateway.replica_count_max()) {
+        Ok(n) => c
+            .gateway
+            .create(CreateVolume {
+                name: m.block_name(),
+                account: format!("AUTH_{}", m.project_id),
+                size,
+                source,
+                replica_count: Some(n),
+            })
+            .await
+            .map_err(CinderError::from),
+        Err(e) => Err(e),
+    };
     let rec = match made {
         Ok(rec) => rec,
         Err(e) => {
             store::remove(c.records.as_ref(), &m).await?;
-            return Err(e.into());
+            return Err(e);
         }
     };
-    let body = json!({"volume": views::volume(&c.public_url, &m, &rec, &[])});
+    let body = json!({"volume": views::volume(
+        &c.public_url,
+        VolumeParts { meta: &m, rec: &rec, attachments: &[], volume_type: &t },
+    )});
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }
 
@@ -232,11 +371,7 @@ pub async fn update(
         m.description = Some(d);
     }
     store::put(c.records.as_ref(), &m).await?;
-    let rec = c.gateway.show(&m.block_name()).await?;
-    let atts = store::attachments_of(c.records.as_ref(), &project, &m.id).await?;
-    Ok(Json(
-        json!({"volume": views::volume(&c.public_url, &m, &rec, &atts)}),
-    ))
+    Ok(Json(json!({"volume": view(&c, &m).await?})))
 }
 
 pub async fn delete(
@@ -256,6 +391,48 @@ pub async fn delete(
     c.gateway.delete(&m.block_name()).await?;
     store::remove(c.records.as_ref(), &m).await?;
     Ok(StatusCode::ACCEPTED)
+}
+
+/// Grows volume `m` to `gib` GiB: its record's size first, with the
+/// quota's check, then the block volume (the record is put back if that
+/// fails).
+async fn grow(c: &Cinder, m: &VolumeMeta, gib: u64) -> Result<(), CinderError> {
+    let bytes = bytes_of(gib)?;
+    let rec = c.gateway.show(&m.block_name()).await?;
+    if bytes <= rec.size {
+        return Err(CinderError::BadRequest(format!(
+            "New size for extend must be greater than current size. (current: {}, extended: {gib}).",
+            rec.size / GIB
+        )));
+    }
+    let mut retry = Retry::default();
+    let before = loop {
+        let (now, revision) =
+            store::owned_at::<VolumeMeta>(c.records.as_ref(), &m.project_id, &m.id).await?;
+        let from_gib = now.size_gib.unwrap_or(rec.size.div_ceil(GIB));
+        let ledger = Ledger::read(c, &m.project_id).await?;
+        ledger.check(Charge::Extend {
+            from_gib,
+            to_gib: gib,
+        })?;
+        let grown = VolumeMeta {
+            size_gib: Some(gib),
+            ..now.clone()
+        };
+        let key = store::key_of(&now);
+        let txn = Txn::new()
+            .check(Check::at(key.clone(), revision))
+            .put(key, store::encode(&grown)?);
+        if store::try_commit(c.records.as_ref(), ledger.seal(txn)).await? {
+            break now;
+        }
+        retry.again()?;
+    };
+    if let Err(e) = c.gateway.resize(&before.block_name(), bytes).await {
+        store::put(c.records.as_ref(), &before).await?;
+        return Err(e.into());
+    }
+    Ok(())
 }
 
 /// `gib` GiB in bytes, or Cinder's 400 for a size beyond any disk.
@@ -282,15 +459,7 @@ pub async fn action(
             .get("new_size")
             .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()))
             .ok_or_else(|| CinderError::BadRequest("os-extend needs new_size.".into()))?;
-        let bytes = bytes_of(gib)?;
-        let rec = c.gateway.show(&m.block_name()).await?;
-        if bytes <= rec.size {
-            return Err(CinderError::BadRequest(format!(
-                "New size for extend must be greater than current size. (current: {}, extended: {gib}).",
-                rec.size / GIB
-            )));
-        }
-        c.gateway.resize(&m.block_name(), bytes).await?;
+        grow(&c, &m, gib).await?;
         return Ok(StatusCode::ACCEPTED.into_response());
     }
     if let Some(init) = action.get("os-initialize_connection") {

@@ -17,6 +17,7 @@ fn new(id: u8, name: &str, parent: Option<ParentRef>) -> Request {
         extent_size: 4 << 20,
         created: Timestamp::from_ticks(1),
         parent,
+        replica_count: None,
     })
 }
 
@@ -134,4 +135,26 @@ fn volume_lifecycle_snapshots_clones_and_leases() {
         volume_api::tests_lookup(&f.db, &VolumeId([5; 16]).to_string()).name,
         "a"
     );
+}
+
+/// A volume keeps the replica count it was created with, and a record
+/// written before volumes had one (no `replica_count` in its JSON) reads
+/// as keeping every replica.
+#[test]
+fn the_replica_count_is_kept_and_old_records_read_as_all() {
+    let mut f = Fixture::new();
+    let mut two = new(1, "two", None);
+    if let Request::CreateVolume(n) = &mut two {
+        n.replica_count = Some(2);
+    }
+    assert_eq!(vol(f.apply(two)).replica_count, Some(2));
+    assert_eq!(
+        volume_api::tests_lookup(&f.db, "two").replica_count,
+        Some(2)
+    );
+
+    let mut old = serde_json::to_value(volume_api::tests_lookup(&f.db, "two")).unwrap();
+    old.as_object_mut().unwrap().remove("replica_count");
+    let old: VolumeRecord = serde_json::from_value(old).unwrap();
+    assert_eq!(old.replica_count, None);
 }
