@@ -67,17 +67,25 @@ impl Keyring {
             return Ok((None, None));
         };
         let access = req.access_key();
-        let (secret, mut identity) = match self.keys.get(access) {
-            Some(key) => (key.secret.clone(), key.identity.clone()),
-            None => match keystone {
-                Some(k) => k.ec2_key(access).await,
-                None => None,
+        let (verified, mut identity) = match self.keys.get(access) {
+            Some(key) => (
+                req.verify(&key.secret, method, uri, headers, now_secs)?,
+                key.identity.clone(),
+            ),
+            None => {
+                let (secret, identity) = match keystone {
+                    Some(k) => k.ec2_key(access).await,
+                    None => None,
+                }
+                .ok_or_else(|| {
+                    S3Error::new(S3ErrorCode::InvalidAccessKeyId).with("AWSAccessKeyId", access)
+                })?;
+                (
+                    req.verify(&secret, method, uri, headers, now_secs)?,
+                    identity,
+                )
             }
-            .ok_or_else(|| {
-                S3Error::new(S3ErrorCode::InvalidAccessKeyId).with("AWSAccessKeyId", access)
-            })?,
         };
-        let verified = req.verify(&secret, method, uri, headers, now_secs)?;
         identity.expires_secs = now_secs.saturating_add(1);
         Ok((Some(identity), Some(verified)))
     }

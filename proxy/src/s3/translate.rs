@@ -81,32 +81,44 @@ pub fn without_aws_chunked(h: &mut HeaderMap) {
 /// upload's own when it has one), the parts count of a `part-number` read,
 /// nothing else of Swift's.
 pub fn s3_object_response(swift: Response<axum::body::Body>) -> Response<axum::body::Body> {
-    let (parts, body) = swift.into_parts();
-    let mut h = HeaderMap::new();
-    for (name, value) in &parts.headers {
-        let n = name.as_str();
-        if let Some(meta) = n.strip_prefix("x-object-meta-") {
-            if let Ok(sn) = HeaderName::try_from(format!("x-amz-meta-{meta}")) {
-                h.append(sn, value.clone());
-            }
-        } else if RETURNED.contains(&n) {
-            h.append(name.clone(), value.clone());
-        } else if n == "x-parts-count" {
-            h.append("x-amz-mp-parts-count", value.clone());
-        }
-    }
+    let (mut parts, body) = swift.into_parts();
     let etag = parts
         .headers
-        .get(S3_ETAG_SYSMETA)
-        .or_else(|| parts.headers.get(http::header::ETAG))
-        .map(header_text);
+        .remove(S3_ETAG_SYSMETA)
+        .or_else(|| parts.headers.remove(http::header::ETAG));
+    let mut h = HeaderMap::with_capacity(parts.headers.len());
+    // Values move across; a header repeated in Swift's answer comes with
+    // no name after its first value, under the name last seen.
+    let mut kept: Option<HeaderName> = None;
+    for (name, value) in parts.headers {
+        if let Some(name) = name {
+            kept = s3_name_of(name);
+        }
+        if let Some(n) = &kept {
+            h.append(n.clone(), value);
+        }
+    }
     if let Some(e) = etag {
-        set(&mut h, "etag", &quoted_etag(&e));
+        set(&mut h, "etag", &quoted_etag(&header_text(&e)));
     }
     let mut r = Response::new(body);
     *r.status_mut() = parts.status;
     *r.headers_mut() = h;
     r
+}
+
+/// The S3 name of a header of Swift's object answer, if S3 returns it.
+fn s3_name_of(name: HeaderName) -> Option<HeaderName> {
+    let n = name.as_str();
+    if let Some(meta) = n.strip_prefix("x-object-meta-") {
+        HeaderName::try_from(format!("x-amz-meta-{meta}")).ok()
+    } else if RETURNED.contains(&n) {
+        Some(name)
+    } else if n == "x-parts-count" {
+        Some(HeaderName::from_static("x-amz-mp-parts-count"))
+    } else {
+        None
+    }
 }
 
 /// Applies GET's `response-*` query overrides to a successful answer.

@@ -40,7 +40,9 @@ pub fn canonical_request(
     out.push(b'\n');
     out.extend_from_slice(canonical_uri.as_bytes());
     out.push(b'\n');
-    out.extend_from_slice(canonical_query(req.uri.query().unwrap_or("")).as_bytes());
+    if let Some(query) = req.uri.query().filter(|q| !q.is_empty()) {
+        out.extend_from_slice(canonical_query(query).as_bytes());
+    }
     out.push(b'\n');
     for name in signed_headers {
         out.extend_from_slice(name.as_bytes());
@@ -49,7 +51,12 @@ pub fn canonical_request(
         out.push(b'\n');
     }
     out.push(b'\n');
-    out.extend_from_slice(signed_headers.join(";").as_bytes());
+    for (i, name) in signed_headers.iter().enumerate() {
+        if i > 0 {
+            out.push(b';');
+        }
+        out.extend_from_slice(name.as_bytes());
+    }
     out.push(b'\n');
     out.extend_from_slice(payload_line.as_bytes());
     out
@@ -167,9 +174,79 @@ pub fn string_to_sign(timestamp: &str, scope: &str, canonical_request: &[u8]) ->
     )
 }
 
+/// The signature of a canonical request: HMAC of its string to sign with
+/// `key`, computed piece by piece (the same bytes as
+/// [`string_to_sign`], without building them).
+pub fn signature(
+    key: &[u8; 32],
+    timestamp: &str,
+    scope: &str,
+    canonical_request: &[u8],
+) -> [u8; 32] {
+    let hash = Sha256::digest(canonical_request);
+    let mut hex_hash = [0u8; 64];
+    hex::encode_to_slice(hash, &mut hex_hash).expect("64 hex digits for 32 bytes");
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("hmac accepts any key length");
+    for piece in [
+        ALGORITHM.as_bytes(),
+        b"\n",
+        timestamp.as_bytes(),
+        b"\n",
+        scope.as_bytes(),
+        b"\n",
+        &hex_hash,
+    ] {
+        mac.update(piece);
+    }
+    mac.finalize().into_bytes().into()
+}
+
 /// The signing key: HMAC chained over `"AWS4" + secret`, date, region,
-/// service and `aws4_request`.
+/// service and `aws4_request`. Each thread remembers the last few it
+/// derived: a client signs every request of a day with the same key, and
+/// the derivation is four HMACs.
 pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
+    RECENT_KEYS.with(|recent| {
+        let mut recent = recent.borrow_mut();
+        if let Some(k) = recent
+            .iter()
+            .find(|k| k.derives(secret, date, region, service))
+        {
+            return k.key;
+        }
+        let key = derive_signing_key(secret, date, region, service);
+        if recent.len() == RECENT_KEYS_MAX {
+            recent.remove(0);
+        }
+        recent.push(DerivedKey {
+            inputs: [secret, date, region, service].map(str::to_owned),
+            key,
+        });
+        key
+    })
+}
+
+/// Signing keys each thread keeps.
+const RECENT_KEYS_MAX: usize = 16;
+
+thread_local! {
+    /// The signing keys this thread derived last, oldest first.
+    static RECENT_KEYS: std::cell::RefCell<Vec<DerivedKey>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A signing key and the secret, date, region and service it is derived from.
+struct DerivedKey {
+    inputs: [String; 4],
+    key: [u8; 32],
+}
+
+impl DerivedKey {
+    fn derives(&self, secret: &str, date: &str, region: &str, service: &str) -> bool {
+        self.inputs == [secret, date, region, service]
+    }
+}
+
+fn derive_signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
     let k_date = hmac_sha256(format!("AWS4{secret}").as_bytes(), date.as_bytes());
     let k_region = hmac_sha256(&k_date, region.as_bytes());
     let k_service = hmac_sha256(&k_region, service.as_bytes());
@@ -255,6 +332,56 @@ mod tests {
         out.clear();
         canonical_header_value(req, "host", &mut out);
         assert_eq!(out, b"h.example:8080");
+    }
+
+    #[test]
+    fn the_signature_is_the_hmac_of_the_string_to_sign() {
+        // Computed piece by piece, it equals the HMAC of the written-out string.
+        let key = signing_key("secret", "20130524", "us-east-1", "s3");
+        let creq = b"GET\n/\n\nhost:h\n\nhost\nUNSIGNED-PAYLOAD";
+        let scope = "20130524/us-east-1/s3/aws4_request";
+        let sts = string_to_sign("20130524T000000Z", scope, creq);
+        assert_eq!(
+            signature(&key, "20130524T000000Z", scope, creq),
+            hmac_sha256(&key, sts.as_bytes())
+        );
+    }
+
+    #[test]
+    fn remembered_signing_keys_are_the_derived_ones() {
+        // AWS's documented example key; every input takes part in the lookup.
+        let inputs = [
+            (
+                "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+                "20120215",
+                "us-east-1",
+                "iam",
+            ),
+            ("other", "20120215", "us-east-1", "iam"),
+            ("other", "20120216", "us-east-1", "iam"),
+            ("other", "20120216", "eu-west-1", "iam"),
+            ("other", "20120216", "eu-west-1", "s3"),
+        ];
+        for _ in 0..2 {
+            for (secret, date, region, service) in inputs {
+                assert_eq!(
+                    signing_key(secret, date, region, service),
+                    derive_signing_key(secret, date, region, service)
+                );
+            }
+        }
+        assert_eq!(
+            hex::encode(signing_key(inputs[0].0, "20120215", "us-east-1", "iam")),
+            "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d"
+        );
+        // More keys than a thread keeps: the oldest are derived again.
+        for day in 0..2 * RECENT_KEYS_MAX {
+            let date = format!("201201{:02}", day + 1);
+            assert_eq!(
+                signing_key("s", &date, "r", "s3"),
+                derive_signing_key("s", &date, "r", "s3")
+            );
+        }
     }
 
     #[test]

@@ -45,12 +45,11 @@ pub struct CredentialScope {
 
 impl std::fmt::Display for CredentialScope {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let CredentialScope {
-            date,
-            region,
-            service,
-        } = self;
-        write!(f, "{date}/{region}/{service}/{SCOPE_TERMINAL}")
+        for part in [&self.date, &self.region, &self.service] {
+            f.write_str(part)?;
+            f.write_str("/")?;
+        }
+        f.write_str(SCOPE_TERMINAL)
     }
 }
 
@@ -224,11 +223,11 @@ fn parse_expires(value: &str) -> Result<u64, AuthError> {
 /// `AKID/yyyymmdd/region/service/aws4_request`; the date is checked
 /// against the timestamp by `check_scope`.
 fn parse_credential(value: &str) -> Result<(String, CredentialScope), String> {
-    let parts: Vec<&str> = value.split('/').collect();
-    let [access_key, date, region, service, terminal] = parts[..] else {
-        return Err(CREDENTIAL_FORM.to_owned());
-    };
-    if access_key.is_empty() || region.is_empty() || date.len() != 8 {
+    let mut parts = value.split('/');
+    let mut next = || parts.next().ok_or_else(|| CREDENTIAL_FORM.to_owned());
+    let (access_key, date, region, service, terminal) =
+        (next()?, next()?, next()?, next()?, next()?);
+    if parts.next().is_some() || access_key.is_empty() || region.is_empty() || date.len() != 8 {
         return Err(CREDENTIAL_FORM.to_owned());
     }
     if service != SERVICE {
@@ -315,17 +314,19 @@ impl SigV4Request {
             headers,
         };
         // A client that sent characters raw (or lower-case hex) signed
-        // AWS's canonical form of the same path.
+        // AWS's canonical form of the same path, which is only built when
+        // the path as sent does not verify.
         let sent = canonical::uri_as_sent(uri);
-        let reencoded = canonical::uri_reencoded(uri);
-        let mut uris = vec![sent];
-        if reencoded != sent {
-            uris.push(&reencoded);
-        }
-        let canonical_request = uris
-            .iter()
-            .flat_map(|u| self.payload_lines.iter().map(move |p| (*u, p.as_str())))
-            .find_map(|(u, p)| self.signed_request(req, u, p, &scope, &signing_key))
+        let try_uri = |u: &str| {
+            self.payload_lines
+                .iter()
+                .find_map(|p| self.signed_request(req, u, p, &scope, &signing_key))
+        };
+        let canonical_request = try_uri(sent)
+            .or_else(|| {
+                let reencoded = canonical::uri_reencoded(uri);
+                (reencoded != sent).then(|| try_uri(&reencoded)).flatten()
+            })
             .ok_or(AuthError::SignatureDoesNotMatch)?;
         // Only a streaming body chains chunk signatures from this one; the
         // material is not copied for every other request.
@@ -394,8 +395,7 @@ impl SigV4Request {
     ) -> Option<Vec<u8>> {
         let creq =
             canonical::canonical_request(req, canonical_uri, &self.signed_headers, payload_line);
-        let sts = canonical::string_to_sign(&self.timestamp.text, scope, &creq);
-        let expected = canonical::hmac_sha256(key, sts.as_bytes());
+        let expected = canonical::signature(key, &self.timestamp.text, scope, &creq);
         bool::from(expected.ct_eq(&self.signature)).then_some(creq)
     }
 }
