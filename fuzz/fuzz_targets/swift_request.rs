@@ -74,8 +74,9 @@ fn token(text: &str) {
             reseller_admin: text.len() % 3 == 0,
             service: text.len() % 5 == 0,
             expires_secs: NOW_SECS + 1,
-            // A property of a request, never carried by a token.
+            // Properties of a request or of Keystone roles, never carried by a token.
             with_service_token: false,
+            reader: false,
         };
         assert_eq!(signer.verify(&signer.sign(&id), NOW_SECS), Ok(id));
     }

@@ -29,7 +29,7 @@ impl S3 {
     ) -> Result<S3, BenchError> {
         let endpoint = Endpoint::parse(endpoint_url)?;
         let host = endpoint.host()?;
-        let mut signer = SigV4Signer::new(access_key, secret, region);
+        let signer = SigV4Signer::new(access_key, secret, region);
         // Sign once now, so a key that cannot be a header value fails here
         // and not in every request.
         let mut probe = http::HeaderMap::new();

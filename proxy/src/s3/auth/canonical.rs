@@ -29,10 +29,11 @@ pub struct RequestParts<'a> {
 
 /// The canonical request:
 /// `method \n uri \n query \n headers (each "name:value\n") \n signed;names \n payload`.
+/// `signed_headers` is the `;`-separated list of lower-case names.
 pub fn canonical_request(
     req: RequestParts<'_>,
     canonical_uri: &str,
-    signed_headers: &[String],
+    signed_headers: &str,
     payload_line: &str,
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(512);
@@ -44,19 +45,14 @@ pub fn canonical_request(
         out.extend_from_slice(canonical_query(query).as_bytes());
     }
     out.push(b'\n');
-    for name in signed_headers {
+    for name in signed_headers.split(';') {
         out.extend_from_slice(name.as_bytes());
         out.push(b':');
         canonical_header_value(req, name, &mut out);
         out.push(b'\n');
     }
     out.push(b'\n');
-    for (i, name) in signed_headers.iter().enumerate() {
-        if i > 0 {
-            out.push(b';');
-        }
-        out.extend_from_slice(name.as_bytes());
-    }
+    out.extend_from_slice(signed_headers.as_bytes());
     out.push(b'\n');
     out.extend_from_slice(payload_line.as_bytes());
     out

@@ -13,15 +13,13 @@ pub use super::canonical::{EMPTY_SHA256_HEX, UNSIGNED_PAYLOAD};
 /// The service every S3 credential scope names.
 const SERVICE: &str = "s3";
 
-/// An access key, its secret and region; caches the signing key of the
-/// last day it signed on (the key changes once a day).
+/// An access key, its secret and region (the signing key of a day is
+/// derived once per thread: see [`canonical::signing_key`]).
 #[derive(Clone)]
 pub struct SigV4Signer {
     access_key: String,
     secret: String,
     region: String,
-    /// `(yyyymmdd, signing key)` of the last request signed.
-    day_key: Option<(String, [u8; 32])>,
 }
 
 impl std::fmt::Debug for SigV4Signer {
@@ -40,7 +38,6 @@ impl SigV4Signer {
             access_key: access_key.to_owned(),
             secret: secret.to_owned(),
             region: region.to_owned(),
-            day_key: None,
         }
     }
 
@@ -51,7 +48,7 @@ impl SigV4Signer {
     /// include `host`. The path is signed as sent, so it must already be in
     /// AWS's encoded form.
     pub fn sign(
-        &mut self,
+        &self,
         method: &Method,
         uri: &Uri,
         headers: &mut HeaderMap,
@@ -61,8 +58,9 @@ impl SigV4Signer {
         headers.insert("x-amz-date", HeaderValue::from_str(&at.text)?);
         headers.insert("x-amz-content-sha256", HeaderValue::from_str(payload_hash)?);
         headers.remove(http::header::AUTHORIZATION);
-        let mut signed: Vec<String> = headers.keys().map(|k| k.as_str().to_owned()).collect();
-        signed.sort();
+        let mut names: Vec<&str> = headers.keys().map(|k| k.as_str()).collect();
+        names.sort_unstable();
+        let signed = names.join(";");
         let parts = RequestParts {
             method: method.as_str(),
             uri,
@@ -72,26 +70,14 @@ impl SigV4Signer {
             canonical::canonical_request(parts, canonical::uri_as_sent(uri), &signed, payload_hash);
         let scope = format!("{}/{}/{SERVICE}/{SCOPE_TERMINAL}", at.date(), self.region);
         let string_to_sign = canonical::string_to_sign(&at.text, &scope, &creq);
-        let key = self.key_for(at.date());
+        let key = canonical::signing_key(&self.secret, at.date(), &self.region, SERVICE);
         let signature = hex::encode(canonical::hmac_sha256(&key, string_to_sign.as_bytes()));
         let value = format!(
             "{ALGORITHM} Credential={}/{scope}, SignedHeaders={}, Signature={signature}",
-            self.access_key,
-            signed.join(";")
+            self.access_key, signed
         );
         headers.insert(http::header::AUTHORIZATION, HeaderValue::from_str(&value)?);
         Ok(())
-    }
-
-    fn key_for(&mut self, date: &str) -> [u8; 32] {
-        match &self.day_key {
-            Some((day, key)) if day == date => *key,
-            _ => {
-                let key = canonical::signing_key(&self.secret, date, &self.region, SERVICE);
-                self.day_key = Some((date.to_owned(), key));
-                key
-            }
-        }
     }
 }
 
@@ -123,7 +109,7 @@ mod tests {
     fn signed_requests_verify_on_the_server_side() {
         // Requests this signer signs pass the server's parse + verify, with the payload mode kept.
         let at = AmzDate::from_unix_secs(EXAMPLE_SECS);
-        let mut s = signer();
+        let s = signer();
         for (method, target, payload) in [
             ("PUT", "/bucket/key", UNSIGNED_PAYLOAD),
             ("GET", "/bucket?list-type=2&max-keys=1000", EMPTY_SHA256_HEX),

@@ -60,8 +60,9 @@ pub struct SigV4Request {
     pub scope: CredentialScope,
     /// `X-Amz-Date` (header or query) or, for header auth without it, `Date`.
     pub timestamp: AmzDate,
-    /// Lower-case names, in the order they were signed.
-    pub signed_headers: Vec<String>,
+    /// Lower-case names, in the order they were signed, joined by `;`
+    /// as the canonical request lists them.
+    pub signed_headers: String,
     pub signature: [u8; 32],
     /// `X-Amz-Expires` of a presigned URL; `None` for header auth.
     pub expires: Option<u64>,
@@ -261,24 +262,23 @@ fn check_scope(scope: &CredentialScope, timestamp: &AmzDate) -> Result<(), Strin
 }
 
 /// `host;range;x-amz-date`: lower-case header names, no repeats, `host` among them.
-fn parse_signed_headers(value: &str) -> Result<Vec<String>, String> {
-    let names: Vec<String> = value.split(';').map(str::to_owned).collect();
-    if names.len() > SIGNED_HEADERS_MAX {
+fn parse_signed_headers(value: &str) -> Result<String, String> {
+    if value.split(';').nth(SIGNED_HEADERS_MAX).is_some() {
         return Err(format!("more than {SIGNED_HEADERS_MAX} SignedHeaders."));
     }
-    for (i, name) in names.iter().enumerate() {
+    for (i, name) in value.split(';').enumerate() {
         let valid = !name.is_empty()
             && name.bytes().all(|b| {
                 b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.!#$%&'*+^`|~".contains(&b)
             });
-        if !valid || names[..i].contains(name) {
+        if !valid || value.split(';').take(i).any(|earlier| earlier == name) {
             return Err(format!("the SignedHeaders entry \"{name}\" is invalid."));
         }
     }
-    if !names.iter().any(|n| n == "host") {
+    if !value.split(';').any(|n| n == "host") {
         return Err("the SignedHeaders must include host.".to_owned());
     }
-    Ok(names)
+    Ok(value.to_owned())
 }
 
 fn parse_signature(value: &str) -> Option<[u8; 32]> {
@@ -374,7 +374,7 @@ impl SigV4Request {
             .keys()
             .map(|n| n.as_str())
             .filter(|n| n.starts_with("x-amz-") && !UNSIGNED_AMZ_HEADERS_ALLOWED.contains(n))
-            .filter(|n| !self.signed_headers.iter().any(|s| s == n))
+            .filter(|n| !self.signed_headers.split(';').any(|s| s == *n))
             .collect();
         if unsigned.is_empty() {
             return Ok(());

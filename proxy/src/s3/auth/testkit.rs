@@ -57,7 +57,7 @@ impl Signer<'_> {
         method: &Method,
         uri: &Uri,
         headers: &HeaderMap,
-        signed: &[String],
+        signed: &str,
         payload: &str,
     ) -> String {
         let req = RequestParts {
@@ -74,15 +74,16 @@ impl Signer<'_> {
     /// Adds an `Authorization` header signing every header already present
     /// (which must include `host` and `x-amz-content-sha256`).
     pub fn authorize(&self, method: &Method, uri: &Uri, headers: &mut HeaderMap) {
-        let mut signed: Vec<String> = headers.keys().map(|k| k.as_str().to_owned()).collect();
-        signed.sort();
+        let mut names: Vec<&str> = headers.keys().map(|k| k.as_str()).collect();
+        names.sort_unstable();
+        let signed = names.join(";");
         let payload = headers["x-amz-content-sha256"].to_str().unwrap().to_owned();
         let signature = self.sign(method, uri, headers, &signed, &payload);
         let value = format!(
             "{ALGORITHM} Credential={}/{}, SignedHeaders={}, Signature={signature}",
             self.access_key,
             self.scope(),
-            signed.join(";")
+            signed
         );
         headers.insert("authorization", value.parse().unwrap());
     }
@@ -112,8 +113,7 @@ impl Signer<'_> {
             self.timestamp
         );
         let unsigned: Uri = format!("{}?{query}", uri.path()).parse().unwrap();
-        let signed = ["host".to_owned()];
-        let signature = self.sign(method, &unsigned, headers, &signed, payload);
+        let signature = self.sign(method, &unsigned, headers, "host", payload);
         format!("{}?{query}&X-Amz-Signature={signature}", uri.path())
             .parse()
             .unwrap()
