@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use cairn_tests::Cairn;
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 
 /// `openstack ARGS -f json` with `env` (the openrc, or a variation of it)
 /// and nothing else of the caller's OS_* environment.
@@ -174,15 +174,18 @@ fn objects_with_keystone(
         .map(|body| assert_eq!(body, "hello from keystone\n"))?;
 
     // S3 with the EC2 credential: the container is a bucket of the project.
-    let aws = |args: &[&str]| -> Result<String> {
-        let out = Command::new("aws")
-            .env("AWS_ACCESS_KEY_ID", field(ec2, "access"))
-            .env("AWS_SECRET_ACCESS_KEY", field(ec2, "secret"))
+    let aws_as = |access: &str, secret: &str, args: &[&str]| -> Result<Output> {
+        Ok(Command::new("aws")
+            .env("AWS_ACCESS_KEY_ID", access)
+            .env("AWS_SECRET_ACCESS_KEY", secret)
             .env("AWS_DEFAULT_REGION", &cairn.openrc["AWS_DEFAULT_REGION"])
             .env("AWS_ENDPOINT_URL", &cairn.openrc["AWS_ENDPOINT_URL"])
             .args(args)
             .stdin(Stdio::null())
-            .output()?;
+            .output()?)
+    };
+    let aws = |args: &[&str]| -> Result<String> {
+        let out = aws_as(field(ec2, "access"), field(ec2, "secret"), args)?;
         anyhow::ensure!(
             out.status.success(),
             "aws {args:?}: {}",
@@ -199,6 +202,55 @@ fn objects_with_keystone(
     ])?;
     let objects = openstack(alice, &["object", "list", "reports"])?;
     assert!(names(&objects, "Name").contains(&"via-s3.txt".to_owned()));
+
+    // Over S3, demo's keys name demo's own buckets: alice's bucket is
+    // neither listed nor readable nor writable with them, and alice's
+    // EC2 keys do not list demo's buckets.
+    let (demo_ak, demo_sk) = (
+        &cairn.openrc["AWS_ACCESS_KEY_ID"],
+        &cairn.openrc["AWS_SECRET_ACCESS_KEY"],
+    );
+    let demo_buckets = aws_as(demo_ak, demo_sk, &["s3api", "list-buckets"])?;
+    let listed = String::from_utf8_lossy(&demo_buckets.stdout);
+    assert!(
+        demo_buckets.status.success() && !listed.contains("\"reports\""),
+        "{listed}"
+    );
+    for args in [
+        vec!["s3api", "head-bucket", "--bucket", "reports"],
+        vec![
+            "s3api",
+            "get-object",
+            "--bucket",
+            "reports",
+            "--key",
+            &rel,
+            "/dev/null",
+        ],
+        vec![
+            "s3api",
+            "put-object",
+            "--bucket",
+            "reports",
+            "--key",
+            "stolen",
+        ],
+    ] {
+        let out = aws_as(demo_ak, demo_sk, &args)?;
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && (err.contains("404") || err.contains("NoSuchBucket")),
+            "demo's keys reached alice's bucket with {args:?}: {err}"
+        );
+    }
+    let made = aws_as(demo_ak, demo_sk, &["s3", "mb", "s3://demo-only"])?;
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    assert!(!aws(&["s3", "ls"])?.contains("demo-only"));
+    assert!(aws(&["s3", "ls", "s3://demo-only"]).is_err());
 
     // Isolation: demo (another project) cannot read alice's account, and
     // alice cannot write demo's.
