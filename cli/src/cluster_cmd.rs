@@ -7,7 +7,9 @@
 //! `status` asks every node for its `NodeStatus` and prints a table
 //! (`render`) or, with `--json`, one JSON document; a node that does not
 //! answer is reported as down, not as an error: the command fails only
-//! when no node answers at all. `push-ring` publishes a rebalanced ring;
+//! when no node answers at all. A node `remove-node` took out is still
+//! asked (it is listed in `DIR/ring/removed-nodes.json`) and shown as
+//! draining until it holds no partition, then as drained. `push-ring` publishes a rebalanced ring;
 //! `add-node` and `remove-node` grow and shrink the cluster while it runs.
 
 mod render;
@@ -96,6 +98,9 @@ pub fn run(cmd: ClusterCommand) -> Result<()> {
         ClusterCommand::RemoveNode { data, node } => {
             // The node's address, before the new ring forgets it.
             let addr = ring_nodes(&data)?.get(&u64::from(node)).copied();
+            if let Some(addr) = addr {
+                remember_removed(&data, u64::from(node), addr)?;
+            }
             match crate::up::remove_node_devices(&data, node)? {
                 Some(ring) => {
                     let ring_bytes = serde_json::to_vec(&ring)?;
@@ -221,6 +226,8 @@ struct NodeReport {
     node_id: u64,
     internode_addr: SocketAddr,
     up: bool,
+    /// Taken out by `remove-node`: its partitions are moving away.
+    removed: bool,
     /// Why the node did not answer.
     error: Option<String>,
     status: Option<NodeStatus>,
@@ -229,8 +236,11 @@ struct NodeReport {
 /// The cluster at a glance.
 #[derive(Debug, PartialEq, Eq, Serialize)]
 struct Summary {
+    /// The ring's nodes (removed ones not counted).
     nodes_total: usize,
     nodes_up: usize,
+    /// Removed nodes that still hold partitions, or did not answer.
+    draining: usize,
     /// Devices on the nodes that answered.
     devices: usize,
     /// The metadata leader, when every node that answered names the same
@@ -246,10 +256,11 @@ struct Summary {
 fn status(args: &StatusArgs) -> Result<()> {
     let root = args.data.as_path();
     let nodes = ring_nodes(root)?;
-    let status = as_operator(
-        root,
-        |endpoint| async move { ask_all(&endpoint, &nodes).await },
-    )?;
+    let mut removed = removed_nodes(root)?;
+    removed.retain(|id, _| !nodes.contains_key(id));
+    let status = as_operator(root, |endpoint| async move {
+        ask_all(&endpoint, &nodes, &removed).await
+    })?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&status)?);
     } else {
@@ -276,13 +287,41 @@ fn ring_nodes(root: &Path) -> Result<BTreeMap<u64, SocketAddr>> {
     Ok(nodes)
 }
 
-/// Asks every node at once; a node's failure is its report's, not ours.
+/// Where `remove-node` lists the nodes it took out, with their addresses.
+fn removed_path(root: &Path) -> PathBuf {
+    root.join("ring/removed-nodes.json")
+}
+
+/// The nodes taken out of the cluster, which may still hold partitions.
+fn removed_nodes(root: &Path) -> Result<BTreeMap<u64, SocketAddr>> {
+    let path = removed_path(root);
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes).with_context(|| format!("reading {}", path.display()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Adds node `id` at `addr` to the removed nodes.
+fn remember_removed(root: &Path, id: u64, addr: SocketAddr) -> Result<()> {
+    let mut removed = removed_nodes(root)?;
+    removed.insert(id, addr);
+    let path = removed_path(root);
+    std::fs::write(&path, serde_json::to_vec_pretty(&removed)?)
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// Asks every node at once, the ring's and the removed ones; a node's
+/// failure is its report's, not ours.
 async fn ask_all(
     endpoint: &Arc<Endpoint>,
     nodes: &BTreeMap<u64, SocketAddr>,
+    removed: &BTreeMap<u64, SocketAddr>,
 ) -> Result<ClusterStatus> {
     let mut asks = tokio::task::JoinSet::new();
-    for (&node_id, &addr) in nodes {
+    for (&node_id, &addr) in nodes.iter().chain(removed) {
         let endpoint = endpoint.clone();
         let peer = peer(node_id, addr);
         asks.spawn(async move {
@@ -301,6 +340,7 @@ async fn ask_all(
             node_id,
             internode_addr,
             up: status.is_some(),
+            removed: removed.contains_key(&node_id),
             error,
             status,
         });
@@ -313,6 +353,9 @@ async fn ask_all(
 }
 
 fn summarize(reports: &[NodeReport]) -> Summary {
+    let draining = reports.iter().filter(|r| r.removed && !r.drained()).count();
+    let (removed, reports): (Vec<&NodeReport>, Vec<&NodeReport>) =
+        reports.iter().partition(|r| r.removed);
     let up: Vec<&NodeStatus> = reports.iter().filter_map(|r| r.status.as_ref()).collect();
     let views: Vec<(Option<u64>, u64)> = up
         .iter()
@@ -323,9 +366,18 @@ fn summarize(reports: &[NodeReport]) -> Summary {
         _ => false,
     };
     let first = views.first().filter(|_| agreed);
+    // Every partition a removed node holds is out of place.
+    let held_by_removed: u64 = removed
+        .iter()
+        .filter_map(|r| r.status.as_ref())
+        .flat_map(|s| &s.devices)
+        .filter_map(|d| d.placement)
+        .map(|p| u64::from(p.partitions_held))
+        .sum();
     Summary {
         nodes_total: reports.len(),
         nodes_up: up.len(),
+        draining,
         devices: up.iter().map(|s| s.devices.len()).sum(),
         leader: first.and_then(|v| v.0),
         term: first.map(|v| v.1),
@@ -335,7 +387,31 @@ fn summarize(reports: &[NodeReport]) -> Summary {
             .flat_map(|s| &s.devices)
             .filter_map(|d| d.placement)
             .map(|p| u64::from(p.out_of_place))
-            .sum(),
+            .sum::<u64>()
+            + held_by_removed,
+    }
+}
+
+impl NodeReport {
+    /// A removed node that answered and holds no partition on any device:
+    /// safe to stop.
+    fn drained(&self) -> bool {
+        self.status.as_ref().is_some_and(|s| {
+            s.devices
+                .iter()
+                .all(|d| d.placement.is_some_and(|p| p.partitions_held == 0))
+        })
+    }
+
+    /// The STATE column: up, down, draining, drained or stopped.
+    fn state(&self) -> &'static str {
+        match (self.removed, self.up) {
+            (false, true) => "up",
+            (false, false) => "down",
+            (true, false) => "stopped",
+            (true, true) if self.drained() => "drained",
+            (true, true) => "draining",
+        }
     }
 }
 

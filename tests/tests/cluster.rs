@@ -271,6 +271,14 @@ fn a_fourth_node_joins_under_load_and_leaves_again() -> anyhow::Result<()> {
     // Node 4 leaves under load; its partitions go back to nodes 1-3.
     let load = WriteLoad::start(&storage, "load", &token, WRITERS, true);
     c.cluster_cmd(&["remove-node", "4"])?;
+    // Status still shows node 4, as removed, beside the ring's three.
+    let (_, status) = c.status()?;
+    assert_eq!(status["summary"]["nodes_total"], 3, "{status:#}");
+    let node4 = status["nodes"]
+        .as_array()
+        .and_then(|nodes| nodes.iter().find(|n| n["node_id"] == 4))
+        .unwrap_or_else(|| panic!("node 4 is not in the status: {status:#}"));
+    assert_eq!(node4["removed"], true, "{status:#}");
     let deadline = std::time::Instant::now() + Duration::from_secs(180);
     while c.metric_total(4, "cairn_device_objects")? > 0.0 {
         anyhow::ensure!(

@@ -15,9 +15,13 @@ use crate::node_status::{NodeStatus, RaftRole};
 pub(super) fn render(root: &Path, status: &ClusterStatus) -> String {
     let mut out = String::new();
     let s = &status.summary;
+    let draining = match s.draining {
+        0 => String::new(),
+        n => format!(", {n} removed still draining"),
+    };
     let _ = writeln!(
         out,
-        "cluster {}: {} of {} nodes up, {} devices; {}",
+        "cluster {}: {} of {} nodes up{draining}, {} devices; {}",
         root.display(),
         s.nodes_up,
         s.nodes_total,
@@ -79,7 +83,7 @@ fn nodes_table(nodes: &[NodeReport]) -> String {
         let mut row = vec![
             node_name(r.node_id),
             r.internode_addr.to_string(),
-            if r.up { "up" } else { "down" }.to_owned(),
+            r.state().to_owned(),
         ];
         match &r.status {
             Some(s) => {
@@ -104,7 +108,7 @@ fn nodes_table(nodes: &[NodeReport]) -> String {
     let mut out = table(&header, rows);
     for r in nodes {
         if let Some(e) = &r.error {
-            let _ = writeln!(out, "{} is down: {e}", node_name(r.node_id));
+            let _ = writeln!(out, "{} is {}: {e}", node_name(r.node_id), r.state());
         }
     }
     out

@@ -71,6 +71,7 @@ fn report(id: u64, status: Option<NodeStatus>) -> NodeReport {
         node_id: id,
         internode_addr: addr(id),
         up: status.is_some(),
+        removed: false,
         error: status
             .is_none()
             .then(|| "connecting to 127.0.0.4:6200: no answer".to_owned()),
@@ -93,6 +94,7 @@ fn nodes_that_agree_give_the_leader_and_a_down_node_is_listed() {
         Summary {
             nodes_total: 3,
             nodes_up: 2,
+            draining: 0,
             devices: 4,
             leader: Some(1),
             term: Some(3),
@@ -187,4 +189,58 @@ fn nodes_that_disagree_or_know_no_leader_give_none() {
         !text.contains("DEVICE"),
         "no device table without a node: {text}"
     );
+}
+
+#[test]
+fn removed_nodes_are_draining_until_they_hold_nothing() {
+    // A removed node that answers and holds partitions is draining, and
+    // its partitions count as out of place; it is not one of the ring's
+    // nodes nor a voice on the leader. Holding none, it is drained; not
+    // answering, stopped.
+    let removed = |id, status| NodeReport {
+        removed: true,
+        ..report(id, status)
+    };
+    let mut empty = node(4, None, 0);
+    for d in &mut empty.devices {
+        d.placement = Some(Placement {
+            partitions_held: 0,
+            out_of_place: 0,
+        });
+    }
+    let reports = vec![
+        report(1, Some(node(1, Some(1), 3))),
+        report(2, Some(node(2, Some(1), 3))),
+        removed(3, Some(node(3, None, 2))),
+        removed(4, Some(empty)),
+        removed(5, None),
+    ];
+    let summary = summarize(&reports);
+    assert_eq!(
+        summary,
+        Summary {
+            nodes_total: 2,
+            nodes_up: 2,
+            draining: 2,
+            devices: 4,
+            leader: Some(1),
+            term: Some(3),
+            leader_agreed: true,
+            out_of_place: 2 + 1000,
+        }
+    );
+    let states: Vec<&str> = reports.iter().map(NodeReport::state).collect();
+    assert_eq!(states, ["up", "up", "draining", "drained", "stopped"]);
+    let text = render::render(
+        Path::new("/data"),
+        &ClusterStatus {
+            summary,
+            nodes: reports,
+        },
+    );
+    assert!(
+        text.starts_with("cluster /data: 2 of 2 nodes up, 2 removed still draining, 4 devices"),
+        "{text}"
+    );
+    assert!(text.contains("node-5 is stopped: connecting"), "{text}");
 }
