@@ -200,11 +200,21 @@ impl S3 {
 }
 
 /// The signing time: now.
+/// The time requests are signed at, formatted once a second per thread.
 fn now() -> AmzDate {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<AmzDate>> = const { std::cell::RefCell::new(None) };
+    }
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    AmzDate::from_unix_secs(secs)
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        match &*last {
+            Some(at) if at.unix_secs == secs => at.clone(),
+            _ => last.insert(AmzDate::from_unix_secs(secs)).clone(),
+        }
+    })
 }
 
 /// The text of every `<tag>…</tag>`, entities decoded.

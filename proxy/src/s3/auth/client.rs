@@ -69,9 +69,14 @@ impl SigV4Signer {
         let creq =
             canonical::canonical_request(parts, canonical::uri_as_sent(uri), &signed, payload_hash);
         let scope = format!("{}/{}/{SERVICE}/{SCOPE_TERMINAL}", at.date(), self.region);
-        let string_to_sign = canonical::string_to_sign(&at.text, &scope, &creq);
         let key = canonical::signing_key(&self.secret, at.date(), &self.region, SERVICE);
-        let signature = hex::encode(canonical::hmac_sha256(&key, string_to_sign.as_bytes()));
+        let mut signature = [0u8; 64];
+        hex::encode_to_slice(
+            canonical::signature(&key, &at.text, &scope, &creq),
+            &mut signature,
+        )
+        .expect("64 hex digits for 32 bytes");
+        let signature = std::str::from_utf8(&signature).expect("hex digits are ASCII");
         let value = format!(
             "{ALGORITHM} Credential={}/{scope}, SignedHeaders={}, Signature={signature}",
             self.access_key, signed
