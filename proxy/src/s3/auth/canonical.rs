@@ -162,7 +162,9 @@ fn canonical_header_value(req: RequestParts<'_>, name: &str, out: &mut Vec<u8>) 
     }
 }
 
-/// `AWS4-HMAC-SHA256 \n timestamp \n scope \n hex(sha256(canonical request))`.
+/// `AWS4-HMAC-SHA256 \n timestamp \n scope \n hex(sha256(canonical request))`:
+/// the string [`signature`] signs, written out for the tests that check it.
+#[cfg(test)]
 pub fn string_to_sign(timestamp: &str, scope: &str, canonical_request: &[u8]) -> String {
     format!(
         "{ALGORITHM}\n{timestamp}\n{scope}\n{}",
