@@ -3,13 +3,16 @@
 //! resize, snapshot, delete) against the metadata service and the storage.
 //!
 //! Attaching takes the volume's lease through Raft (a new epoch), raises
-//! the fence on every device to that epoch, and loads the extent map. The
+//! the fence on every device to that epoch, loads the extent map and the
+//! volume's degraded replicas, and starts the volume's repairer, which
+//! copies degraded replicas back from good ones every
+//! [`REPAIR_INTERVAL`] while any remain. The
 //! volume stays attached, shared by every connection to it, until it is
 //! deleted or the gateway shuts down. Export names are volume names, and
 //! `volume@snapshot` for a read-only view of a snapshot.
 
 use crate::device::{BlockDevice, BlockError, ExportSummary, Exports, SECTOR};
-use crate::volume::{block_error, Attachment, Backend, Layer, Volume};
+use crate::volume::{block_error, forget_volume, Attachment, Backend, Layer, Volume};
 use async_trait::async_trait;
 use cairn_base::{Clock, SystemClock, VolumeId};
 use cairn_meta_api::{MetaError, NewVolume, ParentRef, VolumeMetadata, VolumeRecord};
@@ -20,6 +23,8 @@ use std::sync::Arc;
 
 /// Default bytes per extent.
 pub const DEFAULT_EXTENT_SIZE: u32 = 4 << 20;
+/// How often an attached volume's repairer looks for degraded replicas.
+pub const REPAIR_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
 /// Separates a volume from a snapshot in an export name.
 const SNAPSHOT_SEP: char = '@';
 
@@ -123,6 +128,8 @@ impl Gateway {
     /// extents, then its parent snapshot's, and so on.
     async fn layer(&self, rec: &VolumeRecord, limit: u32) -> Result<Arc<Layer>, BlockError> {
         let map = self.backend.load_map(rec.id).await?;
+        let degraded = crate::volume::Degraded::default();
+        degraded.load(&*self.backend.records, rec.id).await?;
         let parent_layer = match rec.parent {
             None => None,
             Some(p) => {
@@ -134,13 +141,9 @@ impl Gateway {
                 Some(Box::pin(self.layer(&parent, p.generation)).await?)
             }
         };
-        Ok(Arc::new(Layer::new(
-            rec.id,
-            rec.replica_count,
-            limit,
-            map,
-            parent_layer,
-        )))
+        let mut layer = Layer::new(rec.id, rec.replica_count, limit, map, parent_layer);
+        layer.degraded = degraded;
+        Ok(Arc::new(layer))
     }
 
     async fn attach(&self, name: &str) -> Result<Arc<Volume>, BlockError> {
@@ -179,6 +182,7 @@ impl Gateway {
             self.backend.clone(),
         ));
         attached.insert(rec.id, v.clone());
+        spawn_repairer(&v);
         Ok(v)
     }
 
@@ -393,6 +397,7 @@ impl Gateway {
             );
         }
         self.remove_extents(rec.id, None).await?;
+        forget_volume(&*self.backend.records, rec.id).await?;
         let gone = self.meta.delete_volume(rec.id).await?;
         if let Some(p) = gone.parent {
             let parent = self.meta.volume(&p.volume.to_string()).await?;
@@ -494,4 +499,21 @@ impl Exports for Gateway {
         };
         Ok(device)
     }
+}
+
+/// Repairs `v`'s degraded replicas now and then every [`REPAIR_INTERVAL`]
+/// while the volume is attached anywhere in this process.
+fn spawn_repairer(v: &Arc<Volume>) {
+    let weak = Arc::downgrade(v);
+    tokio::spawn(async move {
+        loop {
+            let Some(v) = weak.upgrade() else { return };
+            if !v.layer().degraded.is_empty() {
+                let left = v.repair_degraded().await;
+                tracing::debug!(volume = %v.id(), left, "degraded replicas left");
+            }
+            drop(v);
+            tokio::time::sleep(REPAIR_INTERVAL).await;
+        }
+    });
 }

@@ -2,8 +2,11 @@
 //!
 //! - [`volume`]: an attached volume as a [`BlockDevice`]: thin extents on
 //!   the ring, the volume's replicas (the ring's three, or the first one or
-//!   two when its record says so) written together, copy-on-write generations
-//!   for snapshots and clones, every write carrying the lease's epoch.
+//!   two when its record says so) written together and acknowledged on a
+//!   majority, a replica that missed an acknowledged write recorded as
+//!   degraded (in the metadata group, before the acknowledgement), never
+//!   read and repaired from a good one; copy-on-write generations for
+//!   snapshots and clones, every write carrying the lease's epoch.
 //! - [`gateway`]: attaches volumes (lease, fence, extent map) for the
 //!   protocol servers and carries out create / clone / resize / snapshot /
 //!   delete.
@@ -19,7 +22,9 @@
 //!
 //! Invariants, whatever the protocol:
 //! - a write acknowledged with FUA, and every write acknowledged before a
-//!   FLUSH / SYNCHRONIZE CACHE that was acknowledged, is durable;
+//!   FLUSH / SYNCHRONIZE CACHE that was acknowledged, is durable on a
+//!   majority of its extent's replicas;
+//! - no read is served from a replica recorded as degraded;
 //! - bad input is answered with the protocol's own error (an NBD error reply,
 //!   SCSI sense data), never a panic and never a hang;
 //! - no request reads or writes outside the device.

@@ -61,6 +61,7 @@ impl Cloud {
         let backend = Backend {
             nodes: self.storage.clone(),
             placement: self.ring.clone(),
+            records: self.meta.clone(),
         };
         Gateway::start(self.meta.clone(), backend, holder)
             .await

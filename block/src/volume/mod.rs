@@ -11,11 +11,21 @@
 //! copied forward on each device, and one that exists only in the clone
 //! parent is first filled from it. Every write, discard and flush carries
 //! the lease's epoch.
+//!
+//! Writes, discards and copies succeed on a majority of the extent's
+//! replicas (`replicas`); one that missed an acknowledged change is marked
+//! degraded first (`degraded`: in the layer for readers, and durably in
+//! the metadata group), reads skip degraded replicas, and
+//! [`Volume::repair_degraded`] copies them back whole from a good one
+//! (decision 0015). A flush succeeds when a majority of the replicas of
+//! every extent changed since the last one flushed.
 
+mod degraded;
 mod map;
 mod placement;
 mod replicas;
 
+pub use degraded::{forget_volume, Degraded, Mark, TABLE as DEGRADED_TABLE};
 pub use map::{ExtentMap, Materialize};
 pub use placement::ExtentPlacement;
 
@@ -23,12 +33,14 @@ use crate::device::{check_range, AllocRun, BlockDevice, BlockError, DeviceIdenti
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use cairn_base::VolumeId;
-use cairn_nodeapi::{DeviceId, Epoch, ExtentKey, ExtentNode, ExtentWrite};
+use cairn_meta_api::records::Records;
+use cairn_nodeapi::{DeviceId, Epoch, ExtentKey, ExtentNode, ExtentWrite, NodeError};
 use futures::future::join_all;
 pub(crate) use replicas::block_error;
-use replicas::{copy_all, discard_all, read_any, write_all};
+use replicas::{copy_extent, quorum_of, read_any, Fanout, Missed};
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// Locks that serialize copy-on-write of one extent (by index, striped).
 const COW_STRIPES: usize = 64;
@@ -43,6 +55,8 @@ const ZERO_CHUNK: u32 = 1 << 20;
 pub struct Backend {
     pub nodes: Arc<dyn ExtentNode>,
     pub placement: Arc<dyn ExtentPlacement>,
+    /// Where degraded replicas are recorded (the metadata group's tables).
+    pub records: Arc<dyn Records>,
 }
 
 impl Backend {
@@ -75,15 +89,18 @@ pub struct Layer {
     /// own layer; a snapshot's generation otherwise).
     limit: AtomicU32,
     map: RwLock<ExtentMap>,
+    /// This volume's extent replicas that missed acknowledged changes.
+    pub degraded: Degraded,
     pub parent: Option<Arc<Layer>>,
 }
 
-/// Where a reader finds an extent: its key, and how many copies the
-/// volume that wrote it keeps.
-#[derive(Debug, Clone, Copy)]
-struct Found {
+/// Where a reader finds an extent: its key, how many copies the volume
+/// that wrote it keeps, and that volume's layer (with its degraded marks).
+#[derive(Clone, Copy)]
+struct Found<'a> {
     key: ExtentKey,
     replica_count: Option<u8>,
+    layer: &'a Layer,
 }
 
 impl Layer {
@@ -99,6 +116,7 @@ impl Layer {
             replica_count,
             limit: AtomicU32::new(limit),
             map: RwLock::new(map),
+            degraded: Degraded::default(),
             parent,
         }
     }
@@ -113,7 +131,7 @@ impl Layer {
 
     /// The extent holding `index` for a reader of this layer, searching
     /// the parents; `None`: nothing was ever written there.
-    fn resolve(&self, index: u64) -> Option<Found> {
+    fn resolve(&self, index: u64) -> Option<Found<'_>> {
         let limit = self.limit.load(Ordering::Acquire);
         match self.map().visible(index, limit) {
             Some(generation) => Some(Found {
@@ -123,6 +141,7 @@ impl Layer {
                     generation,
                 },
                 replica_count: self.replica_count,
+                layer: self,
             }),
             None => self.parent.as_ref()?.resolve(index),
         }
@@ -164,6 +183,13 @@ pub struct Volume {
     /// snapshot moves the head generation.
     head: tokio::sync::RwLock<()>,
     cow: Vec<tokio::sync::Mutex<()>>,
+    /// Held shared by every change of an extent (by index, striped),
+    /// exclusively while a degraded replica of it is repaired, so no change
+    /// lands between the repair's read of the good copy and its write.
+    repairing: Vec<tokio::sync::RwLock<()>>,
+    /// Extents (index, generation) changed since the last flush: a flush
+    /// must reach a majority of each one's replicas.
+    dirty: Mutex<HashSet<(u64, u32)>>,
 }
 
 /// One extent's part of a request.
@@ -189,6 +215,10 @@ impl Volume {
             cow: (0..COW_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
+            repairing: (0..COW_STRIPES)
+                .map(|_| tokio::sync::RwLock::new(()))
+                .collect(),
+            dirty: Mutex::new(HashSet::new()),
         }
     }
 
@@ -267,11 +297,22 @@ impl Volume {
         }
     }
 
+    /// The replicas a reader of `f` may read: those not degraded.
+    fn readable(&self, f: &Found<'_>) -> Vec<DeviceId> {
+        let devices = self.replicas(f.key.volume, f.key.index, f.replica_count);
+        let stale = f
+            .layer
+            .degraded
+            .stale(f.key.index, f.key.generation, &devices);
+        devices.into_iter().filter(|d| !stale.contains(d)).collect()
+    }
+
     async fn read_piece(&self, p: Piece) -> Result<Bytes, BlockError> {
-        let Some(Found { key, replica_count }) = self.layer.resolve(p.index) else {
+        let Some(found) = self.layer.resolve(p.index) else {
             return Ok(zeros(p.len));
         };
-        let devices = self.replicas(key.volume, key.index, replica_count);
+        let key = found.key;
+        let devices = self.readable(&found);
         let repair = self
             .epoch
             .filter(|_| key.volume == self.layer.volume)
@@ -288,6 +329,52 @@ impl Volume {
         .await
     }
 
+    /// This volume's own replicas of extent `index`, and those of them
+    /// degraded at `generation`.
+    fn own_fanout(&self, index: u64, generation: u32) -> (Vec<DeviceId>, Vec<DeviceId>) {
+        let devices = self.own_replicas(index);
+        let stale = self.layer.degraded.stale(index, generation, &devices);
+        (devices, stale)
+    }
+
+    /// After a change of extent `index` at `generation` reached its quorum:
+    /// marks the replicas that missed it degraded (durably, before the
+    /// change is acknowledged) and remembers the extent for the next flush.
+    async fn settle(&self, index: u64, generation: u32, missed: Missed) -> Result<(), BlockError> {
+        let marks: Vec<Mark> = missed
+            .into_iter()
+            .map(|device| Mark {
+                index,
+                generation,
+                device,
+            })
+            .collect();
+        self.record_marks(marks).await?;
+        self.dirty_set().insert((index, generation));
+        Ok(())
+    }
+
+    /// Records the marks among `marks` not already recorded (a write that
+    /// misses a replica marked before costs no commit).
+    async fn record_marks(&self, mut marks: Vec<Mark>) -> Result<(), BlockError> {
+        marks.retain(|m| !self.layer.degraded.recorded(m));
+        if marks.is_empty() {
+            return Ok(());
+        }
+        self.layer
+            .degraded
+            .record(&*self.backend.records, self.layer.volume, &marks)
+            .await
+    }
+
+    fn dirty_set(&self) -> std::sync::MutexGuard<'_, HashSet<(u64, u32)>> {
+        self.dirty.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn repair_lock(&self, index: u64) -> &tokio::sync::RwLock<()> {
+        &self.repairing[(index as usize) % COW_STRIPES]
+    }
+
     /// Makes the extent exist at the head generation before a write that
     /// does not cover all of it.
     async fn materialize(&self, index: u64, epoch: Epoch) -> Result<(), BlockError> {
@@ -297,20 +384,27 @@ impl Volume {
         }
         let _one = self.cow[(index as usize) % COW_STRIPES].lock().await;
         let to = self.head_key(index);
-        let devices = self.own_replicas(index);
         let plan = self.layer.map().materialize(index, head);
         match plan {
             Materialize::Ready => return Ok(()),
             Materialize::CopyFrom(generation) => {
                 let from = ExtentKey { generation, ..to };
-                copy_all(
-                    &self.backend.nodes,
-                    &devices,
-                    (from, to),
-                    self.extent_size,
-                    epoch,
-                )
-                .await?;
+                // A replica degraded at the old generation copies stale
+                // bytes forward: the new one is degraded too.
+                let (devices, stale) = self.own_fanout(index, generation);
+                let fanout = Fanout {
+                    nodes: &self.backend.nodes,
+                    devices: &devices,
+                    stale: &stale,
+                };
+                let mut missed = fanout.copy((from, to), self.extent_size, epoch).await?;
+                let copied_stale: Vec<DeviceId> = stale
+                    .iter()
+                    .copied()
+                    .filter(|d| !missed.contains(d))
+                    .collect();
+                missed.extend(copied_stale);
+                self.settle(index, head, missed).await?;
             }
             Materialize::Absent => {
                 let Some(parent) = self.layer.parent.as_ref() else {
@@ -333,7 +427,14 @@ impl Volume {
                     data,
                     fua: false,
                 };
-                write_all(&self.backend.nodes, &devices, to, w).await?;
+                let (devices, stale) = self.own_fanout(index, head);
+                let fanout = Fanout {
+                    nodes: &self.backend.nodes,
+                    devices: &devices,
+                    stale: &stale,
+                };
+                let missed = fanout.write(to, w).await?;
+                self.settle(index, head, missed).await?;
             }
         }
         self.layer.map_mut().insert(index, head);
@@ -341,12 +442,18 @@ impl Volume {
     }
 
     async fn write_piece(&self, p: Piece, data: Bytes, fua: bool) -> Result<(), BlockError> {
+        let _changing = self.repair_lock(p.index).read().await;
+        self.write_piece_locked(p, data, fua).await
+    }
+
+    /// [`Self::write_piece`] under the extent's repair lock.
+    async fn write_piece_locked(&self, p: Piece, data: Bytes, fua: bool) -> Result<(), BlockError> {
         let epoch = self.epoch_or_read_only()?;
         if p.len < self.extent_size {
             self.materialize(p.index, epoch).await?;
         }
         let key = self.head_key(p.index);
-        let devices = self.own_replicas(p.index);
+        let (devices, stale) = self.own_fanout(p.index, key.generation);
         let w = ExtentWrite {
             extent_size: self.extent_size,
             epoch,
@@ -354,7 +461,13 @@ impl Volume {
             data,
             fua,
         };
-        write_all(&self.backend.nodes, &devices, key, w).await?;
+        let fanout = Fanout {
+            nodes: &self.backend.nodes,
+            devices: &devices,
+            stale: &stale,
+        };
+        let missed = fanout.write(key, w).await?;
+        self.settle(p.index, key.generation, missed).await?;
         self.layer.map_mut().insert(p.index, key.generation);
         Ok(())
     }
@@ -364,41 +477,157 @@ impl Volume {
         if self.layer.resolve(p.index).is_none() {
             return Ok(()); // already reads as zeros
         }
+        let _changing = self.repair_lock(p.index).read().await;
         let head = self.layer.limit.load(Ordering::Acquire);
         let at_head = self.layer.map().materialize(p.index, head) == Materialize::Ready;
         if !at_head && p.len == self.extent_size {
             // An empty extent at the head hides every older one.
-            return self.write_piece(p, Bytes::new(), fua).await;
+            return self.write_piece_locked(p, Bytes::new(), fua).await;
         }
         self.materialize(p.index, epoch).await?;
         let key = self.head_key(p.index);
-        let devices = self.own_replicas(p.index);
-        discard_all(
-            &self.backend.nodes,
-            &devices,
-            key,
-            epoch,
-            (p.offset, p.len),
-            fua,
-        )
-        .await
+        let (devices, stale) = self.own_fanout(p.index, key.generation);
+        let fanout = Fanout {
+            nodes: &self.backend.nodes,
+            devices: &devices,
+            stale: &stale,
+        };
+        let missed = fanout.discard(key, epoch, (p.offset, p.len), fua).await?;
+        self.settle(p.index, key.generation, missed).await
     }
 
+    /// Flushes every device, then checks that each extent changed since
+    /// the last flush is durable on a majority of its replicas, at least
+    /// one of them not degraded; a replica whose flush failed is marked
+    /// degraded. On failure the extents stay owed to the next flush.
     async fn flush_all(&self) -> Result<(), BlockError> {
         let epoch = self.epoch_or_read_only()?;
         let volume = self.layer.volume;
+        let dirty = std::mem::take(&mut *self.dirty_set());
+        let devices = self.backend.placement.devices();
         let results = join_all(
-            self.backend
-                .placement
-                .devices()
-                .into_iter()
-                .map(|d| self.backend.nodes.flush(d, volume, epoch)),
+            devices
+                .iter()
+                .map(|&d| self.backend.nodes.flush(d, volume, epoch)),
         )
         .await;
-        match results.into_iter().find_map(Result::err) {
-            None => Ok(()),
-            Some(e) => Err(block_error(e)),
+        let failed: HashMap<DeviceId, NodeError> = devices
+            .into_iter()
+            .zip(results)
+            .filter_map(|(d, r)| r.err().map(|e| (d, e)))
+            .collect();
+        let outcome = self.settle_flush(&dirty, &failed).await;
+        if outcome.is_err() {
+            self.dirty_set().extend(dirty);
         }
+        outcome
+    }
+
+    /// The verdict of a flush that failed on `failed`, for the extents in
+    /// `dirty`; marks what it must.
+    async fn settle_flush(
+        &self,
+        dirty: &HashSet<(u64, u32)>,
+        failed: &HashMap<DeviceId, NodeError>,
+    ) -> Result<(), BlockError> {
+        if let Some(current) = failed.values().find_map(|e| match e {
+            NodeError::Fenced { current } => Some(*current),
+            _ => None,
+        }) {
+            return Err(BlockError::Fenced(current));
+        }
+        if failed.is_empty() {
+            return Ok(());
+        }
+        let mut marks = Vec::new();
+        for &(index, generation) in dirty {
+            let (devices, stale) = self.own_fanout(index, generation);
+            let flushed = devices.iter().filter(|d| !failed.contains_key(d));
+            let current = flushed.clone().filter(|d| !stale.contains(d)).count();
+            if flushed.count() < quorum_of(devices.len()) || current == 0 {
+                let why: Vec<String> = failed.values().map(ToString::to_string).collect();
+                return Err(BlockError::Io(format!(
+                    "flush reached too few replicas of extent {index}: {}",
+                    why.join("; ")
+                )));
+            }
+            marks.extend(
+                devices
+                    .iter()
+                    .filter(|d| failed.contains_key(d))
+                    .map(|&device| Mark {
+                        index,
+                        generation,
+                        device,
+                    }),
+            );
+        }
+        self.record_marks(marks).await
+    }
+
+    /// Copies every degraded replica of this volume's extents back whole
+    /// from a good one and clears its mark; returns how many marks remain.
+    /// A read-only view repairs nothing.
+    pub async fn repair_degraded(&self) -> usize {
+        let Some(epoch) = self.epoch else {
+            return self.layer.degraded.len();
+        };
+        // A device that cannot take one repair is not tried again this pass.
+        let mut unreachable = HashSet::new();
+        for (mark, revision) in self.layer.degraded.marks() {
+            if revision == 0 || unreachable.contains(&mark.device) {
+                continue; // its record is still being committed, or its device down
+            }
+            if let Err(e) = self.repair_one(mark, revision, epoch).await {
+                tracing::warn!(volume = %self.layer.volume, ?mark, error = %e,
+                    "repairing a degraded extent replica failed; will retry");
+                unreachable.insert(mark.device);
+            }
+        }
+        self.layer.degraded.len()
+    }
+
+    async fn repair_one(&self, mark: Mark, revision: u64, epoch: Epoch) -> Result<(), BlockError> {
+        let _quiet = self.repair_lock(mark.index).write().await;
+        let key = ExtentKey {
+            volume: self.layer.volume,
+            index: mark.index,
+            generation: mark.generation,
+        };
+        let exists = self.layer.map().visible(mark.index, mark.generation) == Some(mark.generation);
+        // Whether the device answers at all (cheap, before reading a whole
+        // extent), and holds this lease's fence.
+        self.backend
+            .nodes
+            .fence(mark.device, self.layer.volume, epoch)
+            .await
+            .map_err(block_error)?;
+        if exists {
+            let (devices, stale) = self.own_fanout(mark.index, mark.generation);
+            let good: Vec<DeviceId> = devices
+                .into_iter()
+                .filter(|d| *d != mark.device && !stale.contains(d))
+                .collect();
+            copy_extent(
+                &self.backend.nodes,
+                &good,
+                mark.device,
+                key,
+                (epoch, self.extent_size),
+            )
+            .await?;
+        }
+        let records = &*self.backend.records;
+        if self
+            .layer
+            .degraded
+            .clear(records, self.layer.volume, mark, revision)
+            .await?
+        {
+            tracing::info!(volume = %self.layer.volume, ?mark, exists,
+                "degraded extent replica repaired");
+        }
+        Ok(())
     }
 
     async fn allocation_of(&self, p: Piece) -> Result<Vec<AllocRun>, BlockError> {
@@ -406,11 +635,12 @@ impl Volume {
             len: u64::from(p.len),
             allocated: false,
         }];
-        let Some(Found { key, replica_count }) = self.layer.resolve(p.index) else {
+        let Some(found) = self.layer.resolve(p.index) else {
             return Ok(hole);
         };
+        let key = found.key;
         let mut last = None;
-        for d in self.replicas(key.volume, key.index, replica_count) {
+        for d in self.readable(&found) {
             match self.backend.nodes.allocation(d, key, p.offset, p.len).await {
                 Ok(Some(runs)) => return Ok(clip_runs(&runs, p.offset, p.len)),
                 Ok(None) => {}

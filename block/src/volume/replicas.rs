@@ -1,7 +1,11 @@
-//! The replica fan-out of one extent operation: writes go to every replica
-//! and succeed only if all do; reads try the replicas in turn, skip a
-//! replica that fails (or fails its checksums) and repair it from the good
-//! copy.
+//! The replica fan-out of one extent operation. Writes, discards and
+//! copies go to every replica and succeed when a majority acknowledge
+//! ([`quorum_of`]: 2 of 3; both of 2) and at least one of those is not
+//! degraded; the caller then marks the replicas that missed it degraded
+//! (`degraded`) before acknowledging (decision 0015). Reads try the
+//! replicas that are not degraded in turn, skip one that fails (or fails
+//! its checksums) and repair it from the good copy; [`copy_extent`] brings a
+//! degraded replica back whole.
 
 use crate::device::BlockError;
 use bytes::Bytes;
@@ -21,59 +25,107 @@ pub fn block_error(e: NodeError) -> BlockError {
     }
 }
 
-/// The first failure of a fan-out, if any.
-fn all_ok(results: Vec<Result<(), NodeError>>) -> Result<(), BlockError> {
-    match results.into_iter().find_map(Result::err) {
-        None => Ok(()),
-        Some(e) => Err(block_error(e)),
+/// How many replicas of `n` must acknowledge a write: a majority (1 of 1,
+/// 2 of 2, 2 of 3).
+pub fn quorum_of(n: usize) -> usize {
+    n / 2 + 1
+}
+
+/// One extent operation's replicas: the devices it goes to, and those of
+/// them already degraded for it (which may take the write but do not make
+/// the extent current).
+pub struct Fanout<'a> {
+    pub nodes: &'a Arc<dyn ExtentNode>,
+    pub devices: &'a [DeviceId],
+    pub stale: &'a [DeviceId],
+}
+
+/// The devices that missed an operation which still reached its quorum:
+/// the caller marks them degraded before acknowledging it.
+pub type Missed = Vec<DeviceId>;
+
+/// The outcome of a fan-out: a quorum of acknowledgements, at least one
+/// of them from a replica that is not degraded, or the error (a fence
+/// wins over every other failure: this gateway may no longer write).
+pub fn tally(
+    fanout: &Fanout<'_>,
+    results: Vec<Result<(), NodeError>>,
+) -> Result<Missed, BlockError> {
+    let mut missed = Vec::new();
+    let mut failures = Vec::new();
+    let (mut succeeded, mut current) = (0, 0);
+    for (&d, r) in fanout.devices.iter().zip(results) {
+        match r {
+            Ok(()) => {
+                succeeded += 1;
+                current += usize::from(!fanout.stale.contains(&d));
+            }
+            Err(NodeError::Fenced { current: at }) => return Err(BlockError::Fenced(at)),
+            Err(e) => {
+                missed.push(d);
+                failures.push(e);
+            }
+        }
     }
+    let needed = quorum_of(fanout.devices.len());
+    if succeeded >= needed && current > 0 {
+        return Ok(missed);
+    }
+    if failures.iter().any(|e| matches!(e, NodeError::DeviceFull)) {
+        return Err(BlockError::NoSpace);
+    }
+    let why: Vec<String> = failures.iter().map(ToString::to_string).collect();
+    Err(BlockError::Io(format!(
+        "{succeeded} of {} replicas ({current} current) acknowledged, {needed} needed: {}",
+        fanout.devices.len(),
+        why.join("; ")
+    )))
 }
 
-/// Writes to every replica.
-pub async fn write_all(
-    nodes: &Arc<dyn ExtentNode>,
-    devices: &[DeviceId],
-    key: ExtentKey,
-    w: ExtentWrite,
-) -> Result<(), BlockError> {
-    all_ok(join_all(devices.iter().map(|&d| nodes.write(d, key, w.clone()))).await)
-}
-
-/// Discards on every replica.
-pub async fn discard_all(
-    nodes: &Arc<dyn ExtentNode>,
-    devices: &[DeviceId],
-    key: ExtentKey,
-    epoch: Epoch,
-    (offset, len): (u32, u32),
-    fua: bool,
-) -> Result<(), BlockError> {
-    all_ok(
-        join_all(
-            devices
+impl Fanout<'_> {
+    /// Writes to every replica.
+    pub async fn write(&self, key: ExtentKey, w: ExtentWrite) -> Result<Missed, BlockError> {
+        let results = join_all(
+            self.devices
                 .iter()
-                .map(|&d| nodes.discard(d, key, epoch, offset, len, fua)),
+                .map(|&d| self.nodes.write(d, key, w.clone())),
         )
-        .await,
-    )
-}
+        .await;
+        tally(self, results)
+    }
 
-/// Copies an extent forward on every replica.
-pub async fn copy_all(
-    nodes: &Arc<dyn ExtentNode>,
-    devices: &[DeviceId],
-    (from, to): (ExtentKey, ExtentKey),
-    extent_size: u32,
-    epoch: Epoch,
-) -> Result<(), BlockError> {
-    all_ok(
-        join_all(
-            devices
+    /// Discards on every replica.
+    pub async fn discard(
+        &self,
+        key: ExtentKey,
+        epoch: Epoch,
+        (offset, len): (u32, u32),
+        fua: bool,
+    ) -> Result<Missed, BlockError> {
+        let results = join_all(
+            self.devices
                 .iter()
-                .map(|&d| nodes.copy(d, from, to, extent_size, epoch)),
+                .map(|&d| self.nodes.discard(d, key, epoch, offset, len, fua)),
         )
-        .await,
-    )
+        .await;
+        tally(self, results)
+    }
+
+    /// Copies an extent forward on every replica.
+    pub async fn copy(
+        &self,
+        (from, to): (ExtentKey, ExtentKey),
+        extent_size: u32,
+        epoch: Epoch,
+    ) -> Result<Missed, BlockError> {
+        let results = join_all(
+            self.devices
+                .iter()
+                .map(|&d| self.nodes.copy(d, from, to, extent_size, epoch)),
+        )
+        .await;
+        tally(self, results)
+    }
 }
 
 /// Reads from the first replica that answers with verified bytes, starting
@@ -152,4 +204,24 @@ async fn repair_blocks(
             start, end, "repaired extent blocks from another replica"),
         Err(e) => tracing::warn!(device = bad.0, error = %e, "extent repair failed"),
     }
+}
+
+/// Copies the whole extent `key` from the first of `good` that has it to
+/// `bad`, durably: the repair of a degraded replica.
+pub async fn copy_extent(
+    nodes: &Arc<dyn ExtentNode>,
+    good: &[DeviceId],
+    bad: DeviceId,
+    key: ExtentKey,
+    (epoch, extent_size): (Epoch, u32),
+) -> Result<(), BlockError> {
+    let data = read_any(nodes, good, 0, key, (0, extent_size), None).await?;
+    let w = ExtentWrite {
+        extent_size,
+        epoch,
+        offset: 0,
+        data,
+        fua: true,
+    };
+    nodes.write(bad, key, w).await.map_err(block_error)
 }

@@ -1,13 +1,16 @@
 //! The volume logic over an in-memory extent service with three devices:
 //! reads of holes, writes across extents, copy-on-write after a snapshot,
 //! clones reading through, discards, the allocation map, fencing of a stale
-//! epoch, repair of a replica that fails its checksums, and volumes that
-//! keep fewer copies than the ring has replicas.
+//! epoch, repair of a replica that fails its checksums, volumes that keep
+//! fewer copies than the ring has replicas, and quorum writes with a
+//! device down: the replica that missed them is marked degraded (durably),
+//! never read, and repaired.
 
 use super::*;
 use async_trait::async_trait;
+use cairn_meta_api::records::MemoryRecords;
 use cairn_nodeapi::NodeError;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 const ES: u32 = 64 * 1024;
@@ -18,10 +21,22 @@ struct MemNode {
     fences: Mutex<HashMap<(DeviceId, VolumeId), u64>>,
     /// Extents whose next read on a device reports a checksum failure.
     corrupt: Mutex<Vec<(DeviceId, ExtentKey)>>,
+    /// Devices that fail every call, as if their node were down.
+    down: Mutex<HashSet<DeviceId>>,
+    /// The metadata group's record tables (degraded marks).
+    records: Arc<MemoryRecords>,
 }
 
 impl MemNode {
+    fn up(&self, d: DeviceId) -> Result<(), NodeError> {
+        match self.down.lock().unwrap().contains(&d) {
+            true => Err(NodeError::Io(format!("device {} is down", d.0))),
+            false => Ok(()),
+        }
+    }
+
     fn check(&self, d: DeviceId, v: VolumeId, e: Epoch) -> Result<(), NodeError> {
+        self.up(d)?;
         let mut f = self.fences.lock().unwrap();
         let cur = f.entry((d, v)).or_insert(0);
         if e.0 < *cur {
@@ -53,6 +68,7 @@ impl ExtentNode for MemNode {
         o: u32,
         l: u32,
     ) -> Result<Option<Bytes>, NodeError> {
+        self.up(d)?;
         let mut bad = self.corrupt.lock().unwrap();
         if let Some(i) = bad.iter().position(|x| *x == (d, k)) {
             bad.remove(i);
@@ -85,12 +101,16 @@ impl ExtentNode for MemNode {
         d: DeviceId,
         from: ExtentKey,
         to: ExtentKey,
-        _: u32,
+        extent_size: u32,
         e: Epoch,
     ) -> Result<(), NodeError> {
         self.check(d, to.volume, e)?;
         let mut x = self.extents.lock().unwrap();
-        let src = x.get(&(d, from)).cloned().unwrap();
+        // A device that missed the source's creation starts the copy empty.
+        let src = x
+            .get(&(d, from))
+            .cloned()
+            .unwrap_or_else(|| vec![0; extent_size as usize]);
         x.entry((d, to)).or_insert(src);
         Ok(())
     }
@@ -101,6 +121,7 @@ impl ExtentNode for MemNode {
         _: u32,
         _: u32,
     ) -> Result<Option<Vec<(u32, u32)>>, NodeError> {
+        self.up(d)?;
         let x = self.extents.lock().unwrap();
         Ok(x.get(&(d, k)).map(|e| {
             // Allocated where any byte of a 4 KiB block is non-zero.
@@ -118,6 +139,7 @@ impl ExtentNode for MemNode {
         }))
     }
     async fn list(&self, d: DeviceId, v: VolumeId) -> Result<Vec<(u64, u32)>, NodeError> {
+        self.up(d)?;
         let x = self.extents.lock().unwrap();
         Ok(x.keys()
             .filter(|(dd, k)| *dd == d && k.volume == v)
@@ -158,6 +180,7 @@ fn backend(node: &Arc<MemNode>) -> Backend {
     Backend {
         nodes: node.clone(),
         placement: Arc::new(ThreeDevices),
+        records: node.records.clone(),
     }
 }
 
@@ -395,4 +418,156 @@ async fn a_volume_keeps_only_its_replica_count() {
     let c = clone.read(u64::from(ES) - 50, 100).await.unwrap();
     assert_eq!(&c[..50], &pat(100, 3)[..50]);
     assert_eq!(&c[50..58], &pat(8, 4)[..]);
+}
+
+fn key0(generation: u32) -> ExtentKey {
+    ExtentKey {
+        volume: VolumeId([1; 16]),
+        index: 0,
+        generation,
+    }
+}
+
+/// The bytes device `d` holds of `key` at `[0, len)`.
+fn raw(node: &MemNode, d: DeviceId, key: ExtentKey, len: usize) -> Vec<u8> {
+    node.extents.lock().unwrap()[&(d, key)][..len].to_vec()
+}
+
+/// The degraded-replica records of the metadata tables.
+async fn recorded(node: &MemNode) -> usize {
+    node.records
+        .scan(DEGRADED_TABLE, "", None, 100)
+        .await
+        .unwrap()
+        .len()
+}
+
+/// With one of three devices down a write still succeeds (2 of 3); the
+/// device that missed it is marked, in memory and in the record tables,
+/// and once it is back no reader (this gateway, or a new one after a
+/// crash) reads its stale bytes; the new gateway's repair copies the
+/// extent back and clears the mark.
+#[tokio::test]
+async fn one_device_down_writes_go_on_and_the_missed_replica_is_repaired() {
+    let node = Arc::new(MemNode::default());
+    let layer = fresh_layer(1, 0);
+    let v = attach(&node, Some(1), layer.clone());
+    v.write(0, pat(8192, 1), false).await.unwrap();
+    node.down.lock().unwrap().insert(DeviceId(0));
+    v.write(0, pat(8192, 2), false).await.unwrap();
+    v.flush().await.unwrap();
+    let mark = Mark {
+        index: 0,
+        generation: 0,
+        device: DeviceId(0),
+    };
+    assert_eq!(layer.degraded.marks().len(), 1);
+    assert_eq!(layer.degraded.marks()[0].0, mark);
+    assert_eq!(recorded(&node).await, 1);
+
+    // Device 0 returns with the old bytes; extent 0 reads from it first
+    // unless it is skipped.
+    node.down.lock().unwrap().clear();
+    assert_eq!(raw(&node, DeviceId(0), key0(0), 8192), &pat(8192, 1)[..]);
+    for _ in 0..3 {
+        assert_eq!(v.read(0, 8192).await.unwrap(), pat(8192, 2));
+    }
+
+    // A new gateway (the first one crashed) learns the mark from the records.
+    let after = Arc::new(Layer::new(
+        VolumeId([1; 16]),
+        None,
+        0,
+        layer.snapshot_map(),
+        None,
+    ));
+    after
+        .degraded
+        .load(&*node.records, VolumeId([1; 16]))
+        .await
+        .unwrap();
+    let v2 = attach(&node, Some(2), after.clone());
+    for d in ThreeDevices.devices() {
+        node.fence(d, VolumeId([1; 16]), Epoch(2)).await.unwrap();
+    }
+    assert_eq!(v2.read(0, 8192).await.unwrap(), pat(8192, 2));
+    assert_eq!(v2.repair_degraded().await, 0);
+    assert_eq!(raw(&node, DeviceId(0), key0(0), 8192), &pat(8192, 2)[..]);
+    assert_eq!(recorded(&node).await, 0);
+    // The old gateway is fenced: it can neither write nor repair.
+    assert_eq!(
+        v.write(0, pat(10, 3), false).await,
+        Err(BlockError::Fenced(2))
+    );
+}
+
+/// Repair of a replica whose device is still down fails and keeps the
+/// mark; a replica degraded at a generation is degraded at the generation
+/// copy-on-write moves it to.
+#[tokio::test]
+async fn marks_survive_a_failed_repair_and_follow_copy_forward() {
+    let node = Arc::new(MemNode::default());
+    let layer = fresh_layer(1, 0);
+    let v = attach(&node, Some(1), layer.clone());
+    node.down.lock().unwrap().insert(DeviceId(2));
+    v.write(0, pat(8192, 1), false).await.unwrap();
+    assert_eq!(v.repair_degraded().await, 1);
+    node.down.lock().unwrap().clear();
+    v.advance_generation(async { Ok(((), 1)) }).await.unwrap();
+    v.write(10, pat(10, 9), false).await.unwrap();
+    let marked: Vec<(u64, u32, u32)> = layer
+        .degraded
+        .marks()
+        .iter()
+        .map(|(m, _)| (m.index, m.generation, m.device.0))
+        .collect();
+    assert_eq!(marked, vec![(0, 0, 2), (0, 1, 2)]);
+    assert_eq!(v.repair_degraded().await, 0);
+    let head = v.read(0, 8192).await.unwrap();
+    assert_eq!(raw(&node, DeviceId(2), key0(1), 8192), &head[..]);
+    assert_eq!(raw(&node, DeviceId(2), key0(0), 8192), &pat(8192, 1)[..]);
+}
+
+/// With two of three devices down a write fails with an I/O error and a
+/// flush owing an extent fails too; nothing is marked.
+#[tokio::test]
+async fn two_devices_down_writes_fail() {
+    let node = Arc::new(MemNode::default());
+    let layer = fresh_layer(1, 0);
+    let v = attach(&node, Some(1), layer.clone());
+    v.write(0, pat(4096, 1), false).await.unwrap();
+    node.down.lock().unwrap().extend([DeviceId(0), DeviceId(1)]);
+    assert!(matches!(
+        v.write(0, pat(4096, 2), false).await,
+        Err(BlockError::Io(_))
+    ));
+    assert!(matches!(v.flush().await, Err(BlockError::Io(_))));
+    assert!(layer.degraded.is_empty());
+    // Back up: the owed extent flushes.
+    node.down.lock().unwrap().clear();
+    v.flush().await.unwrap();
+}
+
+/// A flush that misses one replica of an extent written since the last
+/// flush succeeds on the other two and marks the one it missed.
+#[tokio::test]
+async fn a_flush_missing_a_replica_marks_it() {
+    let node = Arc::new(MemNode::default());
+    let layer = fresh_layer(1, 0);
+    let v = attach(&node, Some(1), layer.clone());
+    v.write(0, pat(4096, 1), false).await.unwrap();
+    node.down.lock().unwrap().insert(DeviceId(1));
+    v.flush().await.unwrap();
+    let marked: Vec<Mark> = layer.degraded.marks().iter().map(|(m, _)| *m).collect();
+    assert_eq!(
+        marked,
+        vec![Mark {
+            index: 0,
+            generation: 0,
+            device: DeviceId(1)
+        }]
+    );
+    // Nothing is owed any more: the next flush marks nothing new.
+    v.flush().await.unwrap();
+    assert_eq!(recorded(&node).await, 1);
 }

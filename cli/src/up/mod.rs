@@ -196,6 +196,7 @@ async fn serve(dir: DataDir) -> Result<()> {
         cairn_block::volume::Backend {
             nodes: extents,
             placement: Arc::new(extent_ring),
+            records: meta.clone(),
         },
         &format!("gateway@node{}", cfg.storage.node),
     )

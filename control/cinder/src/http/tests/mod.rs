@@ -149,6 +149,7 @@ pub async fn harness() -> Harness {
     let backend = Backend {
         nodes: Arc::new(NoExtents),
         placement: Arc::new(ThreeDevices),
+        records: meta.clone(),
     };
     let gateway = Gateway::start(meta, backend, "gw").await.unwrap();
     let exports = Exports {

@@ -1,0 +1,255 @@
+//! Degraded extent replicas: a replica of an extent (one generation of it,
+//! on one device) that missed a write, discard, copy or flush the volume
+//! acknowledged, and so must not be read until it is repaired (decision
+//! 0015).
+//!
+//! A mark lives in two places: in memory on the [`Layer`](super::Layer)
+//! that reads the extent, which reads consult, and as a record in the
+//! metadata group's table [`TABLE`], committed through Raft *before* the
+//! write that made it is acknowledged, so a gateway that attaches the
+//! volume after a crash knows it too. Marks are the rare path: a write
+//! whose every replica answers touches neither.
+//!
+//! A mark is cleared only at the record revision the repairer saw when it
+//! started: a replica that misses another write during the repair is
+//! marked again (a new revision), and that mark survives the repair.
+
+use crate::device::BlockError;
+use cairn_base::VolumeId;
+use cairn_meta_api::records::{Check, RecordKey, Records, Txn, TxnOutcome};
+use cairn_meta_api::MetaError;
+use cairn_nodeapi::DeviceId;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::RwLock;
+
+/// The record table of degraded extent replicas, keyed
+/// `<volume hex>/<index, 16 hex>/<generation, 8 hex>/<device>`.
+pub const TABLE: &str = "volume-degraded";
+/// Records read at once when loading a volume's marks.
+const SCAN_PAGE_MAX: usize = 1000;
+
+/// One degraded extent replica of a volume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Mark {
+    pub index: u64,
+    pub generation: u32,
+    pub device: DeviceId,
+}
+
+/// The record key of `mark` of `volume`.
+fn record_key(volume: VolumeId, m: Mark) -> RecordKey {
+    RecordKey::new(
+        TABLE,
+        format!(
+            "{}/{:016x}/{:08x}/{}",
+            volume.hex(),
+            m.index,
+            m.generation,
+            m.device.0
+        ),
+    )
+}
+
+/// The mark a record key (after the volume's prefix) names.
+fn parse_key(rest: &str) -> Option<Mark> {
+    let mut parts = rest.split('/');
+    let index = u64::from_str_radix(parts.next()?, 16).ok()?;
+    let generation = u32::from_str_radix(parts.next()?, 16).ok()?;
+    let device = DeviceId(parts.next()?.parse().ok()?);
+    parts.next().is_none().then_some(Mark {
+        index,
+        generation,
+        device,
+    })
+}
+
+fn meta_error(e: MetaError) -> BlockError {
+    BlockError::Io(format!("recording a degraded replica: {e}"))
+}
+
+/// The degraded replicas of one volume's extents, with the revision of
+/// each mark's record (0 while its commit is in flight).
+#[derive(Debug, Default)]
+pub struct Degraded {
+    marks: RwLock<BTreeMap<Mark, u64>>,
+    /// Whether `marks` may be non-empty: reads of a volume with no
+    /// degraded replica skip the lock.
+    any: AtomicBool,
+}
+
+impl Degraded {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<Mark, u64>> {
+        self.marks.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<Mark, u64>> {
+        self.marks.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The devices among `devices` whose copy of extent `index` at
+    /// `generation` is degraded.
+    pub fn stale(&self, index: u64, generation: u32, devices: &[DeviceId]) -> Vec<DeviceId> {
+        if !self.any.load(Ordering::Acquire) {
+            return Vec::new();
+        }
+        let marks = self.read();
+        devices
+            .iter()
+            .copied()
+            .filter(|&device| {
+                marks.contains_key(&Mark {
+                    index,
+                    generation,
+                    device,
+                })
+            })
+            .collect()
+    }
+
+    /// Whether `mark` is recorded durably (not just noted while its
+    /// commit is in flight: a write that misses the same replica then must
+    /// wait for a commit of its own before it is acknowledged).
+    pub fn recorded(&self, mark: &Mark) -> bool {
+        self.any.load(Ordering::Acquire) && self.read().get(mark).is_some_and(|&r| r > 0)
+    }
+
+    /// Every mark with its record revision.
+    pub fn marks(&self) -> Vec<(Mark, u64)> {
+        self.read().iter().map(|(m, r)| (*m, *r)).collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Notes `mark` at `revision` (keeping a newer one already noted).
+    fn note(&self, mark: Mark, revision: u64) {
+        let mut marks = self.write();
+        let r = marks.entry(mark).or_insert(revision);
+        *r = (*r).max(revision);
+        self.any.store(true, Ordering::Release);
+    }
+
+    /// Forgets `mark` if it is still at `revision`.
+    fn forget(&self, mark: Mark, revision: u64) {
+        let mut marks = self.write();
+        if marks.get(&mark) == Some(&revision) {
+            marks.remove(&mark);
+        }
+    }
+
+    /// Loads the marks recorded for `volume`.
+    pub async fn load(&self, records: &dyn Records, volume: VolumeId) -> Result<(), BlockError> {
+        let prefix = format!("{}/", volume.hex());
+        let mut after: Option<String> = None;
+        loop {
+            let page = records
+                .scan(TABLE, &prefix, after.as_deref(), SCAN_PAGE_MAX)
+                .await
+                .map_err(meta_error)?;
+            for (key, rec) in &page {
+                match key.strip_prefix(&prefix).and_then(parse_key) {
+                    Some(m) => self.note(m, rec.revision),
+                    None => tracing::warn!(key, "unreadable degraded-replica record"),
+                }
+            }
+            match page.last() {
+                Some((k, _)) if page.len() == SCAN_PAGE_MAX => after = Some(k.clone()),
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// Marks `new` degraded: at once for readers, then durably (one Raft
+    /// commit). The caller acknowledges its write only after this returns.
+    pub async fn record(
+        &self,
+        records: &dyn Records,
+        volume: VolumeId,
+        new: &[Mark],
+    ) -> Result<(), BlockError> {
+        for &m in new {
+            self.note(m, 0);
+        }
+        let txn = new.iter().fold(Txn::new(), |t, &m| {
+            t.put(record_key(volume, m), b"degraded".to_vec())
+        });
+        match records.commit(txn).await.map_err(meta_error)? {
+            TxnOutcome::Committed(revisions) => {
+                for (&m, r) in new.iter().zip(revisions) {
+                    self.note(m, r);
+                }
+                tracing::warn!(volume = %volume, marks = ?new, "extent replicas marked degraded");
+                Ok(())
+            }
+            TxnOutcome::Conflict { key, .. } => Err(BlockError::Io(format!(
+                "recording a degraded replica: unexpected conflict on {key:?}"
+            ))),
+        }
+    }
+
+    /// Clears `mark` if its record is still at `revision` (nothing marked
+    /// it again since the repair started). Returns whether it was cleared.
+    pub async fn clear(
+        &self,
+        records: &dyn Records,
+        volume: VolumeId,
+        mark: Mark,
+        revision: u64,
+    ) -> Result<bool, BlockError> {
+        let key = record_key(volume, mark);
+        let txn = Txn::new()
+            .check(Check::at(key.clone(), revision))
+            .delete(key);
+        match records.commit(txn).await.map_err(meta_error)? {
+            TxnOutcome::Committed(_) => {
+                self.forget(mark, revision);
+                Ok(true)
+            }
+            TxnOutcome::Conflict { .. } => Ok(false),
+        }
+    }
+}
+
+/// Deletes every mark recorded for `volume` (it is being deleted).
+pub async fn forget_volume(records: &dyn Records, volume: VolumeId) -> Result<(), BlockError> {
+    let prefix = format!("{}/", volume.hex());
+    loop {
+        let page = records
+            .scan(TABLE, &prefix, None, SCAN_PAGE_MAX)
+            .await
+            .map_err(meta_error)?;
+        if page.is_empty() {
+            return Ok(());
+        }
+        let txn = page.iter().fold(Txn::new(), |t, (k, _)| {
+            t.delete(RecordKey::new(TABLE, k.clone()))
+        });
+        records.commit(txn).await.map_err(meta_error)?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip() {
+        let m = Mark {
+            index: 0x1234,
+            generation: 7,
+            device: DeviceId(42),
+        };
+        let v = VolumeId([3; 16]);
+        let k = record_key(v, m);
+        let rest = k.key.strip_prefix(&format!("{}/", v.hex())).unwrap();
+        assert_eq!(parse_key(rest), Some(m));
+        assert_eq!(parse_key("12/7"), None);
+        assert_eq!(parse_key("12/7/1/2"), None);
+    }
+}
