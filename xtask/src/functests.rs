@@ -90,7 +90,7 @@ const SUITES: [Suite; 2] = [
 ];
 
 /// Kills the `cairn up` child when the run ends, however it ends.
-struct Server(Child);
+pub(crate) struct Server(pub(crate) Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -216,7 +216,7 @@ fn judge(root: &Path, out: &Path, suite: &Suite) -> Result<()> {
 
 /// The test ids of a known-failures list: one a line, `#` comments and
 /// blank lines aside.
-fn known_failures(text: &str) -> BTreeSet<String> {
+pub(crate) fn known_failures(text: &str) -> BTreeSet<String> {
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
@@ -226,15 +226,15 @@ fn known_failures(text: &str) -> BTreeSet<String> {
 
 /// What a run says about a known-failures list.
 #[derive(Debug, PartialEq, Eq)]
-struct Verdict {
+pub(crate) struct Verdict {
     /// Failures the list does not name.
-    new: Vec<String>,
+    pub(crate) new: Vec<String>,
     /// Listed tests that did not fail.
-    stale: Vec<String>,
+    pub(crate) stale: Vec<String>,
 }
 
 impl Verdict {
-    fn of(failed: &BTreeSet<String>, known: &BTreeSet<String>) -> Verdict {
+    pub(crate) fn of(failed: &BTreeSet<String>, known: &BTreeSet<String>) -> Verdict {
         Verdict {
             new: failed.difference(known).cloned().collect(),
             stale: known.difference(failed).cloned().collect(),
@@ -277,7 +277,7 @@ fn read_junit(path: &Path) -> Result<Junit> {
     Ok(j)
 }
 
-fn wait_healthy(listen: &str) -> Result<()> {
+pub(crate) fn wait_healthy(listen: &str) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         let ok = Command::new("curl")

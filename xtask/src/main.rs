@@ -3,8 +3,8 @@
 //! - `cargo xtask up [ARGS]`: install what the build needs, build `cairn`
 //!   (release), and run `cairn up ARGS` in the foreground;
 //! - `cargo xtask test`: install the build prerequisites and the real clients
-//!   the tests drive (python-swiftclient, rclone, Swift's functional suite),
-//!   build, and run the whole test suite.
+//!   the tests drive (python-swiftclient, rclone, Swift's functional suite,
+//!   Tempest's identity tests), build, and run the whole test suite.
 //!
 //! Everything it installs comes from Debian's packages and PyPI; it is
 //! idempotent, so a second run installs nothing.
@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod functests;
+mod tempest;
 
 /// Debian packages the build needs (rocksdb's bindings need libclang).
 const BUILD_PACKAGES: &[&str] = &["libclang-dev", "clang", "librocksdb-dev", "pkg-config"];
@@ -61,9 +62,18 @@ fn main() -> Result<()> {
             ]))?;
             functests::run_suite(&root)
         }
+        "tempest" => {
+            run(Command::new("cargo").current_dir(&root).args([
+                "build",
+                "--release",
+                "-p",
+                "cairn",
+            ]))?;
+            tempest::run_suite(&root)
+        }
         "deps" => install_packages(&[BUILD_PACKAGES, TEST_PACKAGES].concat()),
         _ => bail!(
-            "usage: cargo xtask up [cairn up args] | test [--no-functests] | functests | deps"
+            "usage: cargo xtask up [cairn up args] | test [--no-functests] | functests | tempest | deps"
         ),
     }
 }
@@ -95,7 +105,8 @@ fn up(root: &Path, args: &[String]) -> Result<()> {
 }
 
 /// `cargo xtask test`: every prerequisite, then unit + whole-system tests,
-/// then Swift's own functional suite against a fresh `cairn up`.
+/// then Swift's own functional suite and Tempest's identity tests, each
+/// against a fresh `cairn up`.
 fn test(root: &Path, args: &[String]) -> Result<()> {
     let skip_functests = args.iter().any(|a| a == "--no-functests");
     install_packages(&[BUILD_PACKAGES, TEST_PACKAGES].concat())?;
@@ -114,14 +125,23 @@ fn test(root: &Path, args: &[String]) -> Result<()> {
         .env("CAIRN_BIN", root.join("target/release/cairn"))
         .args(["test", "--release", "--workspace", "--no-fail-fast"]))?;
     if !skip_functests {
-        functests::run_suite(root)?;
+        // Both suites run, whatever the first says; either failing fails the run.
+        let swift = functests::run_suite(root);
+        let tempest = tempest::run_suite(root);
+        swift?;
+        tempest?;
     }
     Ok(())
 }
 
 /// Creates (once) a venv under `target/` with `packages` installed; returns its path.
 pub(crate) fn python_venv(root: &Path, packages: &[&str]) -> Result<PathBuf> {
-    let venv = root.join("target/test-venv");
+    python_venv_at(&root.join("target/test-venv"), packages)
+}
+
+/// Creates (once) the venv `venv` with `packages` installed; returns its path.
+pub(crate) fn python_venv_at(venv: &Path, packages: &[&str]) -> Result<PathBuf> {
+    let venv = venv.to_path_buf();
     if !venv.join("bin/python").exists() {
         run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
     }

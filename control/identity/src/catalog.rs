@@ -49,6 +49,11 @@ impl Catalog {
         Catalog { services, region }
     }
 
+    /// The region of the configured services.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
     fn region_of<'a>(&'a self, s: &'a CatalogService) -> &'a str {
         s.region.as_deref().unwrap_or(&self.region)
     }

@@ -1,15 +1,18 @@
 //! Keystone v3 identity for Cairn, served at `/identity`.
 //!
-//! What it is: domains, projects, users, groups, roles and role
-//! assignments, application and EC2 credentials, kept in the metadata
-//! group's record tables ([`store`]); password authentication (argon2id);
+//! What it is: domains, projects (with tags), users, groups, roles and
+//! role assignments (on projects, domains and the system), application
+//! and EC2 credentials, the catalog's regions, services and endpoints,
+//! kept in the metadata group's record tables ([`store`]); password authentication (argon2id);
 //! Fernet-like tokens ([`token`]: sealed, nothing stored per token, voided
 //! by disabling or deleting the user, a password change, or disabling or
 //! deleting the project); the HTTP API the OpenStack clients use
 //! ([`router`]); and the [`Caller`]/[`Action`] policy other APIs reuse.
 //!
-//! What it is not: a full Keystone. No federation, trusts, system scope,
-//! domain-specific roles, nested projects, custom implied roles, MFA.
+//! What it is not: a full Keystone. No federation, trusts, OAuth1,
+//! domain-specific roles, nested projects, custom implied roles, MFA,
+//! domain configs, generic `/v3/credentials`. System scope is one role
+//! table: a system admin is an admin, a system reader a reader.
 //!
 //! Invariants: names are unique within their scope (a name index written
 //! in the same transaction as the record); a password, a secret or a

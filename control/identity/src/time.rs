@@ -9,7 +9,11 @@ const SECS_PER_DAY: u64 = 86_400;
 
 /// `2035-01-01T00:00:00.000000Z`: UTC, microseconds, as Keystone writes it.
 pub fn iso8601(ts: Timestamp) -> String {
-    let micros = ts.micros();
+    iso8601_micros(ts.micros())
+}
+
+/// [`iso8601`] of microseconds since the epoch, every digit kept.
+pub fn iso8601_micros(micros: u64) -> String {
     let secs = micros / 1_000_000;
     let (y, mo, d) = civil_from_days(secs / SECS_PER_DAY);
     let rem = secs % SECS_PER_DAY;
@@ -23,8 +27,10 @@ pub fn iso8601(ts: Timestamp) -> String {
 }
 
 /// Parses `YYYY-MM-DDTHH:MM:SS[.ffffff][Z|+00:00]` (UTC only), the forms
-/// the clients send; `None` for anything else.
-pub fn parse_iso8601(s: &str) -> Option<Timestamp> {
+/// the clients send, as microseconds since the epoch (not a `Timestamp`,
+/// which keeps tens of microseconds: an application credential's expiry
+/// is echoed as sent); `None` for anything else.
+pub fn parse_iso8601_micros(s: &str) -> Option<u64> {
     let s = s
         .strip_suffix('Z')
         .or_else(|| s.strip_suffix("+00:00"))
@@ -46,7 +52,7 @@ pub fn parse_iso8601(s: &str) -> Option<Timestamp> {
     }
     let micros = parse_fraction(frac)?;
     let secs = days_from_civil(year, month, day) * SECS_PER_DAY + h * 3600 + mi * 60 + sec;
-    Some(Timestamp::from_micros(secs * 1_000_000 + micros))
+    Some(secs * 1_000_000 + micros)
 }
 
 /// Up to six digits of a second's fraction, as microseconds.
@@ -70,17 +76,28 @@ mod tests {
         // A known instant formats as Keystone does and parses back.
         let ts = Timestamp::from_micros(2_051_222_400_000_000 + 123_450);
         assert_eq!(iso8601(ts), "2035-01-01T00:00:00.123450Z");
-        assert_eq!(parse_iso8601("2035-01-01T00:00:00.12345Z"), Some(ts));
         assert_eq!(
-            parse_iso8601("2035-01-01T00:00:00"),
-            Some(Timestamp::from_secs(2_051_222_400))
+            parse_iso8601_micros("2035-01-01T00:00:00.12345Z"),
+            Some(ts.micros())
         );
         assert_eq!(
-            parse_iso8601("2035-01-01T00:00:00+00:00"),
-            Some(Timestamp::from_secs(2_051_222_400))
+            iso8601_micros(2_051_222_400_123_457),
+            "2035-01-01T00:00:00.123457Z"
+        );
+        assert_eq!(
+            parse_iso8601_micros("2035-01-01T00:00:00.123457"),
+            Some(2_051_222_400_123_457)
+        );
+        assert_eq!(
+            parse_iso8601_micros("2035-01-01T00:00:00"),
+            Some(Timestamp::from_secs(2_051_222_400).micros())
+        );
+        assert_eq!(
+            parse_iso8601_micros("2035-01-01T00:00:00+00:00"),
+            Some(Timestamp::from_secs(2_051_222_400).micros())
         );
         for bad in ["", "2035-01-01", "2035-13-01T00:00:00", "x-01-01T00:00:00Z"] {
-            assert_eq!(parse_iso8601(bad), None, "{bad}");
+            assert_eq!(parse_iso8601_micros(bad), None, "{bad}");
         }
     }
 }

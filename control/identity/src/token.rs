@@ -60,6 +60,9 @@ pub enum TokenScope {
     Project(String),
     #[serde(rename = "d")]
     Domain(String),
+    /// The whole deployment (`{"system": {"all": true}}`).
+    #[serde(rename = "s")]
+    System,
 }
 
 /// Everything a token carries. Short field names keep tokens short.

@@ -2,7 +2,9 @@
 //! /v3/{projects|domains}/{id}/{users|groups}/{id}/roles/{role}`, the
 //! direct roles of one actor on one target, and `GET /v3/role_assignments`
 //! with the filters the CLI sends (`user.id`, `group.id`, `role.id`,
-//! `scope.project.id`, `scope.domain.id`, `effective`, `include_names`).
+//! `scope.project.id`, `scope.domain.id`, `scope.system`, `effective`,
+//! `include_names`); system role grants under `/v3/system/…` (stored and
+//! listed; a system-scoped token is not issued).
 
 use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
@@ -16,7 +18,7 @@ use super::Svc;
 use crate::error::IdentityError;
 use crate::policy::Action;
 use crate::store::model::{Actor, Assignment, Domain, Group, Project, Role, Target, User};
-use crate::store::with_implied;
+use crate::store::with_implied_by;
 use crate::Identity;
 
 /// The target and actor a grant path names (the collection words sit
@@ -145,9 +147,108 @@ pub async fn roles(
     Ok(ok(&collection(base, uri.path(), "roles", items)))
 }
 
+/// The actor of `/v3/system/{users|groups}/{id}/…`; 404 if unknown.
+async fn system_actor(svc: &Identity, uri: &Uri, actor_id: String) -> Result<Actor, IdentityError> {
+    if uri.path().contains("/system/groups/") {
+        svc.store().must::<Group>(&actor_id).await?;
+        Ok(Actor::Group(actor_id))
+    } else {
+        svc.store().must::<User>(&actor_id).await?;
+        Ok(Actor::User(actor_id))
+    }
+}
+
+/// `PUT /v3/system/{users|groups}/{id}/roles/{role}`.
+pub async fn system_grant(
+    State(svc): Svc,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((aid, rid)): Path<(String, String)>,
+) -> Result<Response, IdentityError> {
+    caller(&svc, &headers)
+        .await?
+        .authorize(Action::Administer)?;
+    let actor = system_actor(&svc, &uri, aid).await?;
+    svc.store().must::<Role>(&rid).await?;
+    let a = Assignment {
+        actor,
+        target: Target::System,
+        role_id: rid,
+    };
+    svc.store().assign(&a).await?;
+    Ok(no_content())
+}
+
+/// `GET`/`HEAD /v3/system/{users|groups}/{id}/roles/{role}`.
+pub async fn system_check(
+    State(svc): Svc,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((aid, rid)): Path<(String, String)>,
+) -> Result<Response, IdentityError> {
+    caller(&svc, &headers).await?.authorize(Action::Read)?;
+    let a = Assignment {
+        actor: system_actor(&svc, &uri, aid).await?,
+        target: Target::System,
+        role_id: rid.clone(),
+    };
+    if svc.store().has_assignment(&a).await? {
+        Ok(no_content())
+    } else {
+        Err(IdentityError::not_found("role assignment", rid))
+    }
+}
+
+/// `DELETE /v3/system/{users|groups}/{id}/roles/{role}`.
+pub async fn system_revoke(
+    State(svc): Svc,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((aid, rid)): Path<(String, String)>,
+) -> Result<Response, IdentityError> {
+    caller(&svc, &headers)
+        .await?
+        .authorize(Action::Administer)?;
+    let a = Assignment {
+        actor: system_actor(&svc, &uri, aid).await?,
+        target: Target::System,
+        role_id: rid,
+    };
+    svc.store().unassign(&a).await?;
+    Ok(no_content())
+}
+
+/// `GET /v3/system/{users|groups}/{id}/roles`: the actor's system roles.
+pub async fn system_roles(
+    State(svc): Svc,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(aid): Path<String>,
+) -> Result<Response, IdentityError> {
+    let who = caller(&svc, &headers).await?;
+    let actor = system_actor(&svc, &uri, aid).await?;
+    match &actor {
+        Actor::User(u) => who.authorize(Action::ReadUser(u))?,
+        Actor::Group(_) => who.authorize(Action::Read)?,
+    }
+    let base = &svc.settings().public_url;
+    let mut items = Vec::new();
+    for a in svc
+        .store()
+        .assignments_of(&actor, Some(&Target::System))
+        .await?
+    {
+        if let Some(r) = svc.store().entity::<Role>(&a.role_id).await? {
+            items.push(views::role(base, &r));
+        }
+    }
+    Ok(ok(&collection(base, uri.path(), "roles", items)))
+}
+
 /// Group assignments become one per member, and implied roles are added.
 async fn effective(svc: &Identity, all: Vec<Assignment>) -> Result<Vec<Assignment>, IdentityError> {
     let roles = svc.store().list::<Role>().await?;
+    let rules = svc.store().implied_roles().await?;
     let mut out = Vec::new();
     for a in all {
         let users = match &a.actor {
@@ -159,7 +260,7 @@ async fn effective(svc: &Identity, all: Vec<Assignment>) -> Result<Vec<Assignmen
             .filter(|r| r.id == a.role_id)
             .cloned()
             .collect();
-        for r in with_implied(direct, &roles) {
+        for r in with_implied_by(direct, &roles, &rules) {
             for u in &users {
                 out.push(Assignment {
                     actor: Actor::User(u.clone()),
@@ -184,9 +285,14 @@ fn keeps(q: &Query, a: &Assignment) -> bool {
             q.get("scope.domain.id").is_none() && q.get("scope.project.id").is_none_or(|x| x == p)
         }
         Target::Domain(d) => {
-            q.get("scope.project.id").is_none() && q.get("scope.domain.id").is_none_or(|x| x == d)
+            q.get("scope.project.id").is_none()
+                && q.get("scope.system").is_none()
+                && q.get("scope.domain.id").is_none_or(|x| x == d)
         }
+        Target::System => q.get("scope.project.id").is_none() && q.get("scope.domain.id").is_none(),
     };
+    let target_ok =
+        target_ok && (q.get("scope.system").is_none() || matches!(a.target, Target::System));
     actor_ok && target_ok && q.get("role.id").is_none_or(|x| x == a.role_id)
 }
 
@@ -289,6 +395,7 @@ async fn render(
             }
             (json!({ "domain": v }), format!("domains/{d}"))
         }
+        Target::System => (json!({ "system": { "all": true } }), "system".to_string()),
     };
     let link = format!("{base}/v3/{target_path}/{actor_path}/roles/{}", a.role_id);
     Ok(json!({"role": role, actor_key: actor_val, "scope": scope,

@@ -21,7 +21,7 @@ use crate::policy::Action;
 use crate::service::{NameOrId, NewAppCredential};
 use crate::store::model::{AppCredential, Role, User};
 use crate::store::scoped;
-use crate::time::parse_iso8601;
+use crate::time::parse_iso8601_micros;
 use crate::Identity;
 
 #[derive(Debug, Deserialize)]
@@ -75,9 +75,9 @@ pub async fn create_app_cred(
     let AppCredBody {
         application_credential: f,
     } = parse_json(&body)?;
-    let expires_at = match f.expires_at.as_deref() {
+    let expires_at_micros = match f.expires_at.as_deref() {
         Some(s) => Some(
-            parse_iso8601(s)
+            parse_iso8601_micros(s)
                 .ok_or_else(|| IdentityError::bad_request("expires_at is not an ISO 8601 time."))?,
         ),
         None => None,
@@ -86,7 +86,7 @@ pub async fn create_app_cred(
         name: f.name,
         description: f.description.unwrap_or_default(),
         secret: f.secret,
-        expires_at,
+        expires_at_micros,
         roles: f.roles,
         unrestricted: f.unrestricted.unwrap_or(false),
     };

@@ -5,6 +5,7 @@
 //! and a 401 carries `WWW-Authenticate: Keystone uri="…"`.
 
 mod assignments;
+mod catalog_admin;
 mod credentials;
 mod discovery;
 mod domains;
@@ -13,6 +14,7 @@ mod projects;
 mod request;
 mod respond;
 mod roles;
+mod tags;
 mod tokens;
 mod users;
 mod views;
@@ -46,6 +48,9 @@ pub fn router(service: Arc<Identity>) -> Router {
     let grant = put(assignments::grant)
         .get(assignments::check)
         .delete(assignments::revoke);
+    let system_grant = put(assignments::system_grant)
+        .get(assignments::system_check)
+        .delete(assignments::system_revoke);
     Router::new()
         .route("/", get(discovery::versions))
         .route("/v3", get(discovery::version))
@@ -72,6 +77,14 @@ pub fn router(service: Arc<Identity>) -> Router {
             get(projects::show)
                 .patch(projects::update)
                 .delete(projects::delete),
+        )
+        .route(
+            "/v3/projects/{id}/tags",
+            get(tags::list).put(tags::replace).delete(tags::clear),
+        )
+        .route(
+            "/v3/projects/{id}/tags/{tag}",
+            put(tags::add).get(tags::check).delete(tags::remove),
         )
         .route("/v3/users", get(users::list).post(users::create))
         .route(
@@ -102,6 +115,15 @@ pub fn router(service: Arc<Identity>) -> Router {
                 .patch(roles::update)
                 .delete(roles::delete),
         )
+        .route("/v3/roles/{id}/implies", get(roles::implied_by))
+        .route(
+            "/v3/roles/{id}/implies/{implied}",
+            put(roles::imply)
+                .get(roles::show_rule)
+                .head(roles::check_rule)
+                .delete(roles::unimply),
+        )
+        .route("/v3/role_inferences", get(roles::inferences))
         .route("/v3/projects/{t}/users/{a}/roles", get(assignments::roles))
         .route("/v3/projects/{t}/groups/{a}/roles", get(assignments::roles))
         .route("/v3/domains/{t}/users/{a}/roles", get(assignments::roles))
@@ -110,6 +132,13 @@ pub fn router(service: Arc<Identity>) -> Router {
         .route("/v3/projects/{t}/groups/{a}/roles/{r}", grant.clone())
         .route("/v3/domains/{t}/users/{a}/roles/{r}", grant.clone())
         .route("/v3/domains/{t}/groups/{a}/roles/{r}", grant)
+        .route("/v3/system/users/{a}/roles", get(assignments::system_roles))
+        .route(
+            "/v3/system/groups/{a}/roles",
+            get(assignments::system_roles),
+        )
+        .route("/v3/system/users/{a}/roles/{r}", system_grant.clone())
+        .route("/v3/system/groups/{a}/roles/{r}", system_grant)
         .route("/v3/role_assignments", get(assignments::list))
         .route(
             "/v3/users/{id}/application_credentials",
@@ -127,10 +156,37 @@ pub fn router(service: Arc<Identity>) -> Router {
             "/v3/users/{id}/credentials/OS-EC2/{access}",
             get(credentials::show_ec2).delete(credentials::delete_ec2),
         )
-        .route("/v3/services", get(discovery::services))
-        .route("/v3/services/{id}", get(discovery::service))
-        .route("/v3/endpoints", get(discovery::endpoints))
-        .route("/v3/endpoints/{id}", get(discovery::endpoint))
+        .route(
+            "/v3/regions",
+            get(catalog_admin::list_regions).post(catalog_admin::create_region),
+        )
+        .route(
+            "/v3/regions/{id}",
+            get(catalog_admin::show_region)
+                .put(catalog_admin::put_region)
+                .patch(catalog_admin::update_region)
+                .delete(catalog_admin::delete_region),
+        )
+        .route(
+            "/v3/services",
+            get(catalog_admin::list_services).post(catalog_admin::create_service),
+        )
+        .route(
+            "/v3/services/{id}",
+            get(catalog_admin::show_service)
+                .patch(catalog_admin::update_service)
+                .delete(catalog_admin::delete_service),
+        )
+        .route(
+            "/v3/endpoints",
+            get(catalog_admin::list_endpoints).post(catalog_admin::create_endpoint),
+        )
+        .route(
+            "/v3/endpoints/{id}",
+            get(catalog_admin::show_endpoint)
+                .patch(catalog_admin::update_endpoint)
+                .delete(catalog_admin::delete_endpoint),
+        )
         .fallback(respond::not_found)
         .layer(map_response_with_state(service.clone(), respond::decorate))
         .with_state(service)

@@ -84,7 +84,7 @@ pub async fn create(
         domain_id,
         description: f.description.unwrap_or_default(),
         enabled: f.enabled.unwrap_or(true),
-        tags: f.tags.unwrap_or_default(),
+        tags: super::tags::tag_list(f.tags.unwrap_or_default())?,
     };
     svc.store().create(&p).await?;
     Ok(created(&views::one(&svc, &p)))
@@ -113,6 +113,7 @@ pub async fn update(
         .await?
         .authorize(Action::Administer)?;
     let Body { project: f } = parse_json(&body)?;
+    let tags = f.tags.map(super::tags::tag_list).transpose()?;
     let p = svc
         .store()
         .update::<Project>(&id, |p| {
@@ -131,7 +132,7 @@ pub async fn update(
             if let Some(e) = f.enabled {
                 p.enabled = e;
             }
-            if let Some(t) = f.tags {
+            if let Some(t) = tags {
                 p.tags = t;
             }
             Ok(())

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use http::HeaderMap;
 use serde::Deserialize;
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 use super::request::{caller, parse_json, Query};
 use super::respond::{created, no_content, ok};
@@ -37,6 +38,28 @@ struct Fields {
     /// Absent: unchanged; `null`: cleared.
     #[serde(default)]
     default_project_id: Option<Value>,
+    /// Any other attribute: Keystone's "extra", kept and echoed.
+    #[serde(flatten)]
+    extra: BTreeMap<String, Value>,
+}
+
+/// Most extra attributes a user keeps, and their largest JSON size.
+const EXTRA_KEYS_MAX: usize = 32;
+const EXTRA_BYTES_MAX: usize = 4096;
+
+/// The extra attributes of a body, bounded; `id`, `links` and
+/// `password_expires_at` are Keystone's own and never extra.
+fn extra(mut extra: BTreeMap<String, Value>) -> Result<BTreeMap<String, Value>, IdentityError> {
+    for own in ["id", "links", "password_expires_at", "options"] {
+        extra.remove(own);
+    }
+    let bytes = serde_json::to_vec(&extra).map_or(usize::MAX, |b| b.len());
+    if extra.len() > EXTRA_KEYS_MAX || bytes > EXTRA_BYTES_MAX {
+        return Err(IdentityError::bad_request(
+            "Too many or too large extra user attributes.",
+        ));
+    }
+    Ok(extra)
 }
 
 /// `default_project_id` as sent: `None` absent, `Some(None)` null.
@@ -88,6 +111,7 @@ pub async fn create(
         description: f.description.unwrap_or_default(),
         email: f.email,
         default_project_id: project_field(f.default_project_id)?.flatten(),
+        extra: extra(f.extra)?,
     };
     let u = svc.create_user(new).await?;
     Ok(created(&views::one(&svc, &u)))
@@ -116,6 +140,7 @@ pub async fn update(
         .authorize(Action::Administer)?;
     let Body { user: f } = parse_json(&body)?;
     let default_project = project_field(f.default_project_id)?;
+    let more = extra(f.extra)?;
     if let Some(Some(pid)) = &default_project {
         svc.store().must::<Project>(pid).await?;
     }
@@ -137,6 +162,12 @@ pub async fn update(
             }
             if let Some(e) = f.email {
                 u.email = Some(e);
+            }
+            u.extra.extend(more);
+            if u.extra.len() > EXTRA_KEYS_MAX {
+                return Err(IdentityError::bad_request(
+                    "Too many extra user attributes.",
+                ));
             }
             if let Some(p) = default_project {
                 u.default_project_id = p;

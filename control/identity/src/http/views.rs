@@ -7,7 +7,8 @@ use serde_json::{json, Value};
 use crate::service::TokenInfo;
 use crate::store::model::{AppCredential, Domain, Ec2Credential, Group, Project, Role, User};
 use crate::store::Entity;
-use crate::time::iso8601;
+use crate::time::{iso8601, iso8601_micros};
+use crate::token::TokenScope;
 use crate::Identity;
 
 /// A record with a JSON shape of its own.
@@ -59,6 +60,11 @@ pub fn user(base: &str, u: &User) -> Value {
     if let Some(e) = &u.email {
         v["email"] = json!(e);
     }
+    for (k, x) in &u.extra {
+        if v.get(k).is_none() {
+            v[k] = x.clone();
+        }
+    }
     v
 }
 
@@ -78,9 +84,11 @@ pub fn app_cred(base: &str, a: &AppCredential, roles: &[Role]) -> Value {
         .iter()
         .map(|r| json!({"id": r.id, "name": r.name, "domain_id": null}))
         .collect();
+    // Keystone writes an application credential's expiry as Python's
+    // `isoformat()` of a naive UTC time: no `Z` (unlike a token's).
     let expires = a
         .expires_at_micros
-        .map(|m| iso8601(Timestamp::from_micros(m)));
+        .map(|m| iso8601_micros(m).trim_end_matches('Z').to_string());
     json!({"id": a.id, "name": a.name, "description": a.description, "expires_at": expires,
            "project_id": a.project_id, "user_id": a.user_id, "roles": roles,
            "unrestricted": a.unrestricted, "access_rules": [],
@@ -117,7 +125,11 @@ pub fn token(svc: &Identity, info: &TokenInfo, with_catalog: bool) -> Value {
     if let Some(d) = &info.domain {
         t["domain"] = named(&d.id, &d.name);
     }
-    if info.project.is_some() || info.domain.is_some() {
+    let system = matches!(p.scope, TokenScope::System);
+    if system {
+        t["system"] = json!({"all": true});
+    }
+    if info.project.is_some() || info.domain.is_some() || system {
         t["roles"] = info.roles.iter().map(|r| named(&r.id, &r.name)).collect();
         if with_catalog {
             let pid = info.project.as_ref().map(|(p, _)| p.id.as_str());

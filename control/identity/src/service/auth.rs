@@ -77,7 +77,7 @@ pub struct AppCredMethod {
     pub secret: String,
 }
 
-/// `"unscoped"`, or a project, domain or (unsupported) system scope.
+/// `"unscoped"`, or a project, domain or system scope.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum ScopeRequest {
@@ -359,8 +359,14 @@ impl Identity {
                         .ok_or_else(|| unknown("domain"))?;
                     Ok(Some(TokenScope::Domain(domain.id)))
                 }
-                (None, None, Some(_)) => {
-                    Err(IdentityError::bad_request("System scope is not supported."))
+                (None, None, Some(system)) => {
+                    if *system == serde_json::json!({"all": true}) {
+                        Ok(Some(TokenScope::System))
+                    } else {
+                        Err(IdentityError::bad_request(
+                            "The only system scope is {\"all\": true}.",
+                        ))
+                    }
                 }
                 _ => Err(IdentityError::bad_request(
                     "Specify one of project, domain or system scope.",

@@ -115,6 +115,7 @@ impl Identity {
                     description: String::new(),
                     email: None,
                     default_project_id: Some(project.id.clone()),
+                    extra: Default::default(),
                 })
                 .await?
             }

@@ -2,7 +2,6 @@
 //! EC2 credentials (an access/secret pair the S3 API signs with), created
 //! here and looked up by the S3 API through [`Identity::ec2_credential`].
 
-use cairn_base::Timestamp;
 use std::collections::BTreeSet;
 
 use super::{Identity, NameOrId};
@@ -20,7 +19,8 @@ pub struct NewAppCredential {
     pub description: String,
     /// Generated when absent.
     pub secret: Option<String>,
-    pub expires_at: Option<Timestamp>,
+    /// Microseconds since the epoch (kept to the microsecond, as sent).
+    pub expires_at_micros: Option<u64>,
     /// A subset of the caller's roles on its project; all of them if absent.
     pub roles: Option<Vec<NameOrId>>,
     pub unrestricted: bool,
@@ -55,7 +55,10 @@ impl Identity {
         let project_id = caller.project_id.clone().ok_or_else(|| {
             IdentityError::Forbidden("Application credentials need a project-scoped token.".into())
         })?;
-        if new.expires_at.is_some_and(|e| e <= self.now()) {
+        if new
+            .expires_at_micros
+            .is_some_and(|e| e <= self.now().micros())
+        {
             return Err(IdentityError::bad_request("expires_at is in the past."));
         }
         let roles = self
@@ -70,7 +73,7 @@ impl Identity {
             description: new.description,
             secret_hash: self.hasher.hash(&secret).await?,
             role_ids: roles.iter().map(|r| r.id.clone()).collect(),
-            expires_at_micros: new.expires_at.map(|t| t.micros()),
+            expires_at_micros: new.expires_at_micros,
             unrestricted: new.unrestricted,
         };
         self.store.create(&cred).await?;

@@ -7,6 +7,7 @@ use crate::error::IdentityError;
 use crate::ids::new_id;
 use crate::store::check_name;
 use crate::store::model::{Domain, Project, User};
+use std::collections::BTreeMap;
 
 /// A user to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +19,8 @@ pub struct NewUser {
     pub description: String,
     pub email: Option<String>,
     pub default_project_id: Option<String>,
+    /// Attributes Keystone does not define, kept as given.
+    pub extra: BTreeMap<String, serde_json::Value>,
 }
 
 impl Identity {
@@ -43,6 +46,7 @@ impl Identity {
             password_hash,
             password_revision: 0,
             default_project_id: new.default_project_id,
+            extra: new.extra,
         };
         self.store.create(&user).await?;
         Ok(user)

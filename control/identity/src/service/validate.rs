@@ -165,6 +165,7 @@ impl Identity {
                 info.domain = Some(self.enabled_domain(did).await?);
                 Target::Domain(did.clone())
             }
+            TokenScope::System => Target::System,
         };
         let mut roles = self.store.effective_roles(&info.user.id, &target).await?;
         if let Some(cred) = &info.app_cred {

@@ -1,12 +1,13 @@
 //! Role assignments (a user or group holds a role on a project or domain)
-//! and the roles they add up to: direct ones, those through groups, and
-//! the implied chain of the built-in roles (admin ⇒ member ⇒ reader).
+//! and the roles they add up to: direct ones, those through groups, the
+//! implied chain of the built-in roles (admin ⇒ member ⇒ reader) and the
+//! operator's inference rules (`PUT /v3/roles/{prior}/implies/{implied}`).
 
 use cairn_meta_api::records::{Op, Txn};
 use std::collections::BTreeSet;
 
-use super::model::{Actor, Assignment, Role, Target};
-use super::{encode, rkey, Store, ASSIGNMENTS};
+use super::model::{Actor, Assignment, ImpliedRole, Role, Target};
+use super::{encode, rkey, Store, ASSIGNMENTS, IMPLIED_ROLES};
 use crate::error::IdentityError;
 
 /// The roles each built-in role implies, directly.
@@ -23,10 +24,11 @@ fn target_part(target: &Target) -> String {
     match target {
         Target::Project(id) => format!("p/{id}/"),
         Target::Domain(id) => format!("d/{id}/"),
+        Target::System => "s/all/".to_string(),
     }
 }
 
-/// `u|g/<actor id>/p|d/<target id>/<role id>`.
+/// `u|g/<actor id>/p|d/<target id>/<role id>`, or `u|g/<actor id>/s/all/<role id>`.
 pub fn assignment_key(a: &Assignment) -> String {
     format!(
         "{}{}{}",
@@ -39,23 +41,55 @@ pub fn assignment_key(a: &Assignment) -> String {
 /// `roles` with the roles they imply added (by name, among `all`), sorted
 /// by name, each once.
 pub fn with_implied(roles: Vec<Role>, all: &[Role]) -> Vec<Role> {
+    with_implied_by(roles, all, &[])
+}
+
+/// [`with_implied`] with the operator's inference `rules` too (by id),
+/// followed transitively; a cycle ends where it began.
+pub fn with_implied_by(roles: Vec<Role>, all: &[Role], rules: &[ImpliedRole]) -> Vec<Role> {
+    let name_of = |id: &str| all.iter().find(|r| r.id == id).map(|r| r.name.as_str());
+    let mut ids: BTreeSet<String> = roles.iter().map(|r| r.id.clone()).collect();
+    let mut frontier: Vec<String> = ids.iter().cloned().collect();
     let mut names: BTreeSet<String> = roles.iter().map(|r| r.name.clone()).collect();
-    let mut frontier: Vec<String> = names.iter().cloned().collect();
-    while let Some(n) = frontier.pop() {
-        for (_, implied) in IMPLIED.iter().filter(|(prior, _)| *prior == n) {
-            if names.insert(implied.to_string()) {
-                frontier.push(implied.to_string());
+    while let Some(id) = frontier.pop() {
+        let mut next: Vec<String> = rules
+            .iter()
+            .filter(|rule| rule.prior_id == id)
+            .map(|rule| rule.implied_id.clone())
+            .collect();
+        let name = roles
+            .iter()
+            .find(|r| r.id == id)
+            .map(|r| r.name.as_str())
+            .or_else(|| name_of(&id));
+        for (_, implied) in IMPLIED.iter().filter(|(prior, _)| Some(*prior) == name) {
+            names.insert(implied.to_string());
+            next.extend(
+                all.iter()
+                    .filter(|r| r.name == *implied)
+                    .map(|r| r.id.clone()),
+            );
+        }
+        for n in next {
+            if ids.insert(n.clone()) {
+                frontier.push(n);
             }
         }
     }
     let mut out: Vec<Role> = roles;
     for r in all {
-        if names.contains(&r.name) && !out.iter().any(|o| o.id == r.id) {
+        let wanted = ids.contains(&r.id) || names.contains(&r.name);
+        if wanted && !out.iter().any(|o| o.id == r.id) {
             out.push(r.clone());
         }
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
+}
+
+/// `<prior id>/<implied id>`.
+fn rule_key(rule: &ImpliedRole) -> String {
+    format!("{}/{}", rule.prior_id, rule.implied_id)
 }
 
 impl Store {
@@ -148,7 +182,45 @@ impl Store {
             .filter(|r| ids.contains(&r.id))
             .cloned()
             .collect();
-        Ok(with_implied(direct, &all))
+        Ok(with_implied_by(direct, &all, &self.implied_roles().await?))
+    }
+
+    /// Stores the inference rule (storing it again changes nothing).
+    pub async fn imply(&self, rule: &ImpliedRole) -> Result<(), IdentityError> {
+        let txn = Txn::new().put(rkey(IMPLIED_ROLES, &rule_key(rule)), encode(rule));
+        self.commit(txn).await?;
+        Ok(())
+    }
+
+    /// Removes the inference rule; 404 if there is none.
+    pub async fn unimply(&self, rule: &ImpliedRole) -> Result<(), IdentityError> {
+        if !self.implied_roles().await?.contains(rule) {
+            return Err(IdentityError::not_found("implied role", &rule.implied_id));
+        }
+        let txn = Txn::new().delete(rkey(IMPLIED_ROLES, &rule_key(rule)));
+        self.commit(txn).await?;
+        Ok(())
+    }
+
+    /// Every inference rule the operator stored.
+    pub async fn implied_roles(&self) -> Result<Vec<ImpliedRole>, IdentityError> {
+        Ok(self
+            .scan::<ImpliedRole>(IMPLIED_ROLES, "")
+            .await?
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect())
+    }
+
+    /// Deletes of every inference rule that names `role_id`, for a cascade.
+    pub async fn implied_role_deletes(&self, role_id: &str) -> Result<Vec<Op>, IdentityError> {
+        Ok(self
+            .implied_roles()
+            .await?
+            .iter()
+            .filter(|r| r.prior_id == role_id || r.implied_id == role_id)
+            .map(|r| Op::Delete(rkey(IMPLIED_ROLES, &rule_key(r))))
+            .collect())
     }
 
     /// Deletes of every assignment `keep` selects, for a cascade.

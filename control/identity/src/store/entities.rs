@@ -6,11 +6,12 @@ use cairn_meta_api::records::{Check, Op, Txn};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::model::{AppCredential, Domain, Group, Project, Role, User};
+use super::model::{AppCredential, Domain, Endpoint, Group, Project, Region, Role, Service, User};
 use super::{conflict, encode, rkey, Store, Versioned};
 use super::{
-    APP_CREDS, APP_CRED_NAMES, DOMAINS, DOMAIN_NAMES, GROUPS, GROUP_NAMES, PROJECTS, PROJECT_NAMES,
-    ROLES, ROLE_NAMES, USERS, USER_NAMES,
+    APP_CREDS, APP_CRED_NAMES, DOMAINS, DOMAIN_NAMES, ENDPOINTS, ENDPOINT_IDS, GROUPS, GROUP_NAMES,
+    PROJECTS, PROJECT_NAMES, REGIONS, REGION_IDS, ROLES, ROLE_NAMES, SERVICES, SERVICE_IDS, USERS,
+    USER_NAMES,
 };
 use crate::error::IdentityError;
 
@@ -29,6 +30,28 @@ pub trait Entity: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
 pub fn scoped(scope: &str, name: &str) -> String {
     format!("{scope}/{name}")
 }
+
+/// The catalog's records have no unique name: their "name" index is the
+/// id, which makes a second create of an id (`PUT /v3/regions/{id}`) a 409.
+macro_rules! id_keyed_entity {
+    ($t:ty, $kind:literal, $table:ident, $names:ident) => {
+        impl Entity for $t {
+            const KIND: &'static str = $kind;
+            const TABLE: &'static str = $table;
+            const NAMES: &'static str = $names;
+            fn id(&self) -> &str {
+                &self.id
+            }
+            fn name_key(&self) -> String {
+                self.id.clone()
+            }
+        }
+    };
+}
+
+id_keyed_entity!(Region, "region", REGIONS, REGION_IDS);
+id_keyed_entity!(Service, "service", SERVICES, SERVICE_IDS);
+id_keyed_entity!(Endpoint, "endpoint", ENDPOINTS, ENDPOINT_IDS);
 
 impl Entity for Domain {
     const KIND: &'static str = "domain";

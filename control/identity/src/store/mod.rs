@@ -13,7 +13,10 @@
 //! [user id/group id]; `identity/assignments` [`u|g`/actor id/`p|d`/target
 //! id/role id]; `identity/app-creds` [id], `identity/app-cred-names`
 //! [user id/name]; `identity/ec2` [access], `identity/ec2-by-user`
-//! [user id/access]; `identity/revocations` [audit id].
+//! [user id/access]; `identity/revocations` [audit id]; the created
+//! catalog: `identity/implied-roles` [prior id/implied id];
+//! `identity/regions`, `identity/services`, `identity/endpoints`
+//! [id], each with an id index (`…-ids` [id]: they have no unique name).
 
 mod assignments;
 mod credentials;
@@ -21,7 +24,7 @@ mod entities;
 mod groups;
 pub mod model;
 
-pub use assignments::with_implied;
+pub use assignments::{with_implied, with_implied_by};
 pub use entities::{scoped, Entity};
 
 use cairn_meta_api::records::{RecordKey, Records, Txn, TxnOutcome};
@@ -49,6 +52,13 @@ pub(crate) const APP_CRED_NAMES: &str = "identity/app-cred-names";
 pub(crate) const EC2: &str = "identity/ec2";
 pub(crate) const EC2_BY_USER: &str = "identity/ec2-by-user";
 pub(crate) const REVOCATIONS: &str = "identity/revocations";
+pub(crate) const IMPLIED_ROLES: &str = "identity/implied-roles";
+pub(crate) const REGIONS: &str = "identity/regions";
+pub(crate) const REGION_IDS: &str = "identity/region-ids";
+pub(crate) const SERVICES: &str = "identity/services";
+pub(crate) const SERVICE_IDS: &str = "identity/service-ids";
+pub(crate) const ENDPOINTS: &str = "identity/endpoints";
+pub(crate) const ENDPOINT_IDS: &str = "identity/endpoint-ids";
 
 /// Records read per scan request.
 const SCAN_PAGE_MAX: usize = 1000;
@@ -57,6 +67,8 @@ const SCAN_PAGE_MAX: usize = 1000;
 pub const SCAN_RECORDS_MAX: usize = 100_000;
 /// Longest name accepted (Keystone's column width).
 pub const NAME_CHARS_MAX: usize = 255;
+/// The longest domain, project or group name.
+pub const SCOPE_NAME_CHARS_MAX: usize = 64;
 
 /// The identity records over a [`Records`] store.
 #[derive(Clone)]
@@ -87,9 +99,15 @@ pub(crate) fn encode<T: Serialize>(v: &T) -> Vec<u8> {
 
 /// Refuses names the tables cannot hold or Keystone would not take.
 pub fn check_name(kind: &str, name: &str) -> Result<(), IdentityError> {
-    if name.trim().is_empty() || name.chars().count() > NAME_CHARS_MAX || name.contains('\0') {
+    // Keystone's schemas: domain, project and group names are at most 64
+    // characters, the others 255.
+    let max = match kind {
+        "domain" | "project" | "group" => SCOPE_NAME_CHARS_MAX,
+        _ => NAME_CHARS_MAX,
+    };
+    if name.trim().is_empty() || name.chars().count() > max || name.contains('\0') {
         return Err(IdentityError::bad_request(format!(
-            "Invalid {kind} name: it must be 1 to {NAME_CHARS_MAX} characters, not blank."
+            "Invalid {kind} name: it must be 1 to {max} characters, not blank."
         )));
     }
     Ok(())

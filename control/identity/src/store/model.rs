@@ -3,6 +3,7 @@
 //! and EC2 credentials, token revocations.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// The domain every deployment has, with this id.
 pub const DEFAULT_DOMAIN_ID: &str = "default";
@@ -43,6 +44,10 @@ pub struct User {
     /// issued under and are void once it moves on.
     pub password_revision: u64,
     pub default_project_id: Option<String>,
+    /// Attributes Keystone does not define (`project_id` from older
+    /// clients, say), kept and shown as given, as Keystone keeps "extra".
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +78,8 @@ pub enum Actor {
 pub enum Target {
     Project(String),
     Domain(String),
+    /// The whole deployment (Keystone's system scope, `{"system": {"all": true}}`).
+    System,
 }
 
 /// `actor` holds role `role_id` on `target`.
@@ -108,6 +115,42 @@ pub struct Ec2Credential {
     pub secret: String,
     pub user_id: String,
     pub project_id: String,
+}
+
+/// An operator's inference rule: holding `prior_id` also gives `implied_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImpliedRole {
+    pub prior_id: String,
+    pub implied_id: String,
+}
+
+/// A region of the catalog (created by an operator, beside the configured one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Region {
+    pub id: String,
+    pub description: String,
+    pub parent_region_id: Option<String>,
+}
+
+/// A service of the catalog (created by an operator, beside the configured ones).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Service {
+    pub id: String,
+    pub name: String,
+    pub service_type: String,
+    pub description: String,
+    pub enabled: bool,
+}
+
+/// An endpoint of a created service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub id: String,
+    pub service_id: String,
+    pub region_id: Option<String>,
+    pub interface: String,
+    pub url: String,
+    pub enabled: bool,
 }
 
 /// A revoked token's audit id, kept until the token would have expired.

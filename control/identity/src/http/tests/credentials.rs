@@ -107,6 +107,11 @@ async fn app_credentials_expire_and_roles_must_be_held() {
     let r = h.call("POST", &path, Some(&demo), Some(soon)).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
     assert_eq!(r.json["application_credential"]["secret"], "s3");
+    // Keystone's (and Tempest's) form: a naive isoformat, no `Z`.
+    assert_eq!(
+        r.json["application_credential"]["expires_at"],
+        "2023-11-14T22:20:00.000000"
+    );
     let id = r.json["application_credential"]["id"]
         .as_str()
         .unwrap()

@@ -5,6 +5,7 @@
 mod admin;
 mod auth;
 mod credentials;
+mod tempest;
 
 use axum::body::Body;
 use axum::Router;
