@@ -397,11 +397,12 @@ impl Cluster {
             // Two passes: the first may have begun before `before`.
             loop {
                 std::thread::sleep(Duration::from_millis(500));
+                let now: Vec<_> = among.iter().map(|&i| read(i)).collect::<Result<_>>()?;
                 anyhow::ensure!(
                     Instant::now() < deadline,
-                    "replicas did not converge in {timeout:?}"
+                    "replicas did not converge in {timeout:?}: (passes, buckets differing, \
+                     errors) of nodes {among:?} went from {before:?} to {now:?}"
                 );
-                let now: Vec<_> = among.iter().map(|&i| read(i)).collect::<Result<_>>()?;
                 let mut all_done = true;
                 for (b, n) in before.iter().zip(&now) {
                     if n.1 > b.1 || n.2 > b.2 {

@@ -104,7 +104,10 @@ fn a_frozen_node_does_not_stall_the_cluster() -> anyhow::Result<()> {
         "only {during} writes completed while a node was frozen"
     );
     result.ensure_slowest_below(Duration::from_secs(10))?;
-    c.wait_replicas_agree(&[1, 2, 3], Duration::from_secs(120))?;
+    // The thawed node lacks every object of the freeze (thousands): its
+    // peers' replicators push them while this binary's other clusters
+    // load the same two cores.
+    c.wait_replicas_agree(&[1, 2, 3], Duration::from_secs(240))?;
     verify(&storage, "load", &token, &result.acked)?;
     Ok(())
 }
