@@ -259,8 +259,18 @@ async fn all_services(svc: &Identity) -> Result<Vec<Value>, IdentityError> {
     Ok(out)
 }
 
-fn is_configured(items: &[Value], id: &str) -> bool {
+/// Whether one of the catalog entries `items` (services or endpoints, as
+/// JSON) has `id`.
+fn has_id(items: &[Value], id: &str) -> bool {
     items.iter().any(|v| v["id"] == id)
+}
+
+/// The entry of `items` with `id`, or Keystone's 404 for a `kind`.
+fn entry_with_id(items: Vec<Value>, kind: &'static str, id: &str) -> Result<Value, IdentityError> {
+    items
+        .into_iter()
+        .find(|v| v["id"] == id)
+        .ok_or_else(|| IdentityError::not_found(kind, id))
 }
 
 pub async fn list_services(
@@ -286,11 +296,7 @@ pub async fn show_service(
     Path(id): Path<String>,
 ) -> Result<Response, IdentityError> {
     authorize(&svc, &headers, Action::Read).await?;
-    let found = all_services(&svc)
-        .await?
-        .into_iter()
-        .find(|s| s["id"] == id.as_str())
-        .ok_or_else(|| IdentityError::not_found("service", &id))?;
+    let found = entry_with_id(all_services(&svc).await?, "service", &id)?;
     Ok(ok(&json!({ "service": found })))
 }
 
@@ -325,7 +331,7 @@ pub async fn update_service(
     body: Bytes,
 ) -> Result<Response, IdentityError> {
     authorize(&svc, &headers, Action::Administer).await?;
-    if is_configured(&svc.catalog().services(""), &id) {
+    if has_id(&svc.catalog().services(""), &id) {
         return Err(configured("service"));
     }
     let ServiceBody { service: f } = parse_json(&body)?;
@@ -362,7 +368,7 @@ pub async fn delete_service(
     Path(id): Path<String>,
 ) -> Result<Response, IdentityError> {
     authorize(&svc, &headers, Action::Administer).await?;
-    if is_configured(&svc.catalog().services(""), &id) {
+    if has_id(&svc.catalog().services(""), &id) {
         return Err(configured("service"));
     }
     let s = svc.store().must::<Service>(&id).await?;
@@ -460,7 +466,7 @@ async fn endpoint_region(
 
 /// 400 unless `id` is a service (configured or created).
 async fn check_service(svc: &Identity, id: &str) -> Result<(), IdentityError> {
-    if is_configured(&all_services(svc).await?, id) {
+    if has_id(&all_services(svc).await?, id) {
         Ok(())
     } else {
         Err(IdentityError::bad_request(format!("No service {id}.")))
@@ -491,11 +497,7 @@ pub async fn show_endpoint(
     Path(id): Path<String>,
 ) -> Result<Response, IdentityError> {
     authorize(&svc, &headers, Action::Read).await?;
-    let found = all_endpoints(&svc)
-        .await?
-        .into_iter()
-        .find(|e| e["id"] == id.as_str())
-        .ok_or_else(|| IdentityError::not_found("endpoint", &id))?;
+    let found = entry_with_id(all_endpoints(&svc).await?, "endpoint", &id)?;
     Ok(ok(&json!({ "endpoint": found })))
 }
 
@@ -538,7 +540,7 @@ pub async fn update_endpoint(
     body: Bytes,
 ) -> Result<Response, IdentityError> {
     authorize(&svc, &headers, Action::Administer).await?;
-    if is_configured(&svc.catalog().endpoints(""), &id) {
+    if has_id(&svc.catalog().endpoints(""), &id) {
         return Err(configured("endpoint"));
     }
     let EndpointBody { endpoint: f } = parse_json(&body)?;
@@ -584,7 +586,7 @@ pub async fn delete_endpoint(
     Path(id): Path<String>,
 ) -> Result<Response, IdentityError> {
     authorize(&svc, &headers, Action::Administer).await?;
-    if is_configured(&svc.catalog().endpoints(""), &id) {
+    if has_id(&svc.catalog().endpoints(""), &id) {
         return Err(configured("endpoint"));
     }
     let e = svc.store().must::<Endpoint>(&id).await?;
