@@ -14,10 +14,10 @@
 //! started: a replica that misses another write during the repair is
 //! marked again (a new revision), and that mark survives the repair.
 
+use super::marks::{meta_error, scan_volume, volume_prefix};
 use crate::device::BlockError;
 use cairn_base::VolumeId;
 use cairn_meta_api::records::{Check, RecordKey, Records, Txn, TxnOutcome};
-use cairn_meta_api::MetaError;
 use cairn_nodeapi::DeviceId;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,8 +26,6 @@ use std::sync::RwLock;
 /// The record table of degraded extent replicas, keyed
 /// `<volume hex>/<index, 16 hex>/<generation, 8 hex>/<device>`.
 pub const TABLE: &str = "volume-degraded";
-/// Records read at once when loading a volume's marks.
-const SCAN_PAGE_MAX: usize = 1000;
 
 /// One degraded extent replica of a volume.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -42,8 +40,8 @@ fn record_key(volume: VolumeId, m: Mark) -> RecordKey {
     RecordKey::new(
         TABLE,
         format!(
-            "{}/{:016x}/{:08x}/{}",
-            volume.hex(),
+            "{}{:016x}/{:08x}/{}",
+            volume_prefix(volume),
             m.index,
             m.generation,
             m.device.0
@@ -62,10 +60,6 @@ fn parse_key(rest: &str) -> Option<Mark> {
         generation,
         device,
     })
-}
-
-fn meta_error(e: MetaError) -> BlockError {
-    BlockError::Io(format!("recording a degraded replica: {e}"))
 }
 
 /// The degraded replicas of one volume's extents, with the revision of
@@ -145,24 +139,13 @@ impl Degraded {
 
     /// Loads the marks recorded for `volume`.
     pub async fn load(&self, records: &dyn Records, volume: VolumeId) -> Result<(), BlockError> {
-        let prefix = format!("{}/", volume.hex());
-        let mut after: Option<String> = None;
-        loop {
-            let page = records
-                .scan(TABLE, &prefix, after.as_deref(), SCAN_PAGE_MAX)
-                .await
-                .map_err(meta_error)?;
-            for (key, rec) in &page {
-                match key.strip_prefix(&prefix).and_then(parse_key) {
-                    Some(m) => self.note(m, rec.revision),
-                    None => tracing::warn!(key, "unreadable degraded-replica record"),
-                }
-            }
-            match page.last() {
-                Some((k, _)) if page.len() == SCAN_PAGE_MAX => after = Some(k.clone()),
-                _ => return Ok(()),
+        for (key, revision) in scan_volume(records, TABLE, volume).await? {
+            match parse_key(&key) {
+                Some(m) => self.note(m, revision),
+                None => tracing::warn!(key, "unreadable degraded-replica record"),
             }
         }
+        Ok(())
     }
 
     /// Marks `new` degraded: at once for readers, then durably (one Raft
@@ -213,24 +196,6 @@ impl Degraded {
             }
             TxnOutcome::Conflict { .. } => Ok(false),
         }
-    }
-}
-
-/// Deletes every mark recorded for `volume` (it is being deleted).
-pub async fn forget_volume(records: &dyn Records, volume: VolumeId) -> Result<(), BlockError> {
-    let prefix = format!("{}/", volume.hex());
-    loop {
-        let page = records
-            .scan(TABLE, &prefix, None, SCAN_PAGE_MAX)
-            .await
-            .map_err(meta_error)?;
-        if page.is_empty() {
-            return Ok(());
-        }
-        let txn = page.iter().fold(Txn::new(), |t, (k, _)| {
-            t.delete(RecordKey::new(TABLE, k.clone()))
-        });
-        records.commit(txn).await.map_err(meta_error)?;
     }
 }
 

@@ -19,15 +19,24 @@
 //! [`Volume::repair_degraded`] copies them back whole from a good one
 //! (decision 0015). A flush succeeds when a majority of the replicas of
 //! every extent changed since the last one flushed.
+//!
+//! A device the attach could not fence is marked for the whole volume
+//! (`unfenced`, decision 0016): it is not read, its acknowledgements do
+//! not count, and the repairer fences it, copies back every extent it
+//! keeps a replica of, and only then clears the mark.
 
 mod degraded;
 mod map;
+mod marks;
 mod placement;
 mod replicas;
+mod unfenced;
 
-pub use degraded::{forget_volume, Degraded, Mark, TABLE as DEGRADED_TABLE};
+pub use degraded::{Degraded, Mark, TABLE as DEGRADED_TABLE};
 pub use map::{ExtentMap, Materialize};
+pub use marks::forget_volume;
 pub use placement::ExtentPlacement;
+pub use unfenced::{Unfenced, TABLE as UNFENCED_TABLE};
 
 use crate::device::{check_range, AllocRun, BlockDevice, BlockError, DeviceIdentity};
 use async_trait::async_trait;
@@ -37,7 +46,7 @@ use cairn_meta_api::records::Records;
 use cairn_nodeapi::{DeviceId, Epoch, ExtentKey, ExtentNode, ExtentWrite, NodeError};
 use futures::future::join_all;
 pub(crate) use replicas::block_error;
-use replicas::{copy_extent, quorum_of, read_any, Fanout, Missed};
+use replicas::{copy_extent, quorum_of, read_any, Fanout, Missed, ReplicaSet};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -60,22 +69,35 @@ pub struct Backend {
 }
 
 impl Backend {
-    /// Every extent of `volume` on any device.
-    pub async fn load_map(&self, volume: VolumeId) -> Result<ExtentMap, BlockError> {
-        let lists = join_all(
-            self.placement
-                .devices()
-                .into_iter()
-                .map(|d| self.nodes.list(d, volume)),
-        )
-        .await;
+    /// Every extent of `volume` on the devices not in `skip`, and the
+    /// devices among those that could not be listed. The map is complete
+    /// as long as no extent has a majority of its replicas on devices
+    /// left out (an extent exists on a majority of them).
+    pub async fn load_map(
+        &self,
+        volume: VolumeId,
+        skip: &[DeviceId],
+    ) -> (ExtentMap, Vec<DeviceId>) {
+        let devices: Vec<DeviceId> = self
+            .placement
+            .devices()
+            .into_iter()
+            .filter(|d| !skip.contains(d))
+            .collect();
+        let lists = join_all(devices.iter().map(|&d| self.nodes.list(d, volume))).await;
         let mut map = ExtentMap::default();
-        for l in lists {
-            for (i, g) in l.map_err(block_error)? {
-                map.insert(i, g);
+        let mut failed = Vec::new();
+        for (d, l) in devices.into_iter().zip(lists) {
+            match l {
+                Ok(pairs) => pairs.into_iter().for_each(|(i, g)| map.insert(i, g)),
+                Err(e) => {
+                    tracing::warn!(volume = %volume, device = d.0, error = %e,
+                        "listing a volume's extents failed");
+                    failed.push(d);
+                }
             }
         }
-        Ok(map)
+        (map, failed)
     }
 }
 
@@ -91,15 +113,16 @@ pub struct Layer {
     map: RwLock<ExtentMap>,
     /// This volume's extent replicas that missed acknowledged changes.
     pub degraded: Degraded,
+    /// The devices an attach of this volume could not fence.
+    pub unfenced: Unfenced,
     pub parent: Option<Arc<Layer>>,
 }
 
-/// Where a reader finds an extent: its key, how many copies the volume
-/// that wrote it keeps, and that volume's layer (with its degraded marks).
+/// Where a reader finds an extent: its key, and the layer of the volume
+/// that wrote it (with its replica count and marks).
 #[derive(Clone, Copy)]
 struct Found<'a> {
     key: ExtentKey,
-    replica_count: Option<u8>,
     layer: &'a Layer,
 }
 
@@ -117,6 +140,7 @@ impl Layer {
             limit: AtomicU32::new(limit),
             map: RwLock::new(map),
             degraded: Degraded::default(),
+            unfenced: Unfenced::default(),
             parent,
         }
     }
@@ -140,7 +164,6 @@ impl Layer {
                     index,
                     generation,
                 },
-                replica_count: self.replica_count,
                 layer: self,
             }),
             None => self.parent.as_ref()?.resolve(index),
@@ -158,6 +181,11 @@ impl Layer {
     /// A copy of this layer's map.
     pub fn snapshot_map(&self) -> ExtentMap {
         self.map().clone()
+    }
+
+    /// Whether any replica of this volume waits for a repair.
+    pub fn needs_repair(&self) -> bool {
+        !self.degraded.is_empty() || !self.unfenced.is_empty()
     }
 }
 
@@ -276,17 +304,25 @@ impl Volume {
         out
     }
 
-    /// The devices holding the copies of extent `index` of `volume`, which
-    /// keeps `replica_count` of them.
-    fn replicas(&self, volume: VolumeId, index: u64, replica_count: Option<u8>) -> Vec<DeviceId> {
-        self.backend
-            .placement
-            .kept_replicas(volume, index, replica_count)
+    /// The replicas of extent `index` at `generation` of `layer`'s volume,
+    /// with the marks on them.
+    fn replica_set(&self, layer: &Layer, index: u64, generation: u32) -> ReplicaSet {
+        let devices =
+            self.backend
+                .placement
+                .kept_replicas(layer.volume, index, layer.replica_count);
+        ReplicaSet {
+            stale: layer.degraded.stale(index, generation, &devices),
+            unfenced: layer.unfenced.among(&devices),
+            devices,
+        }
     }
 
     /// The devices of this volume's own copies of extent `index`.
     fn own_replicas(&self, index: u64) -> Vec<DeviceId> {
-        self.replicas(self.layer.volume, index, self.layer.replica_count)
+        self.backend
+            .placement
+            .kept_replicas(self.layer.volume, index, self.layer.replica_count)
     }
 
     fn head_key(&self, index: u64) -> ExtentKey {
@@ -297,14 +333,11 @@ impl Volume {
         }
     }
 
-    /// The replicas a reader of `f` may read: those not degraded.
+    /// The replicas a reader of `f` may read: neither degraded nor
+    /// unfenced.
     fn readable(&self, f: &Found<'_>) -> Vec<DeviceId> {
-        let devices = self.replicas(f.key.volume, f.key.index, f.replica_count);
-        let stale = f
-            .layer
-            .degraded
-            .stale(f.key.index, f.key.generation, &devices);
-        devices.into_iter().filter(|d| !stale.contains(d)).collect()
+        self.replica_set(f.layer, f.key.index, f.key.generation)
+            .good()
     }
 
     async fn read_piece(&self, p: Piece) -> Result<Bytes, BlockError> {
@@ -329,12 +362,9 @@ impl Volume {
         .await
     }
 
-    /// This volume's own replicas of extent `index`, and those of them
-    /// degraded at `generation`.
-    fn own_fanout(&self, index: u64, generation: u32) -> (Vec<DeviceId>, Vec<DeviceId>) {
-        let devices = self.own_replicas(index);
-        let stale = self.layer.degraded.stale(index, generation, &devices);
-        (devices, stale)
+    /// This volume's own replicas of extent `index` at `generation`.
+    fn own_fanout(&self, index: u64, generation: u32) -> ReplicaSet {
+        self.replica_set(&self.layer, index, generation)
     }
 
     /// After a change of extent `index` at `generation` reached its quorum:
@@ -389,17 +419,20 @@ impl Volume {
             Materialize::Ready => return Ok(()),
             Materialize::CopyFrom(generation) => {
                 let from = ExtentKey { generation, ..to };
-                // A replica degraded at the old generation copies stale
-                // bytes forward: the new one is degraded too.
-                let (devices, stale) = self.own_fanout(index, generation);
+                // A replica degraded at the old generation, or on a device
+                // not fenced, copies stale bytes forward: the new one is
+                // degraded too (marked per extent: a repair of the unfenced
+                // device may have passed this extent already).
+                let set = self.own_fanout(index, generation);
                 let fanout = Fanout {
                     nodes: &self.backend.nodes,
-                    devices: &devices,
-                    stale: &stale,
+                    set: &set,
                 };
                 let mut missed = fanout.copy((from, to), self.extent_size, epoch).await?;
-                let copied_stale: Vec<DeviceId> = stale
+                let copied_stale: Vec<DeviceId> = set
+                    .stale
                     .iter()
+                    .chain(&set.unfenced)
                     .copied()
                     .filter(|d| !missed.contains(d))
                     .collect();
@@ -427,11 +460,10 @@ impl Volume {
                     data,
                     fua: false,
                 };
-                let (devices, stale) = self.own_fanout(index, head);
+                let set = self.own_fanout(index, head);
                 let fanout = Fanout {
                     nodes: &self.backend.nodes,
-                    devices: &devices,
-                    stale: &stale,
+                    set: &set,
                 };
                 let missed = fanout.write(to, w).await?;
                 self.settle(index, head, missed).await?;
@@ -453,7 +485,7 @@ impl Volume {
             self.materialize(p.index, epoch).await?;
         }
         let key = self.head_key(p.index);
-        let (devices, stale) = self.own_fanout(p.index, key.generation);
+        let set = self.own_fanout(p.index, key.generation);
         let w = ExtentWrite {
             extent_size: self.extent_size,
             epoch,
@@ -463,8 +495,7 @@ impl Volume {
         };
         let fanout = Fanout {
             nodes: &self.backend.nodes,
-            devices: &devices,
-            stale: &stale,
+            set: &set,
         };
         let missed = fanout.write(key, w).await?;
         self.settle(p.index, key.generation, missed).await?;
@@ -486,20 +517,19 @@ impl Volume {
         }
         self.materialize(p.index, epoch).await?;
         let key = self.head_key(p.index);
-        let (devices, stale) = self.own_fanout(p.index, key.generation);
+        let set = self.own_fanout(p.index, key.generation);
         let fanout = Fanout {
             nodes: &self.backend.nodes,
-            devices: &devices,
-            stale: &stale,
+            set: &set,
         };
         let missed = fanout.discard(key, epoch, (p.offset, p.len), fua).await?;
         self.settle(p.index, key.generation, missed).await
     }
 
     /// Flushes every device, then checks that each extent changed since
-    /// the last flush is durable on a majority of its replicas, at least
-    /// one of them not degraded; a replica whose flush failed is marked
-    /// degraded. On failure the extents stay owed to the next flush.
+    /// the last flush is durable on a majority of its replicas (unfenced
+    /// devices do not count), at least one of them not degraded; a replica
+    /// whose flush failed is marked degraded. On failure the extents stay owed to the next flush.
     async fn flush_all(&self) -> Result<(), BlockError> {
         let epoch = self.epoch_or_read_only()?;
         let volume = self.layer.volume;
@@ -541,9 +571,12 @@ impl Volume {
         }
         let mut marks = Vec::new();
         for &(index, generation) in dirty {
-            let (devices, stale) = self.own_fanout(index, generation);
-            let flushed = devices.iter().filter(|d| !failed.contains_key(d));
-            let current = flushed.clone().filter(|d| !stale.contains(d)).count();
+            let set = self.own_fanout(index, generation);
+            let devices = &set.devices;
+            let flushed = devices
+                .iter()
+                .filter(|d| !failed.contains_key(d) && !set.unfenced.contains(d));
+            let current = flushed.clone().filter(|d| !set.stale.contains(d)).count();
             if flushed.count() < quorum_of(devices.len()) || current == 0 {
                 let why: Vec<String> = failed.values().map(ToString::to_string).collect();
                 return Err(BlockError::Io(format!(
@@ -565,15 +598,24 @@ impl Volume {
         self.record_marks(marks).await
     }
 
-    /// Copies every degraded replica of this volume's extents back whole
-    /// from a good one and clears its mark; returns how many marks remain.
-    /// A read-only view repairs nothing.
+    /// Repairs what this volume's marks name and clears them: first each
+    /// device the attach could not fence, then each degraded extent
+    /// replica, copied back whole from a good one. Returns how many marks
+    /// remain. A read-only view repairs nothing.
     pub async fn repair_degraded(&self) -> usize {
+        let remaining = || self.layer.degraded.len() + self.layer.unfenced.len();
         let Some(epoch) = self.epoch else {
-            return self.layer.degraded.len();
+            return remaining();
         };
         // A device that cannot take one repair is not tried again this pass.
         let mut unreachable = HashSet::new();
+        for (device, revision) in self.layer.unfenced.marks() {
+            if let Err(e) = self.repair_unfenced(device, revision, epoch).await {
+                tracing::warn!(volume = %self.layer.volume, device = device.0, error = %e,
+                    "repairing an unfenced device failed; will retry");
+                unreachable.insert(device);
+            }
+        }
         for (mark, revision) in self.layer.degraded.marks() {
             if revision == 0 || unreachable.contains(&mark.device) {
                 continue; // its record is still being committed, or its device down
@@ -584,16 +626,59 @@ impl Volume {
                 unreachable.insert(mark.device);
             }
         }
-        self.layer.degraded.len()
+        remaining()
+    }
+
+    /// Brings back `device`, which the attach could not fence: it may hold
+    /// anything older than this lease, and may still take an older
+    /// gateway's writes until it is fenced.
+    async fn repair_unfenced(
+        &self,
+        device: DeviceId,
+        revision: u64,
+        epoch: Epoch,
+    ) -> Result<(), BlockError> {
+        let volume = self.layer.volume;
+        // 1. Fence it: from now on no write of an older lease lands there.
+        self.backend
+            .nodes
+            .fence(device, volume, epoch)
+            .await
+            .map_err(block_error)?;
+        // 2. Wait out the writes in flight: one issued before the fence may
+        //    still create an extent, which enters the map when it is done.
+        //    Every write after this point reaches the device at this epoch
+        //    or marks it degraded for that extent.
+        drop(self.head.write().await);
+        // 3. Copy back every extent (every generation) it keeps a replica
+        //    of, each under its repair lock so no change lands between the
+        //    read of the good copy and the write of this one.
+        let extents: Vec<(u64, u32)> = self
+            .layer
+            .snapshot_map()
+            .pairs()
+            .filter(|&(index, _)| self.own_replicas(index).contains(&device))
+            .collect();
+        for &(index, generation) in &extents {
+            let _quiet = self.repair_lock(index).write().await;
+            self.copy_back(device, index, generation, epoch).await?;
+        }
+        // 4. Only now may it be read, unless an attach marked it again.
+        let records = &*self.backend.records;
+        if self
+            .layer
+            .unfenced
+            .clear(records, volume, device, revision)
+            .await?
+        {
+            tracing::info!(volume = %volume, device = device.0, extents = extents.len(),
+                "unfenced device fenced and repaired");
+        }
+        Ok(())
     }
 
     async fn repair_one(&self, mark: Mark, revision: u64, epoch: Epoch) -> Result<(), BlockError> {
         let _quiet = self.repair_lock(mark.index).write().await;
-        let key = ExtentKey {
-            volume: self.layer.volume,
-            index: mark.index,
-            generation: mark.generation,
-        };
         let exists = self.layer.map().visible(mark.index, mark.generation) == Some(mark.generation);
         // Whether the device answers at all (cheap, before reading a whole
         // extent), and holds this lease's fence.
@@ -603,19 +688,8 @@ impl Volume {
             .await
             .map_err(block_error)?;
         if exists {
-            let (devices, stale) = self.own_fanout(mark.index, mark.generation);
-            let good: Vec<DeviceId> = devices
-                .into_iter()
-                .filter(|d| *d != mark.device && !stale.contains(d))
-                .collect();
-            copy_extent(
-                &self.backend.nodes,
-                &good,
-                mark.device,
-                key,
-                (epoch, self.extent_size),
-            )
-            .await?;
+            self.copy_back(mark.device, mark.index, mark.generation, epoch)
+                .await?;
         }
         let records = &*self.backend.records;
         if self
@@ -628,6 +702,32 @@ impl Volume {
                 "degraded extent replica repaired");
         }
         Ok(())
+    }
+
+    /// Copies extent `index` at `generation` whole from a good replica to
+    /// `device`, durably. The caller holds the extent's repair lock.
+    async fn copy_back(
+        &self,
+        device: DeviceId,
+        index: u64,
+        generation: u32,
+        epoch: Epoch,
+    ) -> Result<(), BlockError> {
+        let key = ExtentKey {
+            volume: self.layer.volume,
+            index,
+            generation,
+        };
+        let mut good = self.own_fanout(index, generation).good();
+        good.retain(|&d| d != device);
+        copy_extent(
+            &self.backend.nodes,
+            &good,
+            device,
+            key,
+            (epoch, self.extent_size),
+        )
+        .await
     }
 
     async fn allocation_of(&self, p: Piece) -> Result<Vec<AllocRun>, BlockError> {
@@ -792,5 +892,7 @@ impl BlockDevice for Volume {
     }
 }
 
+#[cfg(test)]
+pub(crate) mod testing;
 #[cfg(test)]
 mod tests;

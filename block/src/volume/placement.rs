@@ -7,9 +7,15 @@
 //! A volume may keep fewer copies than the ring has replicas (its record's
 //! `replica_count`): it keeps the first that many of each extent's
 //! primaries, so every reader and writer of the volume agrees on which.
+//!
+//! An attach with devices down needs a majority of every extent's replicas
+//! up ([`ExtentPlacement::majority_lost`], decision 0016): an extent with a
+//! majority down could neither be written nor trusted to be listed.
 
+use super::replicas::quorum_of;
 use cairn_base::VolumeId;
 use cairn_nodeapi::DeviceId;
+use std::collections::BTreeSet;
 
 /// The hidden account extent names hash under.
 const VOLUMES_ACCOUNT: &str = ".volumes";
@@ -39,6 +45,43 @@ pub trait ExtentPlacement: Send + Sync + 'static {
         }
         devices
     }
+
+    /// Every distinct list of devices an extent's replicas can be placed
+    /// on, in replica order; `None` when the placement cannot list them.
+    fn replica_sets(&self) -> Option<Vec<Vec<DeviceId>>> {
+        None
+    }
+
+    /// The replicas of some extent of a volume keeping `replica_count` of
+    /// them of which a majority is on the devices `down`, if an extent can
+    /// be placed so. Without [`Self::replica_sets`], any such number of
+    /// devices may hold one extent's replicas.
+    fn majority_lost(&self, down: &[DeviceId], replica_count: Option<u8>) -> Option<Vec<DeviceId>> {
+        if down.is_empty() {
+            return None;
+        }
+        let kept = replica_count.map_or(self.replica_count(), |n| {
+            usize::from(n).min(self.replica_count())
+        });
+        let lost = |set: &[DeviceId]| {
+            let n = set.len().min(kept);
+            set[..n].iter().filter(|d| down.contains(d)).count() >= quorum_of(n)
+        };
+        match self.replica_sets() {
+            Some(sets) => sets
+                .into_iter()
+                .find(|s| lost(s))
+                .map(|s| s[..s.len().min(kept)].to_vec()),
+            None => {
+                let known: Vec<DeviceId> = self
+                    .devices()
+                    .into_iter()
+                    .filter(|d| down.contains(d))
+                    .collect();
+                (known.len() >= quorum_of(kept)).then_some(known)
+            }
+        }
+    }
 }
 
 impl ExtentPlacement for cairn_ring::Ring {
@@ -60,5 +103,12 @@ impl ExtentPlacement for cairn_ring::Ring {
 
     fn replica_count(&self) -> usize {
         cairn_ring::Ring::replica_count(self)
+    }
+
+    fn replica_sets(&self) -> Option<Vec<Vec<DeviceId>>> {
+        let sets: BTreeSet<Vec<DeviceId>> = (0..self.partition_count())
+            .map(|p| self.primaries(p).iter().map(|d| DeviceId(d.id)).collect())
+            .collect();
+        Some(sets.into_iter().collect())
     }
 }

@@ -2,7 +2,9 @@
 //! copies go to every replica and succeed when a majority acknowledge
 //! ([`quorum_of`]: 2 of 3; both of 2) and at least one of those is not
 //! degraded; the caller then marks the replicas that missed it degraded
-//! (`degraded`) before acknowledging (decision 0015). Reads try the
+//! (`degraded`) before acknowledging (decision 0015). A device the attach
+//! could not fence (`unfenced`) is written too, but its acknowledgement
+//! does not count (decision 0016). Reads try the
 //! replicas that are not degraded in turn, skip one that fails (or fails
 //! its checksums) and repair it from the good copy; [`copy_extent`] brings a
 //! degraded replica back whole.
@@ -31,22 +33,46 @@ pub fn quorum_of(n: usize) -> usize {
     n / 2 + 1
 }
 
-/// One extent operation's replicas: the devices it goes to, and those of
-/// them already degraded for it (which may take the write but do not make
-/// the extent current).
+/// One extent's replicas as an operation on one generation of it sees
+/// them.
+#[derive(Debug)]
+pub struct ReplicaSet {
+    /// Every device holding a replica, in replica order.
+    pub devices: Vec<DeviceId>,
+    /// Those degraded at this generation: they may take a change, but do
+    /// not make the extent current.
+    pub stale: Vec<DeviceId>,
+    /// Those the attach could not fence: they may take a change, but it
+    /// does not count (an older writer may still overwrite it).
+    pub unfenced: Vec<DeviceId>,
+}
+
+impl ReplicaSet {
+    /// The replicas a read or a repair may take bytes from: neither
+    /// degraded nor unfenced.
+    pub fn good(&self) -> Vec<DeviceId> {
+        self.devices
+            .iter()
+            .copied()
+            .filter(|d| !self.stale.contains(d) && !self.unfenced.contains(d))
+            .collect()
+    }
+}
+
+/// One extent operation's replicas and the service that reaches them.
 pub struct Fanout<'a> {
     pub nodes: &'a Arc<dyn ExtentNode>,
-    pub devices: &'a [DeviceId],
-    pub stale: &'a [DeviceId],
+    pub set: &'a ReplicaSet,
 }
 
 /// The devices that missed an operation which still reached its quorum:
 /// the caller marks them degraded before acknowledging it.
 pub type Missed = Vec<DeviceId>;
 
-/// The outcome of a fan-out: a quorum of acknowledgements, at least one
-/// of them from a replica that is not degraded, or the error (a fence
-/// wins over every other failure: this gateway may no longer write).
+/// The outcome of a fan-out: a quorum of acknowledgements (an unfenced
+/// device's do not count), at least one of them from a replica that is
+/// not degraded, or the error (a fence wins over every other failure:
+/// this gateway may no longer write).
 pub fn tally(
     fanout: &Fanout<'_>,
     results: Vec<Result<(), NodeError>>,
@@ -54,11 +80,13 @@ pub fn tally(
     let mut missed = Vec::new();
     let mut failures = Vec::new();
     let (mut succeeded, mut current) = (0, 0);
-    for (&d, r) in fanout.devices.iter().zip(results) {
+    let set = fanout.set;
+    for (&d, r) in set.devices.iter().zip(results) {
         match r {
+            Ok(()) if set.unfenced.contains(&d) => {}
             Ok(()) => {
                 succeeded += 1;
-                current += usize::from(!fanout.stale.contains(&d));
+                current += usize::from(!set.stale.contains(&d));
             }
             Err(NodeError::Fenced { current: at }) => return Err(BlockError::Fenced(at)),
             Err(e) => {
@@ -67,7 +95,7 @@ pub fn tally(
             }
         }
     }
-    let needed = quorum_of(fanout.devices.len());
+    let needed = quorum_of(set.devices.len());
     if succeeded >= needed && current > 0 {
         return Ok(missed);
     }
@@ -77,7 +105,7 @@ pub fn tally(
     let why: Vec<String> = failures.iter().map(ToString::to_string).collect();
     Err(BlockError::Io(format!(
         "{succeeded} of {} replicas ({current} current) acknowledged, {needed} needed: {}",
-        fanout.devices.len(),
+        set.devices.len(),
         why.join("; ")
     )))
 }
@@ -86,7 +114,8 @@ impl Fanout<'_> {
     /// Writes to every replica.
     pub async fn write(&self, key: ExtentKey, w: ExtentWrite) -> Result<Missed, BlockError> {
         let results = join_all(
-            self.devices
+            self.set
+                .devices
                 .iter()
                 .map(|&d| self.nodes.write(d, key, w.clone())),
         )
@@ -103,7 +132,8 @@ impl Fanout<'_> {
         fua: bool,
     ) -> Result<Missed, BlockError> {
         let results = join_all(
-            self.devices
+            self.set
+                .devices
                 .iter()
                 .map(|&d| self.nodes.discard(d, key, epoch, offset, len, fua)),
         )
@@ -119,7 +149,8 @@ impl Fanout<'_> {
         epoch: Epoch,
     ) -> Result<Missed, BlockError> {
         let results = join_all(
-            self.devices
+            self.set
+                .devices
                 .iter()
                 .map(|&d| self.nodes.copy(d, from, to, extent_size, epoch)),
         )

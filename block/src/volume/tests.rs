@@ -4,177 +4,14 @@
 //! epoch, repair of a replica that fails its checksums, volumes that keep
 //! fewer copies than the ring has replicas, and quorum writes with a
 //! device down: the replica that missed them is marked degraded (durably),
-//! never read, and repaired.
+//! never read, and repaired; and a volume attached while a device was
+//! down, which is not read until the repairer has fenced and repaired it.
 
+use super::testing::{MemNode, ThreeDevices};
 use super::*;
-use async_trait::async_trait;
-use cairn_meta_api::records::MemoryRecords;
 use cairn_nodeapi::NodeError;
-use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
 
 const ES: u32 = 64 * 1024;
-
-#[derive(Default)]
-struct MemNode {
-    extents: Mutex<HashMap<(DeviceId, ExtentKey), Vec<u8>>>,
-    fences: Mutex<HashMap<(DeviceId, VolumeId), u64>>,
-    /// Extents whose next read on a device reports a checksum failure.
-    corrupt: Mutex<Vec<(DeviceId, ExtentKey)>>,
-    /// Devices that fail every call, as if their node were down.
-    down: Mutex<HashSet<DeviceId>>,
-    /// The metadata group's record tables (degraded marks).
-    records: Arc<MemoryRecords>,
-}
-
-impl MemNode {
-    fn up(&self, d: DeviceId) -> Result<(), NodeError> {
-        match self.down.lock().unwrap().contains(&d) {
-            true => Err(NodeError::Io(format!("device {} is down", d.0))),
-            false => Ok(()),
-        }
-    }
-
-    fn check(&self, d: DeviceId, v: VolumeId, e: Epoch) -> Result<(), NodeError> {
-        self.up(d)?;
-        let mut f = self.fences.lock().unwrap();
-        let cur = f.entry((d, v)).or_insert(0);
-        if e.0 < *cur {
-            return Err(NodeError::Fenced { current: *cur });
-        }
-        *cur = e.0;
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl ExtentNode for MemNode {
-    async fn fence(&self, d: DeviceId, v: VolumeId, e: Epoch) -> Result<(), NodeError> {
-        self.check(d, v, e)
-    }
-    async fn write(&self, d: DeviceId, k: ExtentKey, w: ExtentWrite) -> Result<(), NodeError> {
-        self.check(d, k.volume, w.epoch)?;
-        let mut x = self.extents.lock().unwrap();
-        let e = x
-            .entry((d, k))
-            .or_insert_with(|| vec![0; w.extent_size as usize]);
-        e[w.offset as usize..w.offset as usize + w.data.len()].copy_from_slice(&w.data);
-        Ok(())
-    }
-    async fn read(
-        &self,
-        d: DeviceId,
-        k: ExtentKey,
-        o: u32,
-        l: u32,
-    ) -> Result<Option<Bytes>, NodeError> {
-        self.up(d)?;
-        let mut bad = self.corrupt.lock().unwrap();
-        if let Some(i) = bad.iter().position(|x| *x == (d, k)) {
-            bad.remove(i);
-            return Err(NodeError::Corrupt);
-        }
-        let x = self.extents.lock().unwrap();
-        Ok(x.get(&(d, k))
-            .map(|e| Bytes::copy_from_slice(&e[o as usize..(o + l) as usize])))
-    }
-    async fn discard(
-        &self,
-        d: DeviceId,
-        k: ExtentKey,
-        ep: Epoch,
-        o: u32,
-        l: u32,
-        _: bool,
-    ) -> Result<(), NodeError> {
-        self.check(d, k.volume, ep)?;
-        if let Some(e) = self.extents.lock().unwrap().get_mut(&(d, k)) {
-            e[o as usize..(o + l) as usize].fill(0);
-        }
-        Ok(())
-    }
-    async fn flush(&self, d: DeviceId, v: VolumeId, e: Epoch) -> Result<(), NodeError> {
-        self.check(d, v, e)
-    }
-    async fn copy(
-        &self,
-        d: DeviceId,
-        from: ExtentKey,
-        to: ExtentKey,
-        extent_size: u32,
-        e: Epoch,
-    ) -> Result<(), NodeError> {
-        self.check(d, to.volume, e)?;
-        let mut x = self.extents.lock().unwrap();
-        // A device that missed the source's creation starts the copy empty.
-        let src = x
-            .get(&(d, from))
-            .cloned()
-            .unwrap_or_else(|| vec![0; extent_size as usize]);
-        x.entry((d, to)).or_insert(src);
-        Ok(())
-    }
-    async fn allocation(
-        &self,
-        d: DeviceId,
-        k: ExtentKey,
-        _: u32,
-        _: u32,
-    ) -> Result<Option<Vec<(u32, u32)>>, NodeError> {
-        self.up(d)?;
-        let x = self.extents.lock().unwrap();
-        Ok(x.get(&(d, k)).map(|e| {
-            // Allocated where any byte of a 4 KiB block is non-zero.
-            let mut runs: Vec<(u32, u32)> = Vec::new();
-            for (b, block) in e.chunks(4096).enumerate() {
-                if block.iter().any(|&x| x != 0) {
-                    let (s, t) = (b as u32 * 4096, (b as u32 + 1) * 4096);
-                    match runs.last_mut() {
-                        Some(r) if r.1 == s => r.1 = t,
-                        _ => runs.push((s, t)),
-                    }
-                }
-            }
-            runs
-        }))
-    }
-    async fn list(&self, d: DeviceId, v: VolumeId) -> Result<Vec<(u64, u32)>, NodeError> {
-        self.up(d)?;
-        let x = self.extents.lock().unwrap();
-        Ok(x.keys()
-            .filter(|(dd, k)| *dd == d && k.volume == v)
-            .map(|(_, k)| (k.index, k.generation))
-            .collect())
-    }
-    async fn remove(
-        &self,
-        d: DeviceId,
-        v: VolumeId,
-        which: Option<&[(u64, u32)]>,
-    ) -> Result<(), NodeError> {
-        self.extents.lock().unwrap().retain(|(dd, k), _| {
-            !(*dd == d
-                && k.volume == v
-                && which.is_none_or(|w| w.contains(&(k.index, k.generation))))
-        });
-        Ok(())
-    }
-}
-
-/// Three devices; extent `i` lives on all of them, primary `i % 3` first.
-struct ThreeDevices;
-
-impl ExtentPlacement for ThreeDevices {
-    fn replicas(&self, _: VolumeId, index: u64) -> Vec<DeviceId> {
-        (0..3).map(|k| DeviceId(((index + k) % 3) as u32)).collect()
-    }
-    fn devices(&self) -> Vec<DeviceId> {
-        (0..3).map(DeviceId).collect()
-    }
-    fn replica_count(&self) -> usize {
-        3
-    }
-}
 
 fn backend(node: &Arc<MemNode>) -> Backend {
     Backend {
@@ -570,4 +407,128 @@ async fn a_flush_missing_a_replica_marks_it() {
     // Nothing is owed any more: the next flush marks nothing new.
     v.flush().await.unwrap();
     assert_eq!(recorded(&node).await, 1);
+}
+
+/// The attach of epoch 2 with device 0 down, as the gateway does it: the
+/// fence raised on the devices that answer, device 0 recorded unfenced.
+async fn attach_without(node: &Arc<MemNode>, layer: Arc<Layer>, down: DeviceId) -> Volume {
+    let volume = layer.volume;
+    for d in ThreeDevices.devices().into_iter().filter(|&d| d != down) {
+        node.fence(d, volume, Epoch(2)).await.unwrap();
+    }
+    layer
+        .unfenced
+        .record(&*node.records, volume, &[down], Epoch(2))
+        .await
+        .unwrap();
+    attach(node, Some(2), layer)
+}
+
+/// The unfenced-device records of the metadata tables.
+async fn unfenced_recorded(node: &MemNode) -> usize {
+    node.records
+        .scan(UNFENCED_TABLE, "", None, 100)
+        .await
+        .unwrap()
+        .len()
+}
+
+/// A volume attached while device 0 was down (its mark recorded) reads
+/// only from the other two, even after device 0 returns with old bytes and
+/// the old gateway, not fenced there, writes to it; a write whose only
+/// other acknowledgement is one replica fails (device 0's does not count);
+/// the repair fences device 0, copies back every extent and clears the
+/// mark, after which the old gateway is refused there too.
+#[tokio::test]
+async fn a_device_the_attach_could_not_fence_is_not_read_until_fenced_and_repaired() {
+    let node = Arc::new(MemNode::default());
+    let volume = VolumeId([1; 16]);
+    let first = fresh_layer(1, 0);
+    let old = attach(&node, Some(1), first.clone());
+    // Extents 0 and 1 on all three devices; extent 0 reads device 0 first.
+    old.write(0, pat(2 * ES as usize, 1), false).await.unwrap();
+    node.down.lock().unwrap().insert(DeviceId(0));
+
+    let layer = Arc::new(Layer::new(volume, None, 0, first.snapshot_map(), None));
+    layer.degraded.load(&*node.records, volume).await.unwrap();
+    let v = attach_without(&node, layer.clone(), DeviceId(0)).await;
+    assert_eq!(unfenced_recorded(&node).await, 1);
+    v.write(0, pat(8192, 2), false).await.unwrap();
+    v.write(2 * u64::from(ES), pat(100, 3), false)
+        .await
+        .unwrap();
+    v.flush().await.unwrap();
+
+    // Device 0 returns holding the old bytes, and the old gateway (epoch
+    // 1, not fenced there) still writes to it.
+    node.down.lock().unwrap().clear();
+    assert_eq!(raw(&node, DeviceId(0), key0(0), 8192), &pat(8192, 1)[..]);
+    let stale = old.write(4096, pat(4096, 9), false).await;
+    assert_eq!(stale, Err(BlockError::Fenced(2)));
+    assert_eq!(
+        raw(&node, DeviceId(0), key0(0), 8192)[4096..],
+        pat(4096, 9)[..]
+    );
+    for _ in 0..3 {
+        assert_eq!(v.read(0, 8192).await.unwrap(), pat(8192, 2));
+        assert_eq!(v.read(2 * u64::from(ES), 100).await.unwrap(), pat(100, 3));
+    }
+    // Device 0's acknowledgement does not count: with device 1 down too,
+    // one replica is left and the write fails.
+    node.down.lock().unwrap().insert(DeviceId(1));
+    assert!(matches!(
+        v.write(0, pat(10, 4), false).await,
+        Err(BlockError::Io(_))
+    ));
+    node.down.lock().unwrap().clear();
+    // The failed write reached device 2 alone; written again, every
+    // replica holds it.
+    v.write(0, pat(10, 4), false).await.unwrap();
+
+    // A repair pass that cannot reach the device keeps the mark.
+    node.down.lock().unwrap().insert(DeviceId(0));
+    assert!(v.repair_degraded().await > 0);
+    assert_eq!(unfenced_recorded(&node).await, 1);
+    node.down.lock().unwrap().clear();
+    assert_eq!(v.repair_degraded().await, 0);
+    assert_eq!(unfenced_recorded(&node).await, 0);
+    assert_eq!(recorded(&node).await, 0);
+    assert!(layer.unfenced.is_empty());
+    // Every extent of the volume on device 0 now matches the others.
+    for index in 0..3 {
+        let key = ExtentKey {
+            volume,
+            index,
+            generation: 0,
+        };
+        let good = raw(&node, DeviceId(2), key, ES as usize);
+        assert_eq!(raw(&node, DeviceId(0), key, ES as usize), good);
+    }
+    // The old gateway cannot write there any more; reads may use it.
+    assert_eq!(
+        old.write(0, pat(10, 5), false).await,
+        Err(BlockError::Fenced(2))
+    );
+    let before = raw(&node, DeviceId(0), key0(0), ES as usize);
+    assert!(matches!(
+        node.write(
+            DeviceId(0),
+            key0(0),
+            ExtentWrite {
+                extent_size: ES,
+                epoch: Epoch(1),
+                offset: 0,
+                data: pat(10, 6),
+                fua: false,
+            }
+        )
+        .await,
+        Err(NodeError::Fenced { current: 2 })
+    ));
+    assert_eq!(raw(&node, DeviceId(0), key0(0), ES as usize), before);
+    assert_eq!(v.read(0, 8192).await.unwrap(), {
+        let mut want = pat(8192, 2).to_vec();
+        want[..10].copy_from_slice(&pat(10, 4));
+        Bytes::from(want)
+    });
 }

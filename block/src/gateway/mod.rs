@@ -4,9 +4,14 @@
 //!
 //! Attaching takes the volume's lease through Raft (a new epoch), raises
 //! the fence on every device to that epoch, loads the extent map and the
-//! volume's degraded replicas, and starts the volume's repairer, which
-//! copies degraded replicas back from good ones every
-//! [`REPAIR_INTERVAL`] while any remain. The
+//! volume's marks (degraded replicas, unfenced devices), and starts the
+//! volume's repairer, which brings marked replicas back from good ones
+//! every [`REPAIR_INTERVAL`] while any remain. A device that does not
+//! answer the fence or the listing does not stop the attach as long as
+//! every extent keeps a majority of its replicas on devices that did: it
+//! is recorded as unfenced for the volume (in Raft, before the attach
+//! completes), and so never read until the repairer has fenced and
+//! repaired it (decision 0016). The
 //! volume stays attached, shared by every connection to it, until it is
 //! deleted or the gateway shuts down. Export names are volume names, and
 //! `volume@snapshot` for a read-only view of a snapshot.
@@ -16,7 +21,7 @@ use crate::volume::{block_error, forget_volume, Attachment, Backend, Layer, Volu
 use async_trait::async_trait;
 use cairn_base::{Clock, SystemClock, VolumeId};
 use cairn_meta_api::{MetaError, NewVolume, ParentRef, VolumeMetadata, VolumeRecord};
-use cairn_nodeapi::Epoch;
+use cairn_nodeapi::{DeviceId, Epoch, NodeError};
 use futures::future::join_all;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -125,11 +130,29 @@ impl Gateway {
     }
 
     /// The layers a reader of volume `rec` at `limit` reads: its own
-    /// extents, then its parent snapshot's, and so on.
-    async fn layer(&self, rec: &VolumeRecord, limit: u32) -> Result<Arc<Layer>, BlockError> {
-        let map = self.backend.load_map(rec.id).await?;
-        let degraded = crate::volume::Degraded::default();
-        degraded.load(&*self.backend.records, rec.id).await?;
+    /// extents, then its parent snapshot's, and so on. Devices in `down`
+    /// are not listed; those that fail their listing join them. Refused
+    /// when some extent may have a majority of its replicas down: its map
+    /// entry could be missing, and it could not be written.
+    async fn layer(
+        &self,
+        rec: &VolumeRecord,
+        limit: u32,
+        down: &mut Vec<DeviceId>,
+    ) -> Result<Arc<Layer>, BlockError> {
+        let (map, failed) = self.backend.load_map(rec.id, down).await;
+        down.extend(failed);
+        let placement = &self.backend.placement;
+        if let Some(lost) = placement.majority_lost(down, rec.replica_count) {
+            let ids = |ds: &[DeviceId]| ds.iter().map(|d| d.0).collect::<Vec<_>>();
+            return Err(BlockError::Io(format!(
+                "volume {}: devices {:?} do not answer, a majority of the replicas on {:?}; \
+                 a volume is served only while every extent keeps a majority",
+                rec.name,
+                ids(down),
+                ids(&lost)
+            )));
+        }
         let parent_layer = match rec.parent {
             None => None,
             Some(p) => {
@@ -138,12 +161,40 @@ impl Gateway {
                     .volume(&p.volume.to_string())
                     .await
                     .map_err(to_block)?;
-                Some(Box::pin(self.layer(&parent, p.generation)).await?)
+                Some(Box::pin(self.layer(&parent, p.generation, down)).await?)
             }
         };
-        let mut layer = Layer::new(rec.id, rec.replica_count, limit, map, parent_layer);
-        layer.degraded = degraded;
+        let layer = Layer::new(rec.id, rec.replica_count, limit, map, parent_layer);
+        let records = &*self.backend.records;
+        layer.degraded.load(records, rec.id).await?;
+        layer.unfenced.load(records, rec.id).await?;
         Ok(Arc::new(layer))
+    }
+
+    /// Raises volume `id`'s fence to `epoch` on every device; returns the
+    /// devices that did not answer. A device holding a newer fence fails
+    /// the attach: a newer lease exists.
+    async fn fence_all(&self, id: VolumeId, epoch: Epoch) -> Result<Vec<DeviceId>, BlockError> {
+        let devices = self.backend.placement.devices();
+        let fences = join_all(
+            devices
+                .iter()
+                .map(|&d| self.backend.nodes.fence(d, id, epoch)),
+        )
+        .await;
+        let mut down = Vec::new();
+        for (d, f) in devices.into_iter().zip(fences) {
+            match f {
+                Ok(()) => {}
+                Err(e @ NodeError::Fenced { .. }) => return Err(block_error(e)),
+                Err(e) => {
+                    tracing::warn!(volume = %id, device = d.0, error = %e,
+                        "raising a volume's fence failed");
+                    down.push(d);
+                }
+            }
+        }
+        Ok(down)
     }
 
     async fn attach(&self, name: &str) -> Result<Arc<Volume>, BlockError> {
@@ -158,18 +209,14 @@ impl Gateway {
             .await
             .map_err(to_block)?;
         let epoch = Epoch(rec.epoch);
-        let fences = join_all(
-            self.backend
-                .placement
-                .devices()
-                .into_iter()
-                .map(|d| self.backend.nodes.fence(d, rec.id, epoch)),
-        )
-        .await;
-        for f in fences {
-            f.map_err(block_error)?;
+        let mut down = self.fence_all(rec.id, epoch).await?;
+        let layer = self.layer(&rec, rec.generation, &mut down).await?;
+        if !down.is_empty() {
+            // Before anything is served: these devices may hold anything
+            // older than this lease and take an older gateway's writes.
+            let records = &*self.backend.records;
+            layer.unfenced.record(records, rec.id, &down, epoch).await?;
         }
-        let layer = self.layer(&rec, rec.generation).await?;
         tracing::info!(volume = %rec.name, id = %rec.id, epoch = epoch.0, "volume attached");
         let v = Arc::new(Volume::new(
             Attachment {
@@ -191,7 +238,7 @@ impl Gateway {
         let s = rec
             .snapshot(snap)
             .ok_or_else(|| BlockError::NoSuchExport(format!("{volume}{SNAPSHOT_SEP}{snap}")))?;
-        let layer = self.layer(&rec, s.generation).await?;
+        let layer = self.layer(&rec, s.generation, &mut Vec::new()).await?;
         Ok(Arc::new(Volume::new(
             Attachment {
                 name: format!("{}{SNAPSHOT_SEP}{}", rec.name, s.name),
@@ -334,9 +381,11 @@ impl Gateway {
         let rec = self.meta.volume(name).await?;
         let rec = self.meta.delete_snapshot(rec.id, snap).await?;
         let attached = self.attached.lock().await.get(&rec.id).cloned();
+        // A map missing a device's extents finds less garbage, never more:
+        // a generation left out only lets an older one be seen longer.
         let map = match &attached {
             Some(v) => v.layer().snapshot_map(),
-            None => self.backend.load_map(rec.id).await?,
+            None => self.backend.load_map(rec.id, &[]).await.0,
         };
         let mut readers: Vec<u32> = rec.snapshots.iter().map(|s| s.generation).collect();
         readers.push(rec.generation);
@@ -501,14 +550,14 @@ impl Exports for Gateway {
     }
 }
 
-/// Repairs `v`'s degraded replicas now and then every [`REPAIR_INTERVAL`]
+/// Repairs `v`'s marked replicas now and then every [`REPAIR_INTERVAL`]
 /// while the volume is attached anywhere in this process.
 fn spawn_repairer(v: &Arc<Volume>) {
     let weak = Arc::downgrade(v);
     tokio::spawn(async move {
         loop {
             let Some(v) = weak.upgrade() else { return };
-            if !v.layer().degraded.is_empty() {
+            if v.layer().needs_repair() {
                 let left = v.repair_degraded().await;
                 tracing::debug!(volume = %v.id(), left, "degraded replicas left");
             }
@@ -517,3 +566,6 @@ fn spawn_repairer(v: &Arc<Volume>) {
         }
     });
 }
+
+#[cfg(test)]
+mod tests;
