@@ -4,7 +4,10 @@
 //! storage node is killed with -9 and restarted (the writes go on; every
 //! block reads back; the restarted node's replicas are repaired until all
 //! three agree), or while the gateway's own node is killed and restarted
-//! (every flushed block reads back after it attaches the volume again).
+//! (every flushed block reads back after it attaches the volume again);
+//! and a volume attached through node 1 while a storage node is down
+//! (qemu-io writes, flushes and reads it back; the restarted node is
+//! fenced and repaired until all three agree).
 
 use anyhow::{ensure, Context, Result};
 use cairn_tests::cluster::Cluster;
@@ -316,6 +319,93 @@ fn the_gateway_node_killed_under_fio_keeps_every_flushed_block() -> Result<()> {
     run_tool(
         "qemu-img",
         &["convert", "-f", "raw", "-O", "raw", &url, all_path],
+    )?;
+    Ok(())
+}
+
+#[test]
+fn a_volume_attaches_with_a_storage_node_down_and_the_node_is_repaired() -> Result<()> {
+    // A volume is written through one gateway (node 2 or 3), then the
+    // third node (not node 1, not the metadata leader) is killed with -9
+    // and node 1 attaches the volume over NBD: qemu-io writes a seeded
+    // pattern across old and new extents, flushes, and reads it and the
+    // older bytes back. Node 1 recorded the dead node unfenced; restarted,
+    // that node is fenced and repaired (node 1's log says so), the three
+    // nodes end up holding the same extent bytes, and the restarted node's
+    // own gateway reads the same.
+    let mut rng = seeded_rng("a_volume_attaches_with_a_storage_node_down");
+    let pattern: u8 = rng.gen_range(1..=255);
+    let offset_mib: u32 = rng.gen_range(1..24);
+    let mut c = Cluster::start(3, 2)?;
+    c.volume(&["create", "vol", "--size", "64M"])?;
+    let victim = match c.leader(&[1, 2, 3])? {
+        3 => 2,
+        2 => 3,
+        _ => rng.gen_range(2..=3),
+    };
+    let before = 5 - victim; // the other one of nodes 2 and 3
+    prefill(&c.nbd_url(before, "vol"))?;
+    c.kill9(victim)?;
+    eprintln!("node {victim} killed; node {before} wrote the volume before");
+
+    let url = c.nbd_url(1, "vol");
+    let written = format!("{offset_mib}M 32M");
+    run_tool(
+        "qemu-io",
+        &[
+            "-f",
+            "raw",
+            "-c",
+            &format!("write -P {pattern} {written}"),
+            "-c",
+            "flush",
+            "-c",
+            &format!("read -P {pattern} {written}"),
+            "-c",
+            &format!("read -P 0xa5 0 {offset_mib}M"),
+            &url,
+        ],
+    )
+    .with_context(|| {
+        format!(
+            "node 1 with node {victim} down: {}",
+            c.log("node-1/node.log")
+        )
+    })?;
+    let log = std::fs::read_to_string(c.data.join("node-1/node.log"))?;
+    ensure!(
+        log.contains("volume attached without fencing these devices"),
+        "node 1 recorded no unfenced device: {}",
+        c.log("node-1/node.log")
+    );
+
+    c.restart(victim)?;
+    let deadline = Instant::now() + CONVERGE_TIMEOUT;
+    loop {
+        let log = std::fs::read_to_string(c.data.join("node-1/node.log"))?;
+        let repaired = log.contains("unfenced device fenced and repaired");
+        match replicas_differ(&c)? {
+            None if repaired => break,
+            diff => ensure!(
+                Instant::now() < deadline,
+                "node {victim} not repaired ({diff:?}); node 1: {}",
+                c.log("node-1/node.log")
+            ),
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let again = c.nbd_url(victim, "vol");
+    run_tool(
+        "qemu-io",
+        &[
+            "-f",
+            "raw",
+            "-c",
+            &format!("read -P {pattern} {written}"),
+            "-c",
+            &format!("read -P 0xa5 0 {offset_mib}M"),
+            &again,
+        ],
     )?;
     Ok(())
 }
