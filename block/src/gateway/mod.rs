@@ -132,8 +132,9 @@ impl Gateway {
     /// The layers a reader of volume `rec` at `limit` reads: its own
     /// extents, then its parent snapshot's, and so on. Devices in `down`
     /// are not listed; those that fail their listing join them. Refused
-    /// when some extent may have a majority of its replicas down: its map
-    /// entry could be missing, and it could not be written.
+    /// when some extent may have fewer than a majority of its replicas up:
+    /// it could not be written (nor, with a majority down, be trusted to
+    /// be listed).
     async fn layer(
         &self,
         rec: &VolumeRecord,
@@ -146,8 +147,8 @@ impl Gateway {
         if let Some(lost) = placement.majority_lost(down, rec.replica_count) {
             let ids = |ds: &[DeviceId]| ds.iter().map(|d| d.0).collect::<Vec<_>>();
             return Err(BlockError::Io(format!(
-                "volume {}: devices {:?} do not answer, a majority of the replicas on {:?}; \
-                 a volume is served only while every extent keeps a majority",
+                "volume {}: devices {:?} do not answer, which leaves fewer than a majority of \
+                 the replicas on {:?}; a volume is served only while every extent keeps one",
                 rec.name,
                 ids(down),
                 ids(&lost)

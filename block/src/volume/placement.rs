@@ -9,8 +9,9 @@
 //! primaries, so every reader and writer of the volume agrees on which.
 //!
 //! An attach with devices down needs a majority of every extent's replicas
-//! up ([`ExtentPlacement::majority_lost`], decision 0016): an extent with a
-//! majority down could neither be written nor trusted to be listed.
+//! up ([`ExtentPlacement::majority_lost`], decision 0016): an extent
+//! without could not be written, and with a majority down not even
+//! trusted to be listed.
 
 use super::replicas::quorum_of;
 use cairn_base::VolumeId;
@@ -53,9 +54,10 @@ pub trait ExtentPlacement: Send + Sync + 'static {
     }
 
     /// The replicas of some extent of a volume keeping `replica_count` of
-    /// them of which a majority is on the devices `down`, if an extent can
-    /// be placed so. Without [`Self::replica_sets`], any such number of
-    /// devices may hold one extent's replicas.
+    /// them of which fewer than a majority ([`quorum_of`]: 2 of 3, 2 of 2)
+    /// are on devices not in `down`, if an extent can be placed so.
+    /// Without [`Self::replica_sets`], any such number of devices may hold
+    /// one extent's replicas.
     fn majority_lost(&self, down: &[DeviceId], replica_count: Option<u8>) -> Option<Vec<DeviceId>> {
         if down.is_empty() {
             return None;
@@ -65,7 +67,7 @@ pub trait ExtentPlacement: Send + Sync + 'static {
         });
         let lost = |set: &[DeviceId]| {
             let n = set.len().min(kept);
-            set[..n].iter().filter(|d| down.contains(d)).count() >= quorum_of(n)
+            set[..n].iter().filter(|d| !down.contains(d)).count() < quorum_of(n)
         };
         match self.replica_sets() {
             Some(sets) => sets
@@ -78,7 +80,8 @@ pub trait ExtentPlacement: Send + Sync + 'static {
                     .into_iter()
                     .filter(|d| down.contains(d))
                     .collect();
-                (known.len() >= quorum_of(kept)).then_some(known)
+                let up = kept.saturating_sub(known.len());
+                (up < quorum_of(kept)).then_some(known)
             }
         }
     }
@@ -110,5 +113,70 @@ impl ExtentPlacement for cairn_ring::Ring {
             .map(|p| self.primaries(p).iter().map(|d| DeviceId(d.id)).collect())
             .collect();
         Some(sets.into_iter().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Six devices on three nodes (two each, `2n` and `2n + 1` on node
+    /// `n`); every extent has one replica per node.
+    struct TwoPerNode;
+
+    impl ExtentPlacement for TwoPerNode {
+        fn replicas(&self, _: VolumeId, index: u64) -> Vec<DeviceId> {
+            let pick = (index % 2) as u32;
+            (0..3).map(|n| DeviceId(2 * n + pick)).collect()
+        }
+        fn devices(&self) -> Vec<DeviceId> {
+            (0..6).map(DeviceId).collect()
+        }
+        fn replica_count(&self) -> usize {
+            3
+        }
+        fn replica_sets(&self) -> Option<Vec<Vec<DeviceId>>> {
+            Some(
+                (0..2)
+                    .map(|i| self.replicas(VolumeId([0; 16]), i))
+                    .collect(),
+            )
+        }
+    }
+
+    /// Three devices, one replica of every extent on each; the replica
+    /// sets are not listed.
+    struct Unlisted;
+
+    impl ExtentPlacement for Unlisted {
+        fn replicas(&self, _: VolumeId, _: u64) -> Vec<DeviceId> {
+            self.devices()
+        }
+        fn devices(&self) -> Vec<DeviceId> {
+            (0..3).map(DeviceId).collect()
+        }
+        fn replica_count(&self) -> usize {
+            3
+        }
+    }
+
+    #[test]
+    fn a_majority_is_lost_only_where_one_extent_has_it_down() {
+        let d = |ids: &[u32]| ids.iter().copied().map(DeviceId).collect::<Vec<_>>();
+        // A whole node down (two devices) costs every extent one replica.
+        assert_eq!(TwoPerNode.majority_lost(&d(&[2, 3]), None), None);
+        // Two nodes' devices under one extent: that extent lost its majority.
+        assert_eq!(
+            TwoPerNode.majority_lost(&d(&[0, 2]), None),
+            Some(d(&[0, 2, 4]))
+        );
+        // A volume keeping one copy loses it with its first replica's device.
+        assert_eq!(TwoPerNode.majority_lost(&d(&[2]), Some(1)), None);
+        assert_eq!(TwoPerNode.majority_lost(&d(&[0]), Some(1)), Some(d(&[0])));
+        // Without the replica sets, any devices may share an extent.
+        assert_eq!(Unlisted.majority_lost(&[], None), None);
+        assert_eq!(Unlisted.majority_lost(&d(&[1]), None), None);
+        assert_eq!(Unlisted.majority_lost(&d(&[1]), Some(2)), Some(d(&[1])));
+        assert_eq!(Unlisted.majority_lost(&d(&[0, 2]), None), Some(d(&[0, 2])));
     }
 }
