@@ -41,7 +41,7 @@ pub struct Cluster {
 }
 
 /// A UDP port free on every loopback address (bound on all, then released).
-fn free_udp_port() -> u16 {
+pub fn free_udp_port() -> u16 {
     UdpSocket::bind("0.0.0.0:0")
         .and_then(|s| s.local_addr())
         .map(|a| a.port())
@@ -538,7 +538,7 @@ impl Cluster {
 
 /// Replaces the value of `key` in `[section]` of the TOML `text`; an error
 /// when the section has no such key (a typo must not go unnoticed).
-fn set_key(text: &str, section: &str, key: &str, value: &str) -> Result<String> {
+pub fn set_key(text: &str, section: &str, key: &str, value: &str) -> Result<String> {
     let header = format!("[{section}]");
     let mut in_section = false;
     let mut replaced = false;

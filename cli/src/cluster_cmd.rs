@@ -1,8 +1,11 @@
 //! `cairn cluster …`: the operator's commands for a cluster made by `cairn
-//! up --nodes N`, which reach its nodes over QUIC as a member with the
-//! operator's certificate (`DIR/tls`), finding them through the ring
-//! (`DIR/ring/object.ring`, which names every node and its internode
-//! address).
+//! up --nodes N` or `cairn cluster init`, which reach its nodes over QUIC
+//! as a member with the operator's certificate (`DIR/tls`), finding them
+//! through the ring (`DIR/ring/object.ring`, which names every node and
+//! its internode address).
+//!
+//! `init` makes a cluster's first node and a join token; `token` issues,
+//! lists and revokes join tokens (`cairn node join` spends one).
 //!
 //! `status` asks every node for its `NodeStatus` and prints a table
 //! (`render`) or, with `--json`, one JSON document; a node that does not
@@ -25,10 +28,19 @@ use cairn_internode::{Endpoint, Identity, Peer};
 use cairn_ring::Ring;
 use serde::Serialize;
 
+use crate::join::token::{parse_ttl, TokenStore};
 use crate::node_status::{self, AdminRequest, NodeStatus};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ClusterCommand {
+    /// Create a new cluster in DIR: its CA, its first node (run it with
+    /// `cairn node --config DIR/cairn.toml`) and a join token, with which
+    /// `cairn node join` adds each further machine.
+    Init(InitArgs),
+    /// Join tokens of a cluster made by `cairn cluster init` (on its first
+    /// node's directory).
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Ask every node how it is: devices, metadata leader and term,
     /// partitions out of place, replication and auditing.
     Status(StatusArgs),
@@ -63,6 +75,49 @@ pub enum ClusterCommand {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// The first node's directory (created).
+    #[arg(long, default_value = ".cairn", env = "CAIRN_DATA")]
+    pub data: PathBuf,
+    /// The first node's internode (QUIC, UDP) address, reachable by every
+    /// node; the join token names it. Its public APIs listen on the same
+    /// IP unless told otherwise.
+    #[arg(long)]
+    pub internode: SocketAddr,
+    /// Its storage devices (it holds every replica until others join).
+    #[arg(long, default_value_t = 3)]
+    pub devices: u32,
+    /// How long the first join token is valid (s, m, h or d).
+    #[arg(long, default_value = "24h")]
+    pub token_ttl: String,
+    #[command(flatten)]
+    pub listen: crate::up::Listeners,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum TokenCommand {
+    /// Issue a join token.
+    Create {
+        #[arg(long, default_value = ".cairn", env = "CAIRN_DATA")]
+        data: PathBuf,
+        /// How long it is valid (s, m, h or d).
+        #[arg(long, default_value = "24h")]
+        ttl: String,
+    },
+    /// List the tokens issued and not revoked.
+    List {
+        #[arg(long, default_value = ".cairn", env = "CAIRN_DATA")]
+        data: PathBuf,
+    },
+    /// Revoke a token: it admits no one from now on.
+    Revoke {
+        #[arg(long, default_value = ".cairn", env = "CAIRN_DATA")]
+        data: PathBuf,
+        id: String,
+    },
+}
+
+#[derive(Debug, clap::Args)]
 pub struct StatusArgs {
     /// The cluster's directory (made by `cairn up --nodes N`).
     #[arg(long, default_value = ".cairn", env = "CAIRN_DATA")]
@@ -74,6 +129,29 @@ pub struct StatusArgs {
 
 pub fn run(cmd: ClusterCommand) -> Result<()> {
     match cmd {
+        ClusterCommand::Init(args) => {
+            let ttl = parse_ttl(&args.token_ttl)?;
+            let seeded = crate::up::init_cluster(
+                &args.data,
+                args.internode,
+                args.devices,
+                args.listen,
+                ttl,
+            )?;
+            println!(
+                "cluster created; its first node is in {}.\n\
+                 run it:           cairn node --config {}\n\
+                 join another:     cairn node join {} --data DIR --internode IP:PORT\n\
+                 (the token is valid for {}; `cairn cluster token create --data {}` makes more)",
+                args.data.display(),
+                seeded.config.display(),
+                seeded.token.encode(),
+                args.token_ttl,
+                args.data.display()
+            );
+            Ok(())
+        }
+        ClusterCommand::Token(cmd) => token(cmd),
         ClusterCommand::Status(args) => status(&args),
         ClusterCommand::PushRing { data, ring } => {
             let path = ring.unwrap_or_else(|| crate::up::ring_path(&data));
@@ -125,6 +203,36 @@ pub fn run(cmd: ClusterCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `cairn cluster token …`.
+fn token(cmd: TokenCommand) -> Result<()> {
+    match cmd {
+        TokenCommand::Create { data, ttl } => {
+            let token = crate::up::new_token(&data.canonicalize()?, parse_ttl(&ttl)?)?;
+            println!("{}", token.encode());
+        }
+        TokenCommand::List { data } => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_secs();
+            println!("{:<14} {:>12}", "id", "expires in");
+            for t in TokenStore::new(&data).list()? {
+                let left = match t.expires_unix.checked_sub(now) {
+                    Some(s) if s > 0 => format!("{s} s"),
+                    _ => "expired".into(),
+                };
+                println!("{:<14} {left:>12}", t.id);
+            }
+        }
+        TokenCommand::Revoke { data, id } => {
+            if !TokenStore::new(&data).revoke(&id)? {
+                bail!("no token {id}");
+            }
+            println!("token {id} revoked");
+        }
+    }
+    Ok(())
 }
 
 /// How long `remove-node` waits for the node to install the ring that

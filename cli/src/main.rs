@@ -6,6 +6,7 @@ mod cluster_cmd;
 mod config;
 mod control;
 mod files;
+mod join;
 mod metrics;
 mod node_status;
 mod ring_cmd;
@@ -30,9 +31,10 @@ struct Cli {
 enum Command {
     /// Run the all-in-one cloud: 3-replica object store, metadata Raft, Swift API.
     Up(up::UpArgs),
-    /// Run one node of a multi-node cluster (`cairn up --nodes N` makes
-    /// their configs).
-    Node(up::NodeArgs),
+    /// Run one node of a multi-node cluster (`cairn up --nodes N` and
+    /// `cairn cluster init` make their configs), or join a new one to a
+    /// running cluster with a join token.
+    Node(NodeArgs),
     /// The operator's view of a cluster (`cairn up --nodes N`).
     #[command(subcommand)]
     Cluster(cluster_cmd::ClusterCommand),
@@ -45,6 +47,25 @@ enum Command {
     /// Block volumes of the running cloud: create, clone, snapshot, resize,
     /// delete, export, import.
     Volume(volume_cmd::VolumeArgs),
+}
+
+/// Options of `cairn node`.
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+struct NodeArgs {
+    /// The node's `cairn.toml` (with a `[cluster]` section); its directory
+    /// holds the node's certificate, ring, devices and metadata.
+    #[arg(long, required = true)]
+    config: Option<std::path::PathBuf>,
+    #[command(subcommand)]
+    command: Option<NodeCommand>,
+}
+
+#[derive(Subcommand)]
+enum NodeCommand {
+    /// Make this machine a node of a running cluster with a join token,
+    /// and run it.
+    Join(join::JoinArgs),
 }
 
 fn main() -> Result<()> {
@@ -64,7 +85,13 @@ fn main() -> Result<()> {
         .init();
     match cli.command {
         Command::Up(args) => up::run(args),
-        Command::Node(args) => up::run_node(args),
+        Command::Node(NodeArgs {
+            command: Some(NodeCommand::Join(args)),
+            ..
+        }) => join::run(args),
+        Command::Node(NodeArgs { config, .. }) => {
+            up::run_node(&config.expect("clap requires --config without a subcommand"))
+        }
         Command::Cluster(cmd) => cluster_cmd::run(cmd),
         Command::Ring(cmd) => ring_cmd::run(cmd),
         Command::Bench(cmd) => bench_cmd::run(cmd),

@@ -62,6 +62,16 @@ impl Cluster {
         .await
         .context("opening the metadata voter")?;
         quic::serve(&endpoint, &meta);
+        let admits = super::join::JoinService::for_node(
+            dir.root.clone(),
+            &dir.config,
+            &dir.token_secret,
+            Arc::downgrade(&meta),
+        )?;
+        if let Some(service) = admits {
+            endpoint.register(ServiceId::Join, service);
+            tracing::info!("this node admits new nodes (it holds the cluster CA)");
+        }
         endpoint.start();
         let initialized = meta
             .raft()
@@ -88,7 +98,15 @@ impl Cluster {
         tracing::info!(node = section.node_id, listen = %section.listen, "waiting for a metadata leader");
         meta.raft()
             .wait(Some(LEADER_WAIT))
-            .metrics(|m| m.current_leader.is_some(), "a metadata leader")
+            // A new learner hears of the leader before it has the log that
+            // says where the leader is; forwarding (a promotion) needs both.
+            .metrics(
+                |m| {
+                    m.current_leader
+                        .is_some_and(|l| m.membership_config.membership().get_node(&l).is_some())
+                },
+                "a metadata leader",
+            )
             .await
             .context("no metadata leader; are the other voters running?")?;
         if section.voter && !meta.members().voters.contains(&section.node_id) {

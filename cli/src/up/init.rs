@@ -63,16 +63,24 @@ impl DataDir {
 /// Loads DIR, creating what is missing. `listen` and `s3_listen` override
 /// the configured addresses (and are written into a new config).
 /// Listen addresses given on the command line; they override the file.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
 pub struct Listeners {
+    /// Address of the Swift API (overrides the config file).
+    #[arg(long = "listen")]
     pub swift: Option<SocketAddr>,
+    /// Address of the S3 API (overrides the config file).
+    #[arg(long = "s3-listen")]
     pub s3: Option<SocketAddr>,
+    /// Address of the NBD server (overrides the config file).
+    #[arg(long = "nbd-listen")]
     pub nbd: Option<SocketAddr>,
+    /// Address of the iSCSI portal (overrides the config file).
+    #[arg(long = "iscsi-listen")]
     pub iscsi: Option<SocketAddr>,
 }
 
 impl Listeners {
-    pub(super) fn apply(&self, cfg: &mut FileConfig) {
+    pub fn apply(&self, cfg: &mut FileConfig) {
         if let Some(l) = self.swift {
             cfg.proxy.listen = l;
         }

@@ -16,10 +16,16 @@ mod cluster;
 mod control;
 mod identity;
 mod init;
+mod join;
 mod nodes;
 mod ring_sync;
+mod seed;
 
-pub use nodes::{add_node, operator_tls_dir, remove_node_devices, ring_path};
+pub use init::{Listeners, RING_FILE};
+pub use nodes::{
+    add_node, at_address, device_names, operator_tls_dir, remove_node_devices, ring_path,
+};
+pub use seed::{init as init_cluster, new_token};
 
 use crate::config::FileConfig;
 use anyhow::{Context, Result};
@@ -27,7 +33,7 @@ use cairn_nodeapi::{DeviceId, ExtentNode, NodeId, NodeMap};
 use cairn_storage_node::replicator::{Replicator, ReplicatorConfig, RingSource};
 use init::DataDir;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Options of `cairn up`.
@@ -36,18 +42,8 @@ pub struct UpArgs {
     /// Data directory (created on first start, reused afterwards).
     #[arg(long, default_value = ".cairn", env = "CAIRN_DATA")]
     pub data: PathBuf,
-    /// Address of the Swift API (overrides the config file).
-    #[arg(long)]
-    pub listen: Option<SocketAddr>,
-    /// Address of the S3 API (overrides the config file).
-    #[arg(long)]
-    pub s3_listen: Option<SocketAddr>,
-    /// Address of the NBD server (overrides the config file).
-    #[arg(long)]
-    pub nbd_listen: Option<SocketAddr>,
-    /// Address of the iSCSI portal (overrides the config file).
-    #[arg(long)]
-    pub iscsi_listen: Option<SocketAddr>,
+    #[command(flatten)]
+    pub listen: Listeners,
     /// Create the data directory and its config, then exit without serving.
     #[arg(long)]
     pub init_only: bool,
@@ -64,18 +60,9 @@ pub struct UpArgs {
     pub node_ips: Vec<std::net::IpAddr>,
 }
 
-/// Options of `cairn node`.
-#[derive(Debug, clap::Args)]
-pub struct NodeArgs {
-    /// The node's `cairn.toml` (with a `[cluster]` section); its directory
-    /// holds the node's certificate, ring, devices and metadata.
-    #[arg(long)]
-    pub config: PathBuf,
-}
-
 /// `cairn node --config FILE`: one node of a cluster.
-pub fn run_node(args: NodeArgs) -> Result<()> {
-    let dir = init::open_node(&args.config)?;
+pub fn run_node(config: &Path) -> Result<()> {
+    let dir = init::open_node(config)?;
     crate::files::write_private(
         &dir.root.join("node.pid"),
         std::process::id().to_string().as_bytes(),
@@ -88,12 +75,7 @@ pub fn run_node(args: NodeArgs) -> Result<()> {
 }
 
 pub fn run(args: UpArgs) -> Result<()> {
-    let listeners = init::Listeners {
-        swift: args.listen,
-        s3: args.s3_listen,
-        nbd: args.nbd_listen,
-        iscsi: args.iscsi_listen,
-    };
+    let listeners = args.listen;
     if let Some(count) = args.nodes {
         return nodes::run(
             &args.data,

@@ -169,16 +169,12 @@ fn create(root: &Path, layout: &Layout, listen: Listeners) -> Result<()> {
     let internode = |i: u32| SocketAddr::new(layout.ip(i), layout.internode_port);
     let mut builder = RingBuilder::new(init::DEFAULT_PART_POWER, init::DEFAULT_REPLICA_COUNT, 1)?;
     for i in 1..=count {
-        for d in 1..=DEVICES_PER_NODE {
-            builder.add_device(DeviceSpec {
-                region: 1,
-                zone: i,
-                node: i,
-                addr: internode(i).to_string(),
-                name: format!("d{d}"),
-                weight: 100.0,
-            })?;
-        }
+        add_devices(
+            &mut builder,
+            i,
+            internode(i),
+            &device_names(DEVICES_PER_NODE),
+        )?;
     }
     builder.rebalance(init::now_secs())?;
     std::fs::create_dir_all(root.join("ring"))?;
@@ -226,7 +222,7 @@ fn issue_operator(ca: &ClusterCa, root: &Path) -> Result<()> {
 }
 
 /// Moves every public listener to `ip`, keeping its port.
-fn at_address(cfg: &mut FileConfig, ip: IpAddr) {
+pub fn at_address(cfg: &mut FileConfig, ip: IpAddr) {
     for addr in [
         &mut cfg.proxy.listen,
         &mut cfg.s3.listen,
@@ -408,16 +404,12 @@ pub fn add_node(root: &Path, voter: bool) -> Result<AddedNode> {
 
     let builder_path = root.join("ring/object.builder");
     let mut builder = RingBuilder::load(&builder_path).context("loading the ring builder")?;
-    for d in 1..=DEVICES_PER_NODE {
-        builder.add_device(DeviceSpec {
-            region: 1,
-            zone: index,
-            node: index,
-            addr: internode.to_string(),
-            name: format!("d{d}"),
-            weight: 100.0,
-        })?;
-    }
+    add_devices(
+        &mut builder,
+        index,
+        internode,
+        &device_names(DEVICES_PER_NODE),
+    )?;
     let ring = rebalance_saved(&root, builder)?;
 
     let dir = node_dir(&root, index);
@@ -476,12 +468,44 @@ pub fn remove_node_devices(root: &Path, index: u32) -> Result<Option<cairn_ring:
 /// Rebalances `builder` as if its last moves were replicated, saves it and
 /// its ring in `root/ring`, and returns the ring.
 fn rebalance_saved(root: &Path, mut builder: RingBuilder) -> Result<cairn_ring::Ring> {
-    builder.pretend_min_part_hours_passed();
-    builder.rebalance(init::now_secs())?;
+    let ring = rebalance(&mut builder)?;
     builder.save(&root.join("ring/object.builder"))?;
-    let ring = builder.ring()?;
     ring.save(&ring_path(root))?;
     Ok(ring)
+}
+
+/// Rebalances `builder` as if its last moves were replicated (at most one
+/// replica of any partition moves) and returns the new ring.
+pub(super) fn rebalance(builder: &mut RingBuilder) -> Result<cairn_ring::Ring> {
+    builder.pretend_min_part_hours_passed();
+    builder.rebalance(init::now_secs())?;
+    Ok(builder.ring()?)
+}
+
+/// `d1` … `d<n>`.
+pub fn device_names(n: u32) -> Vec<String> {
+    (1..=n).map(|d| format!("d{d}")).collect()
+}
+
+/// Adds node `node`'s devices `names` to `builder`, at its internode
+/// address, equally weighted, the node its own zone.
+pub(super) fn add_devices(
+    builder: &mut RingBuilder,
+    node: u32,
+    internode: SocketAddr,
+    names: &[String],
+) -> Result<()> {
+    for name in names {
+        builder.add_device(DeviceSpec {
+            region: 1,
+            zone: node,
+            node,
+            addr: internode.to_string(),
+            name: name.clone(),
+            weight: 100.0,
+        })?;
+    }
+    Ok(())
 }
 
 /// The nodes of the cluster in `root` (their directories), as members to

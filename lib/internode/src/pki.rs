@@ -72,12 +72,27 @@ impl ClusterCa {
     /// `operator`): a fresh key, signed by this CA, good for both ends of
     /// a connection.
     pub fn issue(&self, name: &str) -> Result<Identity, TransportError> {
+        let key = MemberKey::generate()?;
+        let cert_pem = self.certify(name, &key.public_raw())?;
+        Ok(key.into_identity(self.cert_pem(), cert_pem))
+    }
+
+    /// Signs a certificate (PEM) for the member called `name` over the
+    /// P-256 public key `public_raw` (SEC1 uncompressed, as
+    /// [`MemberKey::public_raw`] gives it): how a joining node gets its
+    /// certificate without its key ever leaving it.
+    pub fn certify(&self, name: &str, public_raw: &[u8]) -> Result<String, TransportError> {
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
             return Err(TransportError::Pki(format!(
                 "member name {name:?} must be letters, digits and '-'"
             )));
         }
-        let key = KeyPair::generate().map_err(pki)?;
+        // SEC1 uncompressed: 0x04, then X and Y of 32 bytes each.
+        if public_raw.len() != 65 || public_raw[0] != 0x04 {
+            return Err(TransportError::Pki(
+                "a member's public key must be an uncompressed P-256 point".into(),
+            ));
+        }
         let mut params =
             CertificateParams::new(vec![member_dns_name(name), MEMBER_NAME.to_owned()])
                 .map_err(pki)?;
@@ -90,12 +105,52 @@ impl ClusterCa {
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.use_authority_key_identifier_extension = true;
         set_validity(&mut params, MEMBER_VALIDITY_DAYS);
-        let cert = params.signed_by(&key, &self.cert, &self.key).map_err(pki)?;
-        Ok(Identity {
-            ca_pem: self.cert_pem(),
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-        })
+        let public = RawP256(public_raw);
+        let cert = params
+            .signed_by(&public, &self.cert, &self.key)
+            .map_err(pki)?;
+        Ok(cert.pem())
+    }
+}
+
+/// A P-256 public key as raw SEC1 bytes, for rcgen to sign over.
+struct RawP256<'a>(&'a [u8]);
+
+impl rcgen::PublicKeyData for RawP256<'_> {
+    fn der_bytes(&self) -> &[u8] {
+        self.0
+    }
+
+    fn algorithm(&self) -> &rcgen::SignatureAlgorithm {
+        &rcgen::PKCS_ECDSA_P256_SHA256
+    }
+}
+
+/// A member's key pair, made where it will be used: only its public half
+/// travels (to the CA's holder, which certifies it).
+pub struct MemberKey(KeyPair);
+
+impl MemberKey {
+    /// A fresh P-256 key.
+    pub fn generate() -> Result<MemberKey, TransportError> {
+        Ok(MemberKey(
+            KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(pki)?,
+        ))
+    }
+
+    /// The public key, SEC1 uncompressed (65 bytes).
+    pub fn public_raw(&self) -> Vec<u8> {
+        self.0.public_key_raw().to_vec()
+    }
+
+    /// The identity made of this key, the certificate issued for it and
+    /// the CA that issued it.
+    pub fn into_identity(self, ca_pem: String, cert_pem: String) -> Identity {
+        Identity {
+            ca_pem,
+            cert_pem,
+            key_pem: self.0.serialize_pem(),
+        }
     }
 }
 
