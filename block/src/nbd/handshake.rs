@@ -1,13 +1,19 @@
 //! The handshake driver: greets the client, reads its options, looks
 //! exports up and writes the replies that [`options`](super::options)
-//! builds, until the client picks an export (or leaves).
+//! builds, until the client picks an export (or leaves). With TLS
+//! required, [`starttls`](super::starttls) vets each option first, and
+//! after `NBD_OPT_STARTTLS` the haggling starts over inside TLS.
 
 use super::options::{self, ExportInfo, Negotiation, OptionRequest, Session, OPTION_BYTES_MAX};
 use super::proto::*;
+use super::starttls::{TlsGate, TlsMode, Verdict};
+use super::tls::ServerTls;
 use crate::device::{BlockDevice, BlockError, Exports};
 use std::io;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
 
 /// Why a handshake ended without an export.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +26,10 @@ pub enum HandshakeError {
     /// server close the connection.
     #[error("NBD_OPT_EXPORT_NAME refused: {0}")]
     ExportNameRefused(String),
+    /// The TLS handshake failed: no client certificate, one from another
+    /// CA, or no common TLS version.
+    #[error("TLS handshake: {0}")]
+    Tls(io::Error),
 }
 
 /// The export a client chose, ready for transmission.
@@ -29,11 +39,49 @@ pub struct Attached {
     pub session: Session,
 }
 
-/// Runs option haggling on `io`. `Ok(None)`: the client aborted.
-pub async fn negotiate<S>(
-    io: &mut S,
+/// The connection transmission runs on.
+pub enum Link {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+/// Runs the handshake on `stream`, upgrading it to TLS when the client
+/// asks (required when `tls` is set). `Ok(None)`: the client aborted.
+pub async fn negotiate(
+    mut stream: TcpStream,
     exports: &dyn Exports,
-) -> Result<Option<Attached>, HandshakeError>
+    tls: Option<&ServerTls>,
+) -> Result<Option<(Attached, Link)>, HandshakeError> {
+    let client = greet(&mut stream).await?;
+    let mode = match tls {
+        Some(_) => TlsMode::Require,
+        None => TlsMode::Off,
+    };
+    let mut gate = TlsGate::new(mode);
+    let plain = haggle(&mut stream, client, &gate, exports).await?;
+    let tls = match (plain, tls) {
+        (Haggled::Attached(a), _) => return Ok(Some((a, Link::Plain(stream)))),
+        (Haggled::Aborted, _) => return Ok(None),
+        (Haggled::StartTls, Some(tls)) => tls,
+        // The gate asks for TLS only in `Require` mode, that is with `tls`.
+        (Haggled::StartTls, None) => return Err(HandshakeError::Tls(io::Error::other("no TLS"))),
+    };
+    let mut stream = tls
+        .acceptor()
+        .accept(stream)
+        .await
+        .map_err(HandshakeError::Tls)?;
+    gate.started();
+    match haggle(&mut stream, client, &gate, exports).await? {
+        Haggled::Attached(a) => Ok(Some((a, Link::Tls(Box::new(stream))))),
+        Haggled::Aborted => Ok(None),
+        // The gate refuses a second STARTTLS.
+        Haggled::StartTls => Err(HandshakeError::Tls(io::Error::other("STARTTLS twice"))),
+    }
+}
+
+/// Sends the greeting and reads the client's flags.
+async fn greet<S>(io: &mut S) -> Result<ClientFlags, HandshakeError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -41,7 +89,28 @@ where
     io.flush().await?;
     let mut flags = [0u8; 4];
     io.read_exact(&mut flags).await?;
-    let client = decode_client_flags(&flags)?;
+    Ok(decode_client_flags(&flags)?)
+}
+
+/// How option haggling ended.
+enum Haggled {
+    Attached(Attached),
+    Aborted,
+    /// `NBD_OPT_STARTTLS` was acknowledged: the TLS handshake is next.
+    StartTls,
+}
+
+/// Runs option haggling on `io` (from a fresh negotiation state: after
+/// STARTTLS, nothing said before it counts).
+async fn haggle<S>(
+    io: &mut S,
+    client: ClientFlags,
+    gate: &TlsGate,
+    exports: &dyn Exports,
+) -> Result<Haggled, HandshakeError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let mut negotiation = Negotiation::default();
     let mut out = Vec::new();
     loop {
@@ -64,13 +133,37 @@ where
             let mut payload = vec![0u8; header.len as usize];
             io.read_exact(&mut payload).await?;
             let request = options::parse_option(header.option, &payload);
-            let step = handle(&mut negotiation, header.option, request, exports, &mut out).await?;
+            let step = match gate.check(header.option, &request) {
+                Verdict::Pass => {
+                    handle(&mut negotiation, header.option, request, exports, &mut out).await?
+                }
+                Verdict::Refuse {
+                    reply_type,
+                    message,
+                } => {
+                    options::error(header.option, reply_type, message, &mut out);
+                    Step::Continue
+                }
+                Verdict::StartTls => {
+                    put_option_reply(&mut out, header.option, REP_ACK, &[]);
+                    Step::StartTls
+                }
+                Verdict::Close => {
+                    let why = "TLS is required: send NBD_OPT_STARTTLS first";
+                    return Err(HandshakeError::ExportNameRefused(why.into()));
+                }
+            };
             match step {
                 Step::Continue => {}
+                Step::StartTls => {
+                    io.write_all(&out).await?;
+                    io.flush().await?;
+                    return Ok(Haggled::StartTls);
+                }
                 Step::Abort => {
                     // The client may already be gone: its ack is a courtesy.
                     let _ = io.write_all(&out).await;
-                    return Ok(None);
+                    return Ok(Haggled::Aborted);
                 }
                 Step::Go(attached) if header.option == OPT_EXPORT_NAME => {
                     let flags = options::transmission_flags(
@@ -83,12 +176,12 @@ where
                         io.write_all(&[0u8; EXPORT_NAME_PADDING_BYTES]).await?;
                     }
                     io.flush().await?;
-                    return Ok(Some(attached));
+                    return Ok(Haggled::Attached(attached));
                 }
                 Step::Go(attached) => {
                     io.write_all(&out).await?;
                     io.flush().await?;
-                    return Ok(Some(attached));
+                    return Ok(Haggled::Attached(attached));
                 }
             }
         }
@@ -101,6 +194,7 @@ where
 enum Step {
     Continue,
     Abort,
+    StartTls,
     Go(Attached),
 }
 
@@ -183,7 +277,9 @@ async fn handle(
             n.meta_context(set, found.as_deref(), queries, out);
             Ok(Step::Continue)
         }
-        OptionRequest::Unsupported => {
+        // STARTTLS reaches here only if the gate let it through, which it
+        // does not: the gate answers it in every mode.
+        OptionRequest::Unsupported | OptionRequest::StartTls => {
             options::error(option, REP_ERR_UNSUP, "option not supported", out);
             Ok(Step::Continue)
         }
@@ -245,21 +341,41 @@ mod tests {
     use crate::device::mem::{MemDevice, MemExports};
     use bytes::BufMut;
 
-    /// Drives `negotiate` over an in-memory pipe: the client half sends
-    /// `client_bytes` and then closes its write side.
-    async fn run(
+    /// Drives the greeting and option haggling over an in-memory pipe
+    /// with `gate`: the client half sends `client_bytes` and then closes
+    /// its write side.
+    async fn run_gated(
         exports: Arc<MemExports>,
         client_bytes: Vec<u8>,
-    ) -> (Result<Option<Attached>, HandshakeError>, Vec<u8>) {
+        gate: TlsGate,
+    ) -> (Result<Haggled, HandshakeError>, Vec<u8>) {
         let (mut server, client) = tokio::io::duplex(1 << 20);
         let (mut rd, mut wr) = tokio::io::split(client);
         wr.write_all(&client_bytes).await.unwrap();
         wr.shutdown().await.unwrap();
-        let result = negotiate(&mut server, &*exports).await;
+        let result = async {
+            let flags = greet(&mut server).await?;
+            haggle(&mut server, flags, &gate, &*exports).await
+        }
+        .await;
         drop(server);
         let mut replies = Vec::new();
         rd.read_to_end(&mut replies).await.unwrap();
         (result, replies)
+    }
+
+    /// As [`run_gated`] without TLS: `Ok(None)` when the client aborted.
+    async fn run(
+        exports: Arc<MemExports>,
+        client_bytes: Vec<u8>,
+    ) -> (Result<Option<Attached>, HandshakeError>, Vec<u8>) {
+        let (r, replies) = run_gated(exports, client_bytes, TlsGate::new(TlsMode::Off)).await;
+        let r = r.map(|h| match h {
+            Haggled::Attached(a) => Some(a),
+            Haggled::Aborted => None,
+            Haggled::StartTls => panic!("STARTTLS accepted without TLS"),
+        });
+        (r, replies)
     }
 
     fn option(code: u32, data: &[u8]) -> Vec<u8> {
@@ -302,7 +418,7 @@ mod tests {
         // Checks that unknown and malformed options get error replies and
         // the haggling goes on to a successful NBD_OPT_GO.
         let mut c = 1u32.to_be_bytes().to_vec();
-        c.extend(option(5, b""));
+        c.extend(option(OPT_STARTTLS, b""));
         c.extend(option(OPT_LIST, b"junk"));
         c.extend(go("nope"));
         c.extend(option(OPT_STRUCTURED_REPLY, b""));
@@ -315,7 +431,7 @@ mod tests {
         assert_eq!(
             reply_types(&replies),
             vec![
-                (5, REP_ERR_UNSUP),
+                (OPT_STARTTLS, REP_ERR_UNSUP),
                 (OPT_LIST, REP_ERR_INVALID),
                 (OPT_GO, REP_ERR_UNKNOWN),
                 (OPT_STRUCTURED_REPLY, REP_ACK),
@@ -385,5 +501,74 @@ mod tests {
         c.extend(&go("a")[..20]);
         let (r, _) = run(exports(), c).await;
         assert!(matches!(r, Err(HandshakeError::Io(_))));
+    }
+
+    #[tokio::test]
+    async fn tls_required_refuses_options_until_starttls() {
+        // Checks FORCEDTLS on the wire: LIST, STRUCTURED_REPLY and GO get
+        // TLS_REQD, STARTTLS with data INVALID, then STARTTLS is
+        // acknowledged and haggling stops for the TLS handshake.
+        let mut c = 1u32.to_be_bytes().to_vec();
+        c.extend(option(OPT_LIST, b""));
+        c.extend(option(OPT_STRUCTURED_REPLY, b""));
+        c.extend(go("a"));
+        c.extend(option(OPT_STARTTLS, b"x"));
+        c.extend(option(OPT_STARTTLS, b""));
+        c.extend(go("a"));
+        let gate = TlsGate::new(TlsMode::Require);
+        let (r, replies) = run_gated(exports(), c, gate).await;
+        assert!(matches!(r, Ok(Haggled::StartTls)));
+        assert_eq!(
+            reply_types(&replies),
+            vec![
+                (OPT_LIST, REP_ERR_TLS_REQD),
+                (OPT_STRUCTURED_REPLY, REP_ERR_TLS_REQD),
+                (OPT_GO, REP_ERR_TLS_REQD),
+                (OPT_STARTTLS, REP_ERR_INVALID),
+                (OPT_STARTTLS, REP_ACK),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn tls_required_closes_on_export_name_and_allows_abort() {
+        // Checks that NBD_OPT_EXPORT_NAME before TLS closes the
+        // connection (it cannot be refused) and ABORT is acknowledged.
+        let mut c = 1u32.to_be_bytes().to_vec();
+        c.extend(option(OPT_EXPORT_NAME, b"a"));
+        let gate = TlsGate::new(TlsMode::Require);
+        let (r, replies) = run_gated(exports(), c, gate).await;
+        assert!(matches!(r, Err(HandshakeError::ExportNameRefused(_))));
+        assert_eq!(replies.len(), GREETING_BYTES);
+
+        let mut c = 1u32.to_be_bytes().to_vec();
+        c.extend(option(OPT_ABORT, b""));
+        let (r, replies) = run_gated(exports(), c, gate).await;
+        assert!(matches!(r, Ok(Haggled::Aborted)));
+        assert_eq!(reply_types(&replies), vec![(OPT_ABORT, REP_ACK)]);
+    }
+
+    #[tokio::test]
+    async fn inside_tls_starttls_again_is_invalid_and_go_attaches() {
+        // Checks haggling after the TLS handshake: a second STARTTLS is
+        // INVALID, and the export is reached as usual.
+        let mut c = 1u32.to_be_bytes().to_vec();
+        c.extend(option(OPT_STARTTLS, b""));
+        c.extend(go("b"));
+        let mut gate = TlsGate::new(TlsMode::Require);
+        gate.started();
+        let (r, replies) = run_gated(exports(), c, gate).await;
+        let Ok(Haggled::Attached(a)) = r else {
+            panic!("not attached")
+        };
+        assert_eq!(a.name, "b");
+        assert_eq!(
+            reply_types(&replies),
+            vec![
+                (OPT_STARTTLS, REP_ERR_INVALID),
+                (OPT_GO, REP_INFO),
+                (OPT_GO, REP_ACK),
+            ]
+        );
     }
 }

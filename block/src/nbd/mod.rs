@@ -13,8 +13,15 @@
 //! `STRUCTURED_REPLY`, `LIST_META_CONTEXT`/`SET_META_CONTEXT` with
 //! `base:allocation`; READ (holes as `OFFSET_HOLE` chunks), WRITE, DISC,
 //! FLUSH, TRIM, CACHE, WRITE_ZEROES (with `NO_HOLE` and `FAST_ZERO`) and
-//! BLOCK_STATUS; FUA; multi-conn. Not served: TLS, extended headers,
-//! oldstyle and non-fixed newstyle clients.
+//! BLOCK_STATUS; FUA; multi-conn; with [`NbdServer::with_tls`],
+//! `NBD_OPT_STARTTLS` and nothing else before it (the spec's FORCEDTLS
+//! mode: TLS 1.3, a client certificate from the CA required). Not served:
+//! extended headers, oldstyle and non-fixed newstyle clients.
+//!
+//! - [`starttls`]: which options a connection may use before and after
+//!   TLS (pure).
+//! - [`tls`], [`pki`]: the server's rustls configuration, and the
+//!   certificates (qemu's `tls-creds-x509` layout) it is made from.
 //!
 //! Choices where the spec leaves room:
 //! - the empty export name (the "default export") is the only export when
@@ -29,12 +36,16 @@
 pub mod command;
 mod handshake;
 pub mod options;
+pub mod pki;
 pub mod proto;
 pub mod reply;
 mod server;
+pub mod starttls;
+pub mod tls;
 mod transmission;
 
 #[cfg(test)]
 mod tests;
 
 pub use server::NbdServer;
+pub use tls::{ServerTls, TlsError};

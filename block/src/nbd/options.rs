@@ -32,6 +32,8 @@ pub enum OptionRequest {
         wanted: InfoWanted,
     },
     StructuredReply,
+    /// `NBD_OPT_STARTTLS`: upgrade the connection to TLS.
+    StartTls,
     /// `NBD_OPT_LIST_META_CONTEXT` (`set: false`) or `_SET_`.
     MetaContext {
         set: bool,
@@ -76,7 +78,10 @@ pub fn parse_option(option: u32, payload: &[u8]) -> OptionRequest {
         OPT_ABORT => OptionRequest::Abort,
         OPT_LIST if payload.is_empty() => OptionRequest::List,
         OPT_STRUCTURED_REPLY if payload.is_empty() => OptionRequest::StructuredReply,
-        OPT_LIST | OPT_STRUCTURED_REPLY => OptionRequest::Invalid("this option takes no data"),
+        OPT_STARTTLS if payload.is_empty() => OptionRequest::StartTls,
+        OPT_LIST | OPT_STRUCTURED_REPLY | OPT_STARTTLS => {
+            OptionRequest::Invalid("this option takes no data")
+        }
         OPT_INFO | OPT_GO => parse_info(option == OPT_GO, payload),
         OPT_LIST_META_CONTEXT | OPT_SET_META_CONTEXT => {
             parse_meta(option == OPT_SET_META_CONTEXT, payload)
@@ -478,7 +483,12 @@ mod tests {
             parse_option(OPT_STRUCTURED_REPLY, b""),
             OptionRequest::StructuredReply
         );
-        assert_eq!(parse_option(5, b""), OptionRequest::Unsupported);
+        assert_eq!(parse_option(OPT_STARTTLS, b""), OptionRequest::StartTls);
+        assert!(matches!(
+            parse_option(OPT_STARTTLS, b"x"),
+            OptionRequest::Invalid(_)
+        ));
+        assert_eq!(parse_option(4, b""), OptionRequest::Unsupported);
         assert_eq!(parse_option(11, b""), OptionRequest::Unsupported);
         assert_eq!(parse_option(0xdead, b"abc"), OptionRequest::Unsupported);
     }

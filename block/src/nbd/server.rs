@@ -1,14 +1,16 @@
-//! The accept loop: one task per connection, a handshake then transmission,
-//! and a graceful shutdown (stop accepting, let requests in flight finish,
-//! close).
+//! The accept loop: one task per connection, a handshake (upgraded to
+//! TLS when required) then transmission, and a graceful shutdown (stop
+//! accepting, let requests in flight finish, close).
 
-use super::handshake::{negotiate, HandshakeError};
-use super::transmission::{transmit, End};
+use super::handshake::{negotiate, Attached, HandshakeError, Link};
+use super::tls::ServerTls;
+use super::transmission::{transmit, End, TransmitError};
 use crate::device::Exports;
 use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -25,11 +27,20 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// An NBD server (fixed newstyle) over a set of exports.
 pub struct NbdServer {
     exports: Arc<dyn Exports>,
+    tls: Option<ServerTls>,
 }
 
 impl NbdServer {
+    /// A server that takes plain connections.
     pub fn new(exports: Arc<dyn Exports>) -> NbdServer {
-        NbdServer { exports }
+        NbdServer { exports, tls: None }
+    }
+
+    /// With `Some`, every client must upgrade to TLS (`NBD_OPT_STARTTLS`)
+    /// and present a certificate from the CA before anything else; with
+    /// `None`, plain connections as [`NbdServer::new`] takes them.
+    pub fn with_tls(self, tls: Option<ServerTls>) -> NbdServer {
+        NbdServer { tls, ..self }
     }
 
     /// Serves clients from `listener` until `shutdown` completes; then
@@ -48,7 +59,12 @@ impl NbdServer {
                     match accepted {
                         Ok((stream, peer)) => {
                             let span = info_span!("nbd", %peer, export = field::Empty);
-                            let conn = connection(stream, self.exports.clone(), stop_rx.clone());
+                            let conn = connection(
+                                stream,
+                                self.exports.clone(),
+                                self.tls.clone(),
+                                stop_rx.clone(),
+                            );
                             connections.spawn(conn.instrument(span));
                         }
                         Err(e) => {
@@ -85,19 +101,27 @@ async fn stopped(mut stop: watch::Receiver<bool>) {
 }
 
 /// One client, from greeting to close.
-async fn connection(mut stream: TcpStream, exports: Arc<dyn Exports>, stop: watch::Receiver<bool>) {
+async fn connection(
+    stream: TcpStream,
+    exports: Arc<dyn Exports>,
+    tls: Option<ServerTls>,
+    stop: watch::Receiver<bool>,
+) {
     // Replies are whole messages: never hold one back for Nagle.
     if let Err(e) = stream.set_nodelay(true) {
         warn!(error = %e, "TCP_NODELAY not set");
     }
     debug!("connected");
-    let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, negotiate(&mut stream, &*exports));
+    let handshake = tokio::time::timeout(
+        HANDSHAKE_TIMEOUT,
+        negotiate(stream, &*exports, tls.as_ref()),
+    );
     let negotiated = tokio::select! {
         biased;
         () = stopped(stop.clone()) => return debug!("closed during handshake: shutting down"),
         negotiated = handshake => negotiated,
     };
-    let attached = match negotiated {
+    let (attached, link) = match negotiated {
         Ok(Ok(Some(attached))) => attached,
         Ok(Ok(None)) => return debug!("client aborted the handshake"),
         Ok(Err(HandshakeError::Io(e))) => return debug!(error = %e, "handshake cut short"),
@@ -105,19 +129,42 @@ async fn connection(mut stream: TcpStream, exports: Arc<dyn Exports>, stop: watc
         Err(_) => return info!("handshake timed out after {HANDSHAKE_TIMEOUT:?}"),
     };
     Span::current().record("export", attached.name.as_str());
-    info!(structured = attached.session.structured, "attached");
-    let (reader, writer) = stream.into_split();
-    let ended = transmit(
+    let tls = matches!(link, Link::Tls(_));
+    info!(structured = attached.session.structured, tls, "attached");
+    let ended = match link {
+        Link::Plain(stream) => {
+            let (reader, writer) = stream.into_split();
+            serve_export(reader, writer, attached, stop).await
+        }
+        Link::Tls(stream) => {
+            let (reader, writer) = tokio::io::split(*stream);
+            serve_export(reader, writer, attached, stop).await
+        }
+    };
+    match ended {
+        Ok(End::Disconnect) => debug!("client disconnected"),
+        Ok(end) => info!(?end, "connection closed"),
+        Err(e) => warn!(error = %e, "connection closed"),
+    }
+}
+
+/// The transmission phase of `attached` over either kind of link.
+async fn serve_export<R, W>(
+    reader: R,
+    writer: W,
+    attached: Attached,
+    stop: watch::Receiver<bool>,
+) -> Result<End, TransmitError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    transmit(
         reader,
         writer,
         attached.device,
         attached.session,
         stopped(stop),
     )
-    .await;
-    match ended {
-        Ok(End::Disconnect) => debug!("client disconnected"),
-        Ok(end) => info!(?end, "connection closed"),
-        Err(e) => warn!(error = %e, "connection closed"),
-    }
+    .await
 }

@@ -1,10 +1,11 @@
 //! Tests of the whole server over real sockets: `tools` drives it with the
 //! real clients (nbdinfo, nbdcopy, qemu-img, qemu-io, fio), `raw` with a
-//! hand-written client that can also misbehave. This file holds what both
+//! hand-written client that can also misbehave, `tls` both over TLS. This file holds what both
 //! share: a server on 127.0.0.1:0 over [`MemExports`], the raw client,
 //! seeded random data.
 
 mod raw;
+mod tls;
 mod tools;
 
 use super::proto::*;
@@ -41,10 +42,14 @@ struct Running {
 
 impl Running {
     async fn start(exports: Arc<dyn Exports>) -> Running {
+        Running::start_with(NbdServer::new(exports)).await
+    }
+
+    async fn start_with(server: NbdServer) -> Running {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(NbdServer::new(exports).serve(listener, async {
+        let task = tokio::spawn(server.serve(listener, async {
             let _ = stopped.await;
         }));
         Running { addr, stop, task }

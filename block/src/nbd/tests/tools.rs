@@ -11,7 +11,7 @@ const MIB: u64 = 1 << 20;
 const TOOL_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Runs `program` with `args`, killed if it outlives [`TOOL_TIMEOUT`].
-async fn run(program: &str, args: &[&str]) -> Output {
+pub(super) async fn run(program: &str, args: &[&str]) -> Output {
     let child = tokio::process::Command::new(program)
         .args(args)
         .kill_on_drop(true)
@@ -23,7 +23,7 @@ async fn run(program: &str, args: &[&str]) -> Output {
 }
 
 /// Runs a tool that must succeed; returns its stdout.
-async fn tool(program: &str, args: &[&str]) -> String {
+pub(super) async fn tool(program: &str, args: &[&str]) -> String {
     let out = run(program, args).await;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
