@@ -6,8 +6,9 @@
 //! Unknown keys are an error, so a typo never silently falls back to a default.
 
 use anyhow::{bail, Context, Result};
+use cairn_block::nbd::pki::TlsDirs;
 use serde::{Deserialize, Serialize};
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 /// The whole file.
@@ -149,6 +150,9 @@ pub struct BlockSection {
     /// One-way CHAP that iSCSI initiators must pass, when set.
     #[serde(default)]
     pub iscsi_chap: Option<ChapEntry>,
+    /// NBD over TLS with client certificates (decision 0018).
+    #[serde(default)]
+    pub nbd_tls: NbdTls,
 }
 
 impl Default for BlockSection {
@@ -157,7 +161,57 @@ impl Default for BlockSection {
             nbd_listen: default_nbd_listen(),
             iscsi_listen: default_iscsi_listen(),
             iscsi_chap: None,
+            nbd_tls: NbdTls::Off,
         }
+    }
+}
+
+/// `[block] nbd_tls`: whether NBD clients must use TLS.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NbdTls {
+    /// Plain NBD: whoever reaches `nbd_listen` reaches every volume.
+    #[default]
+    Off,
+    /// TLS 1.3 and a client certificate from the data directory's NBD CA
+    /// (`nbd-tls-client/`) before any export is named.
+    Require,
+}
+
+impl BlockSection {
+    /// The NBD server's TLS for the data directory `root`, `None` when
+    /// off. With `require`, the certificate directories are completed
+    /// first (the CA and client certificate made once, the server
+    /// certificate re-issued for `nbd_listen` at each start).
+    pub fn nbd_server_tls(&self, root: &Path) -> Result<Option<cairn_block::nbd::ServerTls>> {
+        if self.nbd_tls == NbdTls::Off {
+            return Ok(None);
+        }
+        let dirs = TlsDirs::under(root);
+        for dir in [&dirs.server, &dirs.client] {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {dir:?}"))?;
+        }
+        for (path, pem) in dirs.files_to_write(&certificate_addrs(self.nbd_listen))? {
+            crate::files::write_private(&path, pem.as_bytes())?;
+        }
+        Ok(Some(cairn_block::nbd::ServerTls::load(&dirs.server)?))
+    }
+
+    /// The directory of what an NBD client presents (qemu's
+    /// `tls-creds-x509` client layout), when TLS is required.
+    pub fn nbd_client_tls_dir(&self, root: &Path) -> Option<PathBuf> {
+        (self.nbd_tls == NbdTls::Require).then(|| TlsDirs::under(root).client)
+    }
+}
+
+/// The addresses the NBD server certificate names: the listen address,
+/// or both loopbacks for a wildcard one (clients that reach it by another
+/// address must then skip the name check).
+fn certificate_addrs(listen: SocketAddr) -> Vec<IpAddr> {
+    if listen.ip().is_unspecified() {
+        vec![Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()]
+    } else {
+        vec![listen.ip()]
     }
 }
 

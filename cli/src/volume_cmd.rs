@@ -132,9 +132,11 @@ pub fn run(args: VolumeArgs) -> Result<()> {
             print_volume(call(Request::SnapshotDelete { volume, name })?)
         }
         VolumeCommand::Export { name, file } => {
-            let url = nbd_url(data, &name)?;
+            let image = NbdImage::of(data, &name)?;
             let file = file.to_str().context("the file's path is not UTF-8")?;
-            qemu_img(&["convert", "-p", "-f", "raw", "-O", "raw", &url, file])
+            let source = image.source_args();
+            let source: Vec<&str> = source.iter().map(String::as_str).collect();
+            qemu_img(&[&["convert", "-p"], &source[..], &["-O", "raw", file]].concat())
         }
         VolumeCommand::Import { name, file, format } => {
             let (size, detected) = image_info(&file)?;
@@ -146,10 +148,20 @@ pub fn run(args: VolumeArgs) -> Result<()> {
                 from_snapshot: None,
                 from_volume: None,
             })?)?;
-            let url = nbd_url(data, &name)?;
+            let image = NbdImage::of(data, &name)?;
             let file = file.to_str().context("the file's path is not UTF-8")?;
-            let args = ["convert", "-p", "-n", "--target-is-zero", "-f", &format];
-            qemu_img(&[&args[..], &["-O", "raw", file, &url]].concat())
+            let args = [
+                "convert",
+                "-p",
+                "-n",
+                "--target-is-zero",
+                "-f",
+                &format,
+                file,
+            ];
+            let target = image.target_args();
+            let target: Vec<&str> = target.iter().map(String::as_str).collect();
+            qemu_img(&[&args[..], &target[..]].concat())
                 .with_context(|| format!("the volume {name} was created, but not filled"))
         }
     }
@@ -194,11 +206,69 @@ fn print_volume(r: Reply) -> Result<()> {
     Ok(())
 }
 
-/// `nbd://ADDR/NAME` of the running cloud's NBD server.
-fn nbd_url(data: &Path, name: &str) -> Result<String> {
-    let dir = crate::control::serving_dir(data);
-    let cfg = crate::config::FileConfig::load(&dir.join("cairn.toml"))?;
-    Ok(format!("nbd://{}/{name}", cfg.block.nbd_listen))
+/// How qemu-img names volume NAME of the running cloud: a plain
+/// `nbd://ADDR/NAME` URL, or, with `nbd_tls = "require"`, image options
+/// naming the client certificates of the data directory (qemu has no URL
+/// for NBD over TLS).
+enum NbdImage {
+    Url(String),
+    Tls {
+        /// The `--object` that loads the client certificates.
+        object: String,
+        /// The `--image-opts` of the export.
+        options: String,
+    },
+}
+
+impl NbdImage {
+    fn of(data: &Path, name: &str) -> Result<NbdImage> {
+        let dir = crate::control::serving_dir(data);
+        let cfg = crate::config::FileConfig::load(&dir.join("cairn.toml"))?;
+        let listen = cfg.block.nbd_listen;
+        let Some(tls_dir) = cfg.block.nbd_client_tls_dir(&dir) else {
+            return Ok(NbdImage::Url(format!("nbd://{listen}/{name}")));
+        };
+        let host = match listen.ip() {
+            ip if ip.is_unspecified() => "127.0.0.1".to_owned(),
+            ip => ip.to_string(),
+        };
+        let tls_dir = tls_dir
+            .to_str()
+            .context("the data directory is not UTF-8")?;
+        // qemu's option syntax doubles a comma inside a value.
+        let (tls_dir, name) = (tls_dir.replace(',', ",,"), name.replace(',', ",,"));
+        Ok(NbdImage::Tls {
+            object: format!("tls-creds-x509,id=nbdtls,endpoint=client,dir={tls_dir}"),
+            options: format!(
+                "driver=nbd,server.type=inet,server.host={host},server.port={},\
+                 export={name},tls-creds=nbdtls",
+                listen.port()
+            ),
+        })
+    }
+
+    /// qemu-img convert's arguments reading from the volume.
+    fn source_args(&self) -> Vec<String> {
+        match self {
+            NbdImage::Url(url) => vec!["-f".into(), "raw".into(), url.clone()],
+            NbdImage::Tls { object, options } => {
+                let args = ["--object", object, "--image-opts", options];
+                args.map(str::to_owned).to_vec()
+            }
+        }
+    }
+
+    /// qemu-img convert's arguments writing to the volume (after the
+    /// source).
+    fn target_args(&self) -> Vec<String> {
+        match self {
+            NbdImage::Url(url) => vec!["-O".into(), "raw".into(), url.clone()],
+            NbdImage::Tls { object, options } => {
+                let args = ["--object", object, "--target-image-opts", options];
+                args.map(str::to_owned).to_vec()
+            }
+        }
+    }
 }
 
 fn qemu_img(args: &[&str]) -> Result<()> {

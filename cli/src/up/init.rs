@@ -316,8 +316,16 @@ pub fn write_openrc(dir: &DataDir) -> Result<PathBuf> {
         ));
     }
     let block = &dir.config.block;
+    // With TLS, libnbd's scheme (nbds://) and the client certificates.
+    let scheme = match block.nbd_client_tls_dir(&dir.root) {
+        Some(tls_dir) => {
+            text.push_str(&format!("export CAIRN_NBD_TLS_DIR={}\n", tls_dir.display()));
+            "nbds"
+        }
+        None => "nbd",
+    };
     text.push_str(&format!(
-        "export CAIRN_NBD_URL=nbd://{}\n\
+        "export CAIRN_NBD_URL={scheme}://{}\n\
          export CAIRN_ISCSI_PORTAL={}\n",
         block.nbd_listen, block.iscsi_listen
     ));

@@ -243,7 +243,8 @@ async fn serve(dir: DataDir) -> Result<()> {
     );
     // Swift's clients expect Title-Case header names; S3's do not (user
     // metadata names come back as sent, lowercase).
-    let nbd = cairn_block::NbdServer::new(gateway.clone());
+    let nbd =
+        cairn_block::NbdServer::new(gateway.clone()).with_tls(cfg.block.nbd_server_tls(&dir.root)?);
     let iscsi = cairn_block::iscsi::serve(
         iscsi_listener,
         gateway.clone(),
