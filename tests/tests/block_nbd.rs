@@ -2,7 +2,9 @@
 //! qcow2 import), qemu-io at odd offsets, nbdinfo, nbdcopy, fio with
 //! verification, snapshots and clones, and a kill -9 under a fio write load
 //! with flushes (every flushed block, and every block fio saw acknowledged,
-//! reads back as written; no block is unreadable).
+//! reads back as written; no block is unreadable); and with
+//! `nbd_tls = "require"`, the same clients over TLS with the data
+//! directory's client certificates, plain and foreign-CA clients refused.
 
 use anyhow::Result;
 use cairn_tests::{random_bytes, run_tool, seeded_rng, Cairn};
@@ -358,5 +360,160 @@ fn kill_9_keeps_every_acknowledged_block() -> Result<()> {
         "qemu-img",
         &["convert", "-f", "raw", "-O", "raw", &url, path(all.path())],
     )?;
+    Ok(())
+}
+
+/// `cairn up` restarted with `[block] nbd_tls = "require"`.
+fn start_with_tls() -> Result<Cairn> {
+    let mut c = Cairn::start()?;
+    c.stop()?;
+    let config = c.data.join("cairn.toml");
+    let text = std::fs::read_to_string(&config)?;
+    let edited = cairn_tests::cluster::set_key(&text, "block", "nbd_tls", "\"require\"")?;
+    std::fs::write(&config, edited)?;
+    c.spawn()?;
+    Ok(c)
+}
+
+/// A client directory holding the server's CA but a client certificate
+/// from another CA (made with openssl, not by Cairn).
+fn foreign_client_dir(ours: &std::path::Path, dir: &std::path::Path) -> Result<()> {
+    let p = |f: &str| dir.join(f).to_str().expect("UTF-8 temp path").to_owned();
+    std::fs::copy(ours.join("ca-cert.pem"), dir.join("ca-cert.pem"))?;
+    std::fs::write(dir.join("ext.cnf"), "extendedKeyUsage=clientAuth\n")?;
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let ca = [
+        &["req", "-x509"],
+        &ec[..],
+        &["-subj", "/CN=other CA", "-days", "2"],
+    ]
+    .concat();
+    let (ca_key, ca_cert) = (p("other-ca-key.pem"), p("other-ca.pem"));
+    run_tool(
+        "openssl",
+        &[&ca[..], &["-keyout", &ca_key, "-out", &ca_cert]].concat(),
+    )?;
+    let (key, csr) = (p("client-key.pem"), p("client.csr"));
+    let req = [&["req"], &ec[..], &["-subj", "/CN=intruder"]].concat();
+    run_tool(
+        "openssl",
+        &[&req[..], &["-keyout", &key, "-out", &csr]].concat(),
+    )?;
+    run_tool(
+        "openssl",
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca_cert,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &p("ext.cnf"),
+            "-out",
+            &p("client-cert.pem"),
+        ],
+    )?;
+    Ok(())
+}
+
+#[test]
+fn tls_required_admits_only_clients_with_the_ca_certificate() -> Result<()> {
+    let c = start_with_tls()?;
+    let tls_dir = std::path::PathBuf::from(&c.openrc["CAIRN_NBD_TLS_DIR"]);
+    assert_eq!(
+        c.openrc["CAIRN_NBD_URL"],
+        format!("nbds://{}", c.nbd_listen)
+    );
+    c.volume(&["create", "sealed", "--size", "64M"])?;
+    let nbds = |dir: &std::path::Path| {
+        format!(
+            "nbds://{}/sealed?tls-certificates={}",
+            c.nbd_listen,
+            path(dir)
+        )
+    };
+
+    // libnbd over TLS with the client directory.
+    let size = run_tool("nbdinfo", &["--size", &nbds(&tls_dir)])?;
+    assert_eq!(size.trim(), (64 * MIB).to_string());
+
+    // qemu-img over TLS: convert in, compare back.
+    let scratch = tempfile::tempdir()?;
+    let raw = scratch.path().join("random.raw");
+    std::fs::write(&raw, random_bytes(&mut seeded_rng("nbd-tls"), 64 * MIB))?;
+    let (host, port) = c.nbd_listen.rsplit_once(':').expect("host:port");
+    let object = format!(
+        "tls-creds-x509,id=tls0,endpoint=client,dir={}",
+        path(&tls_dir)
+    );
+    let image = format!(
+        "driver=nbd,server.type=inet,server.host={host},server.port={port},\
+         export=sealed,tls-creds=tls0"
+    );
+    run_tool(
+        "qemu-img",
+        &[
+            "convert",
+            "--object",
+            &object,
+            "-n",
+            "-f",
+            "raw",
+            path(&raw),
+            "--target-image-opts",
+            &image,
+        ],
+    )?;
+    let file = format!("driver=file,filename={}", path(&raw));
+    run_tool(
+        "qemu-img",
+        &[
+            "compare",
+            "--object",
+            &object,
+            "--image-opts",
+            &file,
+            &image,
+        ],
+    )?;
+
+    // No TLS: refused before any export is named.
+    let plain = Command::new("nbdinfo")
+        .args(["--size", &c.nbd_url("sealed")])
+        .output()?;
+    assert!(!plain.status.success());
+    let err = String::from_utf8_lossy(&plain.stderr);
+    assert!(err.contains("TLS"), "{err}");
+
+    // A certificate from another CA: refused in the TLS handshake.
+    let foreign = scratch.path().join("foreign");
+    std::fs::create_dir(&foreign)?;
+    foreign_client_dir(&tls_dir, &foreign)?;
+    let refused = Command::new("nbdinfo")
+        .args(["--size", &nbds(&foreign)])
+        .output()?;
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("alert"), "{err}");
+
+    // cairn volume export goes through TLS too.
+    let out = scratch.path().join("out.raw");
+    c.volume(&["export", "sealed", path(&out)])?;
+    assert!(
+        std::fs::read(&out)? == std::fs::read(&raw)?,
+        "export differs"
+    );
     Ok(())
 }
