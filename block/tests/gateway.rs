@@ -60,7 +60,7 @@ impl Cloud {
     async fn gateway(&self, holder: &str) -> Arc<Gateway> {
         let backend = Backend {
             nodes: self.storage.clone(),
-            placement: self.ring.clone(),
+            placements: Arc::new(cairn_block::volume::Fixed(self.ring.clone())),
             records: self.meta.clone(),
         };
         Gateway::start(self.meta.clone(), backend, holder)

@@ -6,14 +6,17 @@
 //!
 //! Checked: tokens that are revoked, expired, forged (a wrong secret) or
 //! name another CA admit no one and change nothing; two valid joins make
-//! a 3-voter cluster whose every node serves every object; the joined
-//! voters carry the metadata group when the first node is killed.
+//! a 3-voter cluster whose every node serves every object; a volume made
+//! before the joins stays on node 1's devices and one made after spreads
+//! over the joined nodes, each readable through every node's NBD server;
+//! the joined voters carry the metadata group, and the new volume, when
+//! the first node is killed.
 
 use anyhow::{bail, ensure, Context, Result};
 use cairn_tests::cluster::{free_udp_port, set_key};
-use cairn_tests::{cairn_bin, free_port, parse_openrc, random_bytes, seeded_rng};
+use cairn_tests::{cairn_bin, free_port, parse_openrc, random_bytes, run_tool, seeded_rng};
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -27,6 +30,7 @@ struct Nodes {
     running: HashMap<u32, Child>,
     /// The public APIs' ports (the same on every node's address).
     swift_port: u16,
+    nbd_port: u16,
     internode_port: u16,
 }
 
@@ -36,6 +40,7 @@ impl Nodes {
             tmp: tempfile::tempdir()?,
             running: HashMap::new(),
             swift_port: free_port(),
+            nbd_port: free_port(),
             internode_port: free_udp_port(),
         })
     }
@@ -54,6 +59,44 @@ impl Nodes {
 
     fn swift(&self, i: u32) -> String {
         format!("http://{}:{}", Nodes::ip(i), self.swift_port)
+    }
+
+    /// `cairn volume <args>` through node `i`'s control socket.
+    fn volume(&self, i: u32, args: &[&str]) -> Result<String> {
+        let data = self.dir(i).to_string_lossy().into_owned();
+        let mut all = vec!["volume", "--data", &data];
+        all.extend_from_slice(args);
+        run_tool(&cairn_bin().to_string_lossy(), &all)
+    }
+
+    /// qemu-io `commands` on volume `name` through node `i`'s NBD server.
+    fn qemu_io(&self, i: u32, name: &str, commands: &[&str]) -> Result<()> {
+        let url = format!("nbd://{}:{}/{name}", Nodes::ip(i), self.nbd_port);
+        let mut args = vec!["-f", "raw"];
+        for c in commands {
+            args.extend(["-c", c]);
+        }
+        args.push(&url);
+        run_tool("qemu-io", &args)?;
+        Ok(())
+    }
+
+    /// The volumes (by id) node `i` holds extents of.
+    fn volumes_held(&self, i: u32) -> Result<BTreeSet<String>> {
+        let mut held = BTreeSet::new();
+        for device in std::fs::read_dir(self.dir(i).join("devices"))? {
+            let extents = device?.path().join("extents");
+            let Ok(volumes) = std::fs::read_dir(&extents) else {
+                continue;
+            };
+            for v in volumes {
+                let v = v?;
+                if std::fs::read_dir(v.path())?.next().is_some() {
+                    held.insert(v.file_name().to_string_lossy().into_owned());
+                }
+            }
+        }
+        Ok(held)
     }
 
     /// Runs `cairn <args>` to completion.
@@ -227,7 +270,7 @@ fn tampered(token: &str, at: usize) -> String {
 fn nodes_join_with_a_valid_token_only_and_carry_the_cluster() -> Result<()> {
     let mut rng = seeded_rng("nodes_join_with_a_valid_token_only_and_carry_the_cluster");
     let mut nodes = Nodes::new()?;
-    let (s3, nbd, iscsi) = (free_port(), free_port(), free_port());
+    let (s3, nbd, iscsi) = (free_port(), nodes.nbd_port, free_port());
     let at = |port: u16| format!("{}:{port}", Nodes::ip(1));
     let init = nodes.cairn(&[
         "cluster",
@@ -260,6 +303,12 @@ fn nodes_join_with_a_valid_token_only_and_carry_the_cluster() -> Result<()> {
     )?;
     std::fs::write(&config, edited)?;
     nodes.run_node(1)?;
+
+    // A volume made while node 1 is the whole cluster lives on its devices.
+    nodes.volume(1, &["create", "early", "--size", "64M"])?;
+    nodes.qemu_io(1, "early", &["write -P 0x5e 0 12M", "flush"])?;
+    let early = nodes.volumes_held(1)?;
+    ensure!(early.len() == 1, "node 1 holds extents of {early:?}");
 
     // Tokens that must not admit: revoked, expired, forged, another CA's.
     let data1 = nodes.dir(1).to_string_lossy().into_owned();
@@ -358,6 +407,20 @@ fn nodes_join_with_a_valid_token_only_and_carry_the_cluster() -> Result<()> {
         },
     )?;
 
+    // A volume made now spreads over the joined nodes; the early one stays
+    // where it was, and both read back through any node.
+    nodes.volume(2, &["create", "late", "--size", "64M"])?;
+    nodes.qemu_io(2, "late", &["write -P 0xa7 0 32M", "flush"])?;
+    for i in [2, 3] {
+        let held = nodes.volumes_held(i)?;
+        ensure!(
+            held.len() == 1 && held.is_disjoint(&early),
+            "node {i} should hold extents of the late volume only: {held:?}"
+        );
+    }
+    nodes.qemu_io(3, "early", &["read -P 0x5e 0 12M", "read -P 0 12M 52M"])?;
+    nodes.qemu_io(1, "late", &["read -P 0xa7 0 32M", "read -P 0 32M 32M"])?;
+
     // Every node serves what any node stored.
     let (token2, url2) = nodes.auth(2)?;
     let put = |url: &str, token: &str, path: &str, body: &[u8]| -> Result<()> {
@@ -424,6 +487,12 @@ fn nodes_join_with_a_valid_token_only_and_carry_the_cluster() -> Result<()> {
         listing.lines().count() == 21,
         "listing without node 1:\n{listing}"
     );
+    // The late volume keeps a majority of every extent on nodes 2 and 3.
+    nodes.qemu_io(
+        3,
+        "late",
+        &["read -P 0xa7 0 32M", "write -P 0x3c 1M 1M", "flush"],
+    )?;
 
     nodes.run_node(1)?;
     nodes.status_until("node 1 back among 3 nodes up", |d| {
@@ -431,5 +500,14 @@ fn nodes_join_with_a_valid_token_only_and_carry_the_cluster() -> Result<()> {
     })?;
     let (t1, url1) = nodes.auth(1)?;
     ensure!(get(&url1, &t1, "joined/after-node-1-died")? == body);
+    nodes.qemu_io(
+        1,
+        "late",
+        &[
+            "read -P 0xa7 0 1M",
+            "read -P 0x3c 1M 1M",
+            "read -P 0xa7 2M 30M",
+        ],
+    )?;
     Ok(())
 }

@@ -17,7 +17,9 @@
 //! `volume@snapshot` for a read-only view of a snapshot.
 
 use crate::device::{BlockDevice, BlockError, ExportSummary, Exports, SECTOR};
-use crate::volume::{block_error, forget_volume, Attachment, Backend, Layer, Volume};
+use crate::volume::{
+    block_error, forget_volume, Attachment, Backend, ExtentPlacement, Layer, Volume,
+};
 use async_trait::async_trait;
 use cairn_base::{Clock, SystemClock, VolumeId};
 use cairn_meta_api::{MetaError, NewVolume, ParentRef, VolumeMetadata, VolumeRecord};
@@ -126,7 +128,15 @@ impl Gateway {
 
     /// The most copies a volume can keep: the ring's replica count.
     pub fn replica_count_max(&self) -> usize {
-        self.backend.placement.replica_count()
+        self.backend.placements.replica_count()
+    }
+
+    /// Where volume `rec`'s extents are.
+    async fn placement_of(
+        &self,
+        rec: &VolumeRecord,
+    ) -> Result<Arc<dyn ExtentPlacement>, BlockError> {
+        self.backend.placements.placement(rec.placement).await
     }
 
     /// The layers a reader of volume `rec` at `limit` reads: its own
@@ -141,9 +151,9 @@ impl Gateway {
         limit: u32,
         down: &mut Vec<DeviceId>,
     ) -> Result<Arc<Layer>, BlockError> {
-        let (map, failed) = self.backend.load_map(rec.id, down).await;
+        let placement = self.placement_of(rec).await?;
+        let (map, failed) = self.backend.load_map(rec.id, &*placement, down).await;
         down.extend(failed);
-        let placement = &self.backend.placement;
         if let Some(lost) = placement.majority_lost(down, rec.replica_count) {
             let ids = |ds: &[DeviceId]| ds.iter().map(|d| d.0).collect::<Vec<_>>();
             return Err(BlockError::Io(format!(
@@ -165,7 +175,14 @@ impl Gateway {
                 Some(Box::pin(self.layer(&parent, p.generation, down)).await?)
             }
         };
-        let layer = Layer::new(rec.id, rec.replica_count, limit, map, parent_layer);
+        let layer = Layer::new(
+            rec.id,
+            placement,
+            rec.replica_count,
+            limit,
+            map,
+            parent_layer,
+        );
         let records = &*self.backend.records;
         layer.degraded.load(records, rec.id).await?;
         layer.unfenced.load(records, rec.id).await?;
@@ -175,8 +192,13 @@ impl Gateway {
     /// Raises volume `id`'s fence to `epoch` on every device; returns the
     /// devices that did not answer. A device holding a newer fence fails
     /// the attach: a newer lease exists.
-    async fn fence_all(&self, id: VolumeId, epoch: Epoch) -> Result<Vec<DeviceId>, BlockError> {
-        let devices = self.backend.placement.devices();
+    async fn fence_all(
+        &self,
+        rec: &VolumeRecord,
+        epoch: Epoch,
+    ) -> Result<Vec<DeviceId>, BlockError> {
+        let id = rec.id;
+        let devices = self.placement_of(rec).await?.devices();
         let fences = join_all(
             devices
                 .iter()
@@ -210,7 +232,7 @@ impl Gateway {
             .await
             .map_err(to_block)?;
         let epoch = Epoch(rec.epoch);
-        let mut down = self.fence_all(rec.id, epoch).await?;
+        let mut down = self.fence_all(&rec, epoch).await?;
         let layer = self.layer(&rec, rec.generation, &mut down).await?;
         if !down.is_empty() {
             // Before anything is served: these devices may hold anything
@@ -298,6 +320,7 @@ impl Gateway {
             (None, None) => return Err(VolumeError::Invalid("a new volume needs a size".into())),
         };
         check_size(size)?;
+        let placement = self.backend.placements.newest().await?;
         let created = self
             .meta
             .create_volume(NewVolume {
@@ -309,6 +332,7 @@ impl Gateway {
                 created: SystemClock.now(),
                 parent,
                 replica_count: req.replica_count.or(source_count),
+                placement,
             })
             .await;
         if created.is_err() {
@@ -386,13 +410,16 @@ impl Gateway {
         // a generation left out only lets an older one be seen longer.
         let map = match &attached {
             Some(v) => v.layer().snapshot_map(),
-            None => self.backend.load_map(rec.id, &[]).await.0,
+            None => {
+                let placement = self.placement_of(&rec).await?;
+                self.backend.load_map(rec.id, &*placement, &[]).await.0
+            }
         };
         let mut readers: Vec<u32> = rec.snapshots.iter().map(|s| s.generation).collect();
         readers.push(rec.generation);
         let garbage = map.unreachable(&readers);
         if !garbage.is_empty() {
-            self.remove_extents(rec.id, Some(&garbage)).await?;
+            self.remove_extents(&rec, Some(&garbage)).await?;
             if let Some(v) = attached {
                 v.layer().forget(&garbage);
             }
@@ -402,15 +429,15 @@ impl Gateway {
 
     async fn remove_extents(
         &self,
-        id: VolumeId,
+        rec: &VolumeRecord,
         which: Option<&[(u64, u32)]>,
     ) -> Result<(), VolumeError> {
         let results = join_all(
-            self.backend
-                .placement
+            self.placement_of(rec)
+                .await?
                 .devices()
                 .into_iter()
-                .map(|d| self.backend.nodes.remove(d, id, which)),
+                .map(|d| self.backend.nodes.remove(d, rec.id, which)),
         )
         .await;
         for r in results {
@@ -446,7 +473,7 @@ impl Gateway {
                 MetaError::VolumeBusy(format!("the volume is attached by {}", l.holder)).into(),
             );
         }
-        self.remove_extents(rec.id, None).await?;
+        self.remove_extents(&rec, None).await?;
         forget_volume(&*self.backend.records, rec.id).await?;
         let gone = self.meta.delete_volume(rec.id).await?;
         if let Some(p) = gone.parent {

@@ -23,7 +23,7 @@ async fn gateway(node: &Arc<MemNode>, dir: &std::path::Path) -> Arc<Gateway> {
         .unwrap();
     let backend = Backend {
         nodes: node.clone(),
-        placement: Arc::new(ThreeDevices),
+        placements: Arc::new(crate::volume::Fixed(Arc::new(ThreeDevices))),
         records: node.records.clone(),
     };
     Gateway::start(meta, backend, "gw").await.unwrap()

@@ -36,7 +36,7 @@ mod unfenced;
 pub use degraded::{Degraded, Mark, TABLE as DEGRADED_TABLE};
 pub use map::{ExtentMap, Materialize};
 pub use marks::forget_volume;
-pub use placement::ExtentPlacement;
+pub use placement::{ExtentPlacement, Fixed, Placements};
 pub use unfenced::{Unfenced, TABLE as UNFENCED_TABLE};
 
 use crate::device::{check_range, AllocRun, BlockDevice, BlockError, DeviceIdentity};
@@ -64,7 +64,8 @@ const ZERO_CHUNK: u32 = 1 << 20;
 #[derive(Clone)]
 pub struct Backend {
     pub nodes: Arc<dyn ExtentNode>,
-    pub placement: Arc<dyn ExtentPlacement>,
+    /// Where each volume's extents are (by the placement its record names).
+    pub placements: Arc<dyn Placements>,
     /// Where degraded replicas are recorded (the metadata group's tables).
     pub records: Arc<dyn Records>,
 }
@@ -77,10 +78,10 @@ impl Backend {
     pub async fn load_map(
         &self,
         volume: VolumeId,
+        placement: &dyn ExtentPlacement,
         skip: &[DeviceId],
     ) -> (ExtentMap, Vec<DeviceId>) {
-        let devices: Vec<DeviceId> = self
-            .placement
+        let devices: Vec<DeviceId> = placement
             .devices()
             .into_iter()
             .filter(|d| !skip.contains(d))
@@ -106,6 +107,8 @@ impl Backend {
 /// reads through to (a clone's parent snapshot, and so on).
 pub struct Layer {
     pub volume: VolumeId,
+    /// Where this volume's extents are.
+    pub placement: Arc<dyn ExtentPlacement>,
     /// The copies this volume keeps of each extent (`None`: all).
     replica_count: Option<u8>,
     /// Readers see generations up to this one (the head, for a volume's
@@ -130,6 +133,7 @@ struct Found<'a> {
 impl Layer {
     pub fn new(
         volume: VolumeId,
+        placement: Arc<dyn ExtentPlacement>,
         replica_count: Option<u8>,
         limit: u32,
         map: ExtentMap,
@@ -137,6 +141,7 @@ impl Layer {
     ) -> Self {
         Layer {
             volume,
+            placement,
             replica_count,
             limit: AtomicU32::new(limit),
             map: RwLock::new(map),
@@ -308,10 +313,9 @@ impl Volume {
     /// The replicas of extent `index` at `generation` of `layer`'s volume,
     /// with the marks on them.
     fn replica_set(&self, layer: &Layer, index: u64, generation: u32) -> ReplicaSet {
-        let devices =
-            self.backend
-                .placement
-                .kept_replicas(layer.volume, index, layer.replica_count);
+        let devices = layer
+            .placement
+            .kept_replicas(layer.volume, index, layer.replica_count);
         ReplicaSet {
             stale: layer.degraded.stale(index, generation, &devices),
             unfenced: layer.unfenced.among(&devices),
@@ -321,7 +325,7 @@ impl Volume {
 
     /// The devices of this volume's own copies of extent `index`.
     fn own_replicas(&self, index: u64) -> Vec<DeviceId> {
-        self.backend
+        self.layer
             .placement
             .kept_replicas(self.layer.volume, index, self.layer.replica_count)
     }
@@ -535,7 +539,7 @@ impl Volume {
         let epoch = self.epoch_or_read_only()?;
         let volume = self.layer.volume;
         let dirty = std::mem::take(&mut *self.dirty_set());
-        let devices = self.backend.placement.devices();
+        let devices = self.layer.placement.devices();
         let results = join_all(
             devices
                 .iter()

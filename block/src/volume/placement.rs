@@ -14,9 +14,12 @@
 //! trusted to be listed.
 
 use super::replicas::quorum_of;
+use crate::device::BlockError;
+use async_trait::async_trait;
 use cairn_base::VolumeId;
 use cairn_nodeapi::DeviceId;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 /// The hidden account extent names hash under.
 const VOLUMES_ACCOUNT: &str = ".volumes";
@@ -84,6 +87,42 @@ pub trait ExtentPlacement: Send + Sync + 'static {
                 (up < quorum_of(kept)).then_some(known)
             }
         }
+    }
+}
+
+/// The placements volumes are made with. Each volume keeps the one in
+/// force when it was made (its record's `placement`), so a ring that
+/// changes later never moves where an existing volume's extents are
+/// looked for, and volumes made after a cluster grew spread over it.
+#[async_trait]
+pub trait Placements: Send + Sync + 'static {
+    /// The placement of a volume whose record names `version` (`None`:
+    /// the cluster's first).
+    async fn placement(&self, version: Option<u64>)
+        -> Result<Arc<dyn ExtentPlacement>, BlockError>;
+
+    /// The version a volume made now is placed by.
+    async fn newest(&self) -> Result<Option<u64>, BlockError>;
+
+    /// How many replicas every placement has: the most a volume can keep.
+    fn replica_count(&self) -> usize;
+}
+
+/// One placement for every volume: the all-in-one process's ring.
+pub struct Fixed(pub Arc<dyn ExtentPlacement>);
+
+#[async_trait]
+impl Placements for Fixed {
+    async fn placement(&self, _: Option<u64>) -> Result<Arc<dyn ExtentPlacement>, BlockError> {
+        Ok(self.0.clone())
+    }
+
+    async fn newest(&self) -> Result<Option<u64>, BlockError> {
+        Ok(None)
+    }
+
+    fn replica_count(&self) -> usize {
+        self.0.replica_count()
     }
 }
 

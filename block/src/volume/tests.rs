@@ -16,7 +16,7 @@ const ES: u32 = 64 * 1024;
 fn backend(node: &Arc<MemNode>) -> Backend {
     Backend {
         nodes: node.clone(),
-        placement: Arc::new(ThreeDevices),
+        placements: Arc::new(Fixed(Arc::new(ThreeDevices))),
         records: node.records.clone(),
     }
 }
@@ -37,6 +37,7 @@ fn attach(node: &Arc<MemNode>, epoch: Option<u64>, layer: Arc<Layer>) -> Volume 
 fn fresh_layer(id: u8, generation: u32) -> Arc<Layer> {
     Arc::new(Layer::new(
         VolumeId([id; 16]),
+        Arc::new(ThreeDevices),
         None,
         generation,
         ExtentMap::default(),
@@ -105,6 +106,7 @@ async fn snapshots_copy_on_write_and_clones_read_through() {
     // The snapshot still reads the old bytes.
     let snap_layer = Arc::new(Layer::new(
         layer.volume,
+        Arc::new(ThreeDevices),
         None,
         0,
         layer.snapshot_map(),
@@ -122,6 +124,7 @@ async fn snapshots_copy_on_write_and_clones_read_through() {
         Some(1),
         Arc::new(Layer::new(
             VolumeId([2; 16]),
+            Arc::new(ThreeDevices),
             None,
             0,
             ExtentMap::default(),
@@ -204,7 +207,14 @@ fn holders(node: &MemNode, volume: VolumeId, index: u64) -> Vec<DeviceId> {
 async fn a_volume_keeps_only_its_replica_count() {
     let node = Arc::new(MemNode::default());
     let one = VolumeId([1; 16]);
-    let layer = Arc::new(Layer::new(one, Some(1), 0, ExtentMap::default(), None));
+    let layer = Arc::new(Layer::new(
+        one,
+        Arc::new(ThreeDevices),
+        Some(1),
+        0,
+        ExtentMap::default(),
+        None,
+    ));
     let v = attach(&node, Some(1), layer.clone());
     // Extents 0 and 1: first replicas are devices 0 and 1.
     v.write(u64::from(ES) - 50, pat(100, 3), false)
@@ -233,13 +243,21 @@ async fn a_volume_keeps_only_its_replica_count() {
 
     // A two-copy clone of the snapshot reads through to the one copy and
     // writes both of its own.
-    let snap = Arc::new(Layer::new(one, Some(1), 0, layer.snapshot_map(), None));
+    let snap = Arc::new(Layer::new(
+        one,
+        Arc::new(ThreeDevices),
+        Some(1),
+        0,
+        layer.snapshot_map(),
+        None,
+    ));
     let two = VolumeId([2; 16]);
     let clone = attach(
         &node,
         Some(1),
         Arc::new(Layer::new(
             two,
+            Arc::new(ThreeDevices),
             Some(2),
             0,
             ExtentMap::default(),
@@ -313,6 +331,7 @@ async fn one_device_down_writes_go_on_and_the_missed_replica_is_repaired() {
     // A new gateway (the first one crashed) learns the mark from the records.
     let after = Arc::new(Layer::new(
         VolumeId([1; 16]),
+        Arc::new(ThreeDevices),
         None,
         0,
         layer.snapshot_map(),
@@ -449,7 +468,14 @@ async fn a_device_the_attach_could_not_fence_is_not_read_until_fenced_and_repair
     old.write(0, pat(2 * ES as usize, 1), false).await.unwrap();
     node.down.lock().unwrap().insert(DeviceId(0));
 
-    let layer = Arc::new(Layer::new(volume, None, 0, first.snapshot_map(), None));
+    let layer = Arc::new(Layer::new(
+        volume,
+        Arc::new(ThreeDevices),
+        None,
+        0,
+        first.snapshot_map(),
+        None,
+    ));
     layer.degraded.load(&*node.records, volume).await.unwrap();
     let v = attach_without(&node, layer.clone(), DeviceId(0)).await;
     assert_eq!(unfenced_recorded(&node).await, 1);

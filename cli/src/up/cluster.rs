@@ -33,6 +33,10 @@ pub struct Cluster {
     pub meta: Arc<MetaNode>,
     /// Every node's objects: this one, and a client for each other.
     pub nodes: Arc<NodeMap>,
+    /// Every device's extents, routed to the node that holds it: this
+    /// node's devices, and for the others a client of their node.
+    pub extents: Arc<ExtentRoutes>,
+    storage: Arc<Storage>,
     /// This node's ring number.
     local: u32,
 }
@@ -120,11 +124,13 @@ impl Cluster {
 
         let local = u32::try_from(section.node_id).context("node id beyond the ring's range")?;
         let nodes: Arc<NodeMap> = Arc::new(NodeMap::new());
-        nodes.insert(NodeId(local), storage as Arc<dyn ObjectNode>);
+        nodes.insert(NodeId(local), storage.clone() as Arc<dyn ObjectNode>);
         let cluster = Cluster {
             endpoint,
             meta,
             nodes,
+            extents: Arc::new(ExtentRoutes::new()),
+            storage,
             local,
         };
         cluster.learn(&dir.ring)?;
@@ -132,16 +138,24 @@ impl Cluster {
     }
 
     /// Gives every node `ring` names that has no client yet one, at the
-    /// address its devices name.
+    /// address its devices name, and every device a route for its extents.
     pub fn learn(&self, ring: &Ring) -> Result<()> {
         for d in ring.devices() {
             let id = NodeId(d.node);
-            if self.nodes.contains(&id) {
-                continue;
+            if !self.nodes.contains(&id) {
+                let remote = remote(&self.endpoint, d)?;
+                tracing::info!(node = d.node, addr = %d.addr, "new node in the ring");
+                self.nodes.insert(id, Arc::new(remote));
             }
-            let remote = remote(&self.endpoint, d)?;
-            tracing::info!(node = d.node, addr = %d.addr, "new node in the ring");
-            self.nodes.insert(id, Arc::new(remote));
+            let device = DeviceId(d.id);
+            if !self.extents.contains(device) {
+                let node: Arc<dyn ExtentNode> = if d.node == self.local {
+                    self.storage.clone()
+                } else {
+                    Arc::new(remote(&self.endpoint, d)?)
+                };
+                self.extents.insert(device, node);
+            }
         }
         Ok(())
     }
@@ -165,20 +179,6 @@ impl Cluster {
     pub fn serve_admin(&self, sources: admin::Sources) {
         let service = admin::AdminService::new(sources, Arc::downgrade(&self.meta));
         self.endpoint.register(ServiceId::Admin, service);
-    }
-
-    /// Every device's extents, routed to the node that holds it.
-    pub fn extent_routes(&self, ring: &Ring, storage: Arc<Storage>) -> Result<ExtentRoutes> {
-        let mut routes = ExtentRoutes::new();
-        for d in ring.devices() {
-            let node: Arc<dyn ExtentNode> = if d.node == self.local {
-                storage.clone()
-            } else {
-                Arc::new(remote(&self.endpoint, d)?)
-            };
-            routes.insert(DeviceId(d.id), node);
-        }
-        Ok(routes)
     }
 }
 

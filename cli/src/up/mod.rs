@@ -18,6 +18,7 @@ mod identity;
 mod init;
 mod join;
 mod nodes;
+mod placements;
 mod ring_sync;
 mod seed;
 
@@ -29,6 +30,7 @@ pub use seed::{init as init_cluster, new_token};
 
 use crate::config::FileConfig;
 use anyhow::{Context, Result};
+use cairn_block::volume::{Fixed, Placements};
 use cairn_nodeapi::{DeviceId, ExtentNode, NodeId, NodeMap};
 use cairn_storage_node::replicator::{Replicator, ReplicatorConfig, RingSource};
 use init::DataDir;
@@ -113,38 +115,42 @@ async fn serve(dir: DataDir) -> Result<()> {
         None => None,
     };
     let ring = Arc::new(cairn_ring::LiveRing::new(dir.ring.clone()));
-    let (meta, nodes, extents, extent_ring): (_, _, Arc<dyn ExtentNode>, _) = match &cluster {
-        Some(c) => {
-            if cfg
-                .cluster
-                .as_ref()
-                .is_some_and(|s| !s.bootstrap.is_empty())
-            {
-                ring_sync::publish_initial(&c.meta, &dir.ring).await?;
+    let (meta, nodes, extents, placements): (_, _, Arc<dyn ExtentNode>, Arc<dyn Placements>) =
+        match &cluster {
+            Some(c) => {
+                if cfg
+                    .cluster
+                    .as_ref()
+                    .is_some_and(|s| !s.bootstrap.is_empty())
+                {
+                    ring_sync::publish_initial(&c.meta, &dir.ring).await?;
+                }
+                let ring_file = dir.root.join(init::RING_FILE);
+                ring_sync::follow_once(&c.meta, &ring, &ring_file, c.learner().as_ref(), 0).await?;
+                // Each volume's extents stay where the ring it was made
+                // under put them; the oldest volumes', where the first did.
+                let first = ring_sync::extent_ring(&c.meta)
+                    .await?
+                    .unwrap_or_else(|| dir.ring.clone());
+                let placements =
+                    placements::RingPlacements::new(c.meta.clone(), first, c.learner());
+                (
+                    c.meta.clone(),
+                    c.nodes.clone(),
+                    c.extents.clone(),
+                    Arc::new(placements),
+                )
             }
-            let ring_file = dir.root.join(init::RING_FILE);
-            ring_sync::follow_once(&c.meta, &ring, &ring_file, c.learner().as_ref(), 0).await?;
-            // Extents stay where the cluster's first ring put them.
-            let extent_ring = ring_sync::extent_ring(&c.meta)
-                .await?
-                .unwrap_or_else(|| dir.ring.clone());
-            let routes = c.extent_routes(&extent_ring, storage.clone())?;
-            (
-                c.meta.clone(),
-                c.nodes.clone(),
-                Arc::new(routes),
-                extent_ring,
-            )
-        }
-        None => {
-            let meta = cairn_meta::MetaNode::open_single(&dir.meta_dir(), 1)
-                .await
-                .context("opening the metadata Raft group")?;
-            let nodes = NodeMap::new();
-            nodes.insert(NodeId(cfg.storage.node), storage.clone());
-            (meta, Arc::new(nodes), storage.clone(), dir.ring.clone())
-        }
-    };
+            None => {
+                let meta = cairn_meta::MetaNode::open_single(&dir.meta_dir(), 1)
+                    .await
+                    .context("opening the metadata Raft group")?;
+                let nodes = NodeMap::new();
+                nodes.insert(NodeId(cfg.storage.node), storage.clone());
+                let placements = Fixed(Arc::new(dir.ring.clone()));
+                (meta, Arc::new(nodes), storage.clone(), Arc::new(placements))
+            }
+        };
     let bootstraps = cfg.cluster.as_ref().is_none_or(|s| !s.bootstrap.is_empty());
     let identity = identity::start(&dir, meta.clone(), bootstraps).await?;
     let mut proxy_cfg = proxy_config(&dir);
@@ -177,7 +183,7 @@ async fn serve(dir: DataDir) -> Result<()> {
         meta.clone(),
         cairn_block::volume::Backend {
             nodes: extents,
-            placement: Arc::new(extent_ring),
+            placements,
             records: meta.clone(),
         },
         &format!("gateway@node{}", cfg.storage.node),

@@ -5,10 +5,13 @@
 //! The object ring is what `cairn ring rebalance` makes: proxies and
 //! replicators take each new version as it is committed (and save it as
 //! `ring/object.ring`, so a restart starts from it), and the replicators
-//! move the partitions it reassigns. The extent ring is the object ring as
-//! it was when the cluster was made: volume extents stay where it put
-//! them, because a moved extent would need its writer's lease to move
-//! safely, which the block layer does not do yet.
+//! move the partitions it reassigns. Every version published is also kept
+//! as `ring/<version>`, for the volumes placed by it: a volume keeps the
+//! ring in force when it was made (`up::placements`), because a moved
+//! extent would need its writer's lease to move safely, which the block
+//! layer does not do yet. The extent ring is the object ring as it was
+//! when the cluster was made: where volumes made before placements had
+//! versions live.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,6 +33,10 @@ fn object_key() -> RecordKey {
 
 fn extent_key() -> RecordKey {
     RecordKey::new(TABLE, "extent-ring")
+}
+
+fn version_key(version: u64) -> RecordKey {
+    RecordKey::new(TABLE, format!("ring/{version}"))
 }
 
 fn decode(bytes: &[u8]) -> Result<Ring> {
@@ -62,7 +69,9 @@ pub async fn publish_initial(meta: &MetaNode, ring: &Ring) -> Result<()> {
     let bytes = encode(ring)?;
     let txn = Txn::new()
         .check(Check::absent(object_key()))
-        .put(object_key(), bytes.clone());
+        .check(Check::absent(version_key(ring.version())))
+        .put(object_key(), bytes.clone())
+        .put(version_key(ring.version()), bytes.clone());
     if matches!(meta.commit(txn).await?, TxnOutcome::Committed(_)) {
         tracing::info!(version = ring.version(), "ring published");
     }
@@ -101,18 +110,44 @@ pub async fn publish(meta: &MetaNode, ring: &Ring) -> Result<u64> {
             old.version()
         );
     }
+    let bytes = encode(ring)?;
     let txn = Txn::new()
         .check(Check::at(object_key(), current.revision))
-        .put(object_key(), encode(ring)?);
+        .put(version_key(ring.version()), bytes.clone())
+        .put(object_key(), bytes);
     match meta.commit(txn).await? {
         TxnOutcome::Committed(_) => Ok(old.version()),
         TxnOutcome::Conflict { .. } => bail!("another ring was published meanwhile; try again"),
     }
 }
 
-/// The ring volume extents are placed by, if the cluster has published one.
+/// The ring volumes made before placements had versions are placed by,
+/// if the cluster has published one.
 pub async fn extent_ring(meta: &MetaNode) -> Result<Option<Ring>> {
     Ok(read(meta, &extent_key()).await?.map(|p| p.ring))
+}
+
+/// The object ring version `version` as it was published.
+pub async fn ring_version(meta: &MetaNode, version: u64) -> Result<Option<Ring>> {
+    Ok(read(meta, &version_key(version)).await?.map(|p| p.ring))
+}
+
+/// The object ring in force, kept as its version too (a cluster made
+/// before versions were kept gets the record now): what a volume made now
+/// is placed by.
+pub async fn newest_ring(meta: &MetaNode) -> Result<Ring> {
+    let current = read(meta, &object_key())
+        .await?
+        .context("the cluster has no ring yet (its bootstrap node publishes the first)")?;
+    let version = current.ring.version();
+    if meta.record(&version_key(version)).await?.is_none() {
+        let txn = Txn::new()
+            .check(Check::absent(version_key(version)))
+            .put(version_key(version), encode(&current.ring)?);
+        // A conflict means another node kept it first: the same ring.
+        meta.commit(txn).await?;
+    }
+    Ok(current.ring)
 }
 
 /// Installs the published object ring when its record changed since

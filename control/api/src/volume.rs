@@ -69,6 +69,12 @@ pub struct VolumeRecord {
     /// what a record written before volumes chose a count reads as).
     #[serde(default)]
     pub replica_count: Option<u8>,
+    /// The version of the ring its extents are placed by: the one in force
+    /// when it was made, kept for its life. `None`: the cluster's first
+    /// ring (and the only one of a single process; also what a record
+    /// written before volumes chose one reads as).
+    #[serde(default)]
+    pub placement: Option<u64>,
 }
 
 impl VolumeRecord {
@@ -92,6 +98,9 @@ pub struct NewVolume {
     /// the ring.
     #[serde(default)]
     pub replica_count: Option<u8>,
+    /// As [`VolumeRecord::placement`].
+    #[serde(default)]
+    pub placement: Option<u64>,
 }
 
 /// Volume records, kept in the metadata Raft group.

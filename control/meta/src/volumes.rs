@@ -70,6 +70,7 @@ pub fn create(ov: &mut Overlay<'_>, new: &NewVolume) -> Result<Reply, StoreError
         lease: None,
         epoch: 0,
         replica_count: new.replica_count,
+        placement: new.placement,
     };
     ov.put(Cf::Volumes, name_key, new.id.0.to_vec());
     save(ov, &v)?;

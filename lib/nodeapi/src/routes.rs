@@ -53,10 +53,11 @@ impl FromIterator<(NodeId, Arc<dyn ObjectNode>)> for NodeMap {
     }
 }
 
-/// Devices and the nodes that serve them.
-#[derive(Default, Clone)]
+/// Devices and the nodes that serve them; grown, like [`NodeMap`], when a
+/// ring names a new device.
+#[derive(Default)]
 pub struct ExtentRoutes {
-    routes: HashMap<DeviceId, Arc<dyn ExtentNode>>,
+    routes: RwLock<HashMap<DeviceId, Arc<dyn ExtentNode>>>,
 }
 
 impl ExtentRoutes {
@@ -66,13 +67,22 @@ impl ExtentRoutes {
     }
 
     /// Sends calls for `device` to `node`.
-    pub fn insert(&mut self, device: DeviceId, node: Arc<dyn ExtentNode>) {
-        self.routes.insert(device, node);
+    pub fn insert(&self, device: DeviceId, node: Arc<dyn ExtentNode>) {
+        let mut routes = self.routes.write().unwrap_or_else(|p| p.into_inner());
+        routes.insert(device, node);
     }
 
-    fn node(&self, device: DeviceId) -> Result<&Arc<dyn ExtentNode>, NodeError> {
-        self.routes
+    /// Whether calls for `device` have somewhere to go.
+    pub fn contains(&self, device: DeviceId) -> bool {
+        let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
+        routes.contains_key(&device)
+    }
+
+    fn node(&self, device: DeviceId) -> Result<Arc<dyn ExtentNode>, NodeError> {
+        let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
+        routes
             .get(&device)
+            .cloned()
             .ok_or_else(|| NodeError::Unreachable(format!("no node serves device {}", device.0)))
     }
 }

@@ -18,6 +18,7 @@ fn new(id: u8, name: &str, parent: Option<ParentRef>) -> Request {
         created: Timestamp::from_ticks(1),
         parent,
         replica_count: None,
+        placement: None,
     })
 }
 

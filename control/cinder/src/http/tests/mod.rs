@@ -148,7 +148,7 @@ pub async fn harness() -> Harness {
         .unwrap();
     let backend = Backend {
         nodes: Arc::new(NoExtents),
-        placement: Arc::new(ThreeDevices),
+        placements: Arc::new(cairn_block::volume::Fixed(Arc::new(ThreeDevices))),
         records: meta.clone(),
     };
     let gateway = Gateway::start(meta, backend, "gw").await.unwrap();
