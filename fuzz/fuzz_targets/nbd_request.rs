@@ -1,9 +1,12 @@
 //! Fuzzes the NBD server's pure handling of client input. The input is
 //! read three ways: as a handshake (client flags, then options, each
-//! decoded and fed to the negotiation state), as a stream of 28-byte
+//! decoded, vetted by the TLS gate in every mode and state, and fed to
+//! the negotiation state), as a stream of 28-byte
 //! transmission requests (checked against every kind of session), and as
 //! an allocation map (turned into READ chunks and block status extents).
-//! None may panic, whatever the bytes; option replies stay well formed,
+//! None may panic, whatever the bytes; before TLS in `Require` mode only
+//! ABORT and STARTTLS get through and EXPORT_NAME closes, a second
+//! STARTTLS is refused; option replies stay well formed,
 //! accepted requests stay inside the payload cap, a refused WRITE still
 //! skips its payload, READ chunks tile the read exactly, and block status
 //! extents are non-empty and stay inside the request.
@@ -17,6 +20,7 @@ use cairn_block::nbd::command::{
 use cairn_block::nbd::options::{parse_option, ExportInfo, Negotiation, OptionRequest, Session};
 use cairn_block::nbd::proto::*;
 use cairn_block::nbd::reply::{Chunk, Outbox, Reply};
+use cairn_block::nbd::starttls::{TlsGate, TlsMode, Verdict};
 use cairn_block::AllocRun;
 use libfuzzer_sys::fuzz_target;
 
@@ -43,9 +47,31 @@ fn handshake(data: &[u8]) {
         let payload = &rest[OPTION_HEADER_BYTES..OPTION_HEADER_BYTES + len];
         rest = &rest[OPTION_HEADER_BYTES + len..];
         out.clear();
+        check_tls_gate(option, payload);
         option_step(&mut n, option, payload, &mut out);
         check_option_replies(&out);
     }
+}
+
+/// The TLS gate's verdict on an option, in each mode and state: nothing
+/// but ABORT and STARTTLS passes before TLS is required and started, and
+/// STARTTLS is never accepted twice or without TLS configured.
+fn check_tls_gate(option: u32, payload: &[u8]) {
+    let request = parse_option(option, payload);
+    let starttls = request == OptionRequest::StartTls;
+    let off = TlsGate::new(TlsMode::Off).check(option, &request);
+    assert_eq!(off == Verdict::Pass, !starttls);
+    let before = TlsGate::new(TlsMode::Require).check(option, &request);
+    match before {
+        Verdict::Pass => assert!(option == OPT_ABORT || option == OPT_STARTTLS),
+        Verdict::StartTls => assert!(starttls),
+        Verdict::Close => assert_eq!(option, OPT_EXPORT_NAME),
+        Verdict::Refuse { reply_type, .. } => assert_eq!(reply_type, REP_ERR_TLS_REQD),
+    }
+    let mut inside = TlsGate::new(TlsMode::Require);
+    inside.started();
+    let after = inside.check(option, &request);
+    assert_eq!(after == Verdict::Pass, !starttls);
 }
 
 /// Feeds one option to the negotiation, as the driver would with an
@@ -73,6 +99,7 @@ fn option_step(n: &mut Negotiation, option: u32, payload: &[u8], out: &mut Vec<u
         }
         OptionRequest::StructuredReply => n.structured_reply(out),
         OptionRequest::Abort
+        | OptionRequest::StartTls
         | OptionRequest::List
         | OptionRequest::Unsupported
         | OptionRequest::Invalid(_) => {}

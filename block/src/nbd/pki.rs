@@ -55,29 +55,32 @@ impl TlsDirs {
     }
 
     /// The files to write so that both directories are complete and the
-    /// server certificate names `addrs`: the CA and the client
-    /// certificate when missing (a new CA also means a new client
+    /// server certificate names `addrs`: the CA, its certificate and the
+    /// client certificate when missing (a new CA also means a new client
     /// certificate), and always a fresh server certificate. Existing
     /// files are read, never changed here.
     pub fn files_to_write(&self, addrs: &[IpAddr]) -> Result<Vec<(PathBuf, String)>, TlsError> {
         let mut files = Vec::new();
         let ca_key = self.server.join(CA_KEY_FILE);
-        let ca = match std::fs::read_to_string(&ca_key) {
-            Ok(pem) => NbdCa::from_key_pem(&pem)?,
+        let (ca, new_ca) = match std::fs::read_to_string(&ca_key) {
+            Ok(pem) => (NbdCa::from_key_pem(&pem)?, false),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let ca = NbdCa::generate()?;
                 files.push((ca_key, ca.key.serialize_pem()));
-                files.push((self.server.join(CA_CERT_FILE), ca.cert_pem()));
-                ca
+                (ca, true)
             }
             Err(e) => return Err(TlsError::Read(ca_key, e)),
         };
+        let ca_cert = self.ca_cert(&ca, new_ca)?;
+        if new_ca || !self.server.join(CA_CERT_FILE).exists() {
+            files.push((self.server.join(CA_CERT_FILE), ca_cert.clone()));
+        }
         let client_complete = [CA_CERT_FILE, CLIENT_CERT_FILE, CLIENT_KEY_FILE]
             .iter()
             .all(|f| self.client.join(f).exists());
-        if !files.is_empty() || !client_complete {
+        if new_ca || !client_complete {
             let client = ca.issue_client()?;
-            files.push((self.client.join(CA_CERT_FILE), read_ca_cert(self, &ca)?));
+            files.push((self.client.join(CA_CERT_FILE), ca_cert));
             files.push((self.client.join(CLIENT_CERT_FILE), client.cert_pem));
             files.push((self.client.join(CLIENT_KEY_FILE), client.key_pem));
         }
@@ -86,17 +89,20 @@ impl TlsDirs {
         files.push((self.server.join(SERVER_KEY_FILE), server.key_pem));
         Ok(files)
     }
-}
 
-/// The CA certificate clients should trust: the one on disk when there is
-/// one (a re-made certificate has the same name and key, but the file
-/// clients already hold is the original).
-fn read_ca_cert(dirs: &TlsDirs, ca: &NbdCa) -> Result<String, TlsError> {
-    let path = dirs.server.join(CA_CERT_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(pem) => Ok(pem),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ca.cert_pem()),
-        Err(e) => Err(TlsError::Read(path, e)),
+    /// The CA certificate clients should trust: the one on disk when
+    /// there is one (a re-made certificate has the same name and key, but
+    /// the file clients already hold is the original).
+    fn ca_cert(&self, ca: &NbdCa, new_ca: bool) -> Result<String, TlsError> {
+        if new_ca {
+            return Ok(ca.cert_pem());
+        }
+        let path = self.server.join(CA_CERT_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(pem) => Ok(pem),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ca.cert_pem()),
+            Err(e) => Err(TlsError::Read(path, e)),
+        }
     }
 }
 
@@ -259,5 +265,11 @@ mod tests {
         assert_eq!(client.len(), 5);
         let ca = std::fs::read_to_string(dirs.server.join(CA_CERT_FILE)).unwrap();
         assert_eq!(client[0].1, ca);
+        write(&client);
+        // A lost server copy of the CA certificate is written again.
+        std::fs::remove_file(dirs.server.join(CA_CERT_FILE)).unwrap();
+        let again = dirs.files_to_write(&[ip]).unwrap();
+        assert_eq!(names(&again, &dirs)[0], "server/ca-cert.pem");
+        assert_eq!(again.len(), 3);
     }
 }

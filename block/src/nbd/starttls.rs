@@ -54,10 +54,6 @@ impl TlsGate {
         self.encrypted = true;
     }
 
-    pub fn encrypted(&self) -> bool {
-        self.encrypted
-    }
-
     /// The verdict on option `option`, decoded as `request`.
     pub fn check(&self, option: u32, request: &OptionRequest) -> Verdict {
         let starttls = *request == OptionRequest::StartTls;
@@ -138,7 +134,6 @@ mod tests {
             OptionRequest::Invalid("this option takes no data")
         );
         assert_eq!(verdict(&gate, OPT_STARTTLS, b"x"), Verdict::Pass);
-        assert!(!gate.encrypted());
     }
 
     #[test]
@@ -147,7 +142,6 @@ mod tests {
         // is INVALID.
         let mut gate = TlsGate::new(TlsMode::Require);
         gate.started();
-        assert!(gate.encrypted());
         for option in [OPT_EXPORT_NAME, OPT_LIST, OPT_GO, OPT_ABORT, 0xdead] {
             assert_eq!(verdict(&gate, option, b""), Verdict::Pass);
         }
