@@ -1,10 +1,11 @@
-//! `StorageNode`: the `ObjectNode` service over a set of local devices, its
-//! background compaction and audit tasks, the node-local side of replication
-//! (`LocalNode`), and `AnyStorageNode`, which picks io_uring or the plain disk
-//! interface at run time.
+//! `StorageNode`: the `ObjectNode` service over a set of local devices (to
+//! which a running node can add one, `add_device`), its background
+//! compaction and audit tasks, the node-local side of replication
+//! (`LocalNode`), and `AnyStorageNode`, which picks io_uring or the plain
+//! disk interface at run time.
 
 use crate::auditor::{self, AuditCounters, AuditLimits, AuditorStats};
-use crate::config::NodeConfig;
+use crate::config::{DeviceConfig, NodeConfig};
 use crate::device::{self, Device, Params};
 use crate::extent::ExtentStore;
 use crate::replicator::LocalNode;
@@ -20,15 +21,24 @@ use cairn_nodeapi::{
     PutChunk, VolumeId,
 };
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+/// A node's devices by id, shared with its compactor and auditor (each
+/// pass takes the devices there are then).
+type Devices<D> = Arc<RwLock<HashMap<DeviceId, Arc<Device<D>>>>>;
+
 /// The object and extent engines for this node's devices.
 pub struct StorageNode<D: DiskIo> {
-    devices: HashMap<DeviceId, Arc<Device<D>>>,
-    extents: HashMap<DeviceId, ExtentStore<D>>,
+    devices: Devices<D>,
+    extents: RwLock<HashMap<DeviceId, Arc<ExtentStore<D>>>>,
+    /// What a device added later is opened with.
+    io: Arc<D>,
+    params: Params,
+    /// One device added at a time.
+    adding: tokio::sync::Mutex<()>,
     audit_limits: AuditLimits,
     audit: Arc<AuditCounters>,
     /// The compactor and the auditor, stopped at shutdown.
@@ -46,15 +56,18 @@ impl<D: DiskIo> StorageNode<D> {
         for d in &cfg.devices {
             let dev = device::open(d.id, &d.path, io.clone(), params).await?;
             devices.insert(d.id, dev);
-            extents.insert(d.id, ExtentStore::new(d.id, &d.path, io.clone()));
+            extents.insert(d.id, Arc::new(ExtentStore::new(d.id, &d.path, io.clone())));
         }
         let audit_limits = AuditLimits {
             bytes_per_sec: cfg.audit_bytes_per_sec,
             files_per_sec: cfg.audit_files_per_sec,
         };
         let node = StorageNode {
-            devices,
-            extents,
+            devices: Arc::new(RwLock::new(devices)),
+            extents: RwLock::new(extents),
+            io,
+            params,
+            adding: tokio::sync::Mutex::new(()),
             audit_limits,
             audit: Arc::new(AuditCounters::default()),
             background: Mutex::new(Vec::new()),
@@ -63,17 +76,44 @@ impl<D: DiskIo> StorageNode<D> {
         Ok(node)
     }
 
+    /// Opens the device `cfg` (creating it if needed) and serves it from
+    /// now on, as if it had been configured: how a ring that gives this
+    /// node a new device takes effect without a restart. False when the
+    /// node has that device already.
+    pub async fn add_device(&self, cfg: &DeviceConfig) -> Result<bool, EngineError> {
+        let _one_at_a_time = self.adding.lock().await;
+        if self.device(cfg.id).is_ok() {
+            return Ok(false);
+        }
+        let dev = device::open(cfg.id, &cfg.path, self.io.clone(), self.params).await?;
+        let store = Arc::new(ExtentStore::new(cfg.id, &cfg.path, self.io.clone()));
+        self.extents
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(cfg.id, store);
+        self.devices
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(cfg.id, dev);
+        tracing::info!(device = cfg.id.0, path = %cfg.path.display(), "device added");
+        Ok(true)
+    }
+
     /// Starts the compactor and the auditor, as configured.
     fn start_background(&self, cfg: &NodeConfig) {
-        let devs = self.sorted_devices();
         let mut tasks = self.background.lock().unwrap_or_else(|p| p.into_inner());
         if cfg.compaction_interval_ms > 0 {
-            let run = compact_forever(devs.clone(), cfg.compaction_interval_ms);
+            let run = compact_forever(self.devices.clone(), cfg.compaction_interval_ms);
             tasks.push(tokio::spawn(run));
         }
         if cfg.audit_interval_ms > 0 {
             let pause = Duration::from_millis(cfg.audit_interval_ms);
-            let run = audit_forever(devs, self.audit_limits, self.audit.clone(), pause);
+            let run = audit_forever(
+                self.devices.clone(),
+                self.audit_limits,
+                self.audit.clone(),
+                pause,
+            );
             tasks.push(tokio::spawn(run));
         }
     }
@@ -88,7 +128,7 @@ impl<D: DiskIo> StorageNode<D> {
             t.abort();
             let _ = t.await;
         }
-        for dev in self.devices.values() {
+        for dev in self.sorted_devices() {
             let _ = dev.submit_unchecked(WriteOp::Stop).await;
             let task = dev
                 .writer_task
@@ -110,8 +150,8 @@ impl<D: DiskIo> StorageNode<D> {
     /// Runs one compaction pass on every device now.
     pub async fn compact(&self) -> Result<CompactionReport, NodeError> {
         let mut total = CompactionReport::default();
-        for dev in self.devices.values() {
-            let r = compact::compact_device(dev).await?;
+        for dev in self.sorted_devices() {
+            let r = compact::compact_device(&dev).await?;
             total.segments_removed += r.segments_removed;
             total.records_relocated += r.records_relocated;
             total.bytes_relocated += r.bytes_relocated;
@@ -132,32 +172,38 @@ impl<D: DiskIo> StorageNode<D> {
     }
 
     fn sorted_devices(&self) -> Vec<Arc<Device<D>>> {
-        let mut v: Vec<_> = self.devices.values().cloned().collect();
-        v.sort_by_key(|d| d.id);
-        v
+        sorted(&self.devices)
     }
 
-    fn device(&self, id: DeviceId) -> Result<&Arc<Device<D>>, NodeError> {
-        self.devices
-            .get(&id)
-            .ok_or_else(|| NodeError::DeviceUnavailable(format!("no device {} here", id.0)))
+    fn device(&self, id: DeviceId) -> Result<Arc<Device<D>>, NodeError> {
+        let devices = self.devices.read().unwrap_or_else(|p| p.into_inner());
+        devices.get(&id).cloned().ok_or_else(|| no_device(id))
     }
-}
 
-impl<D: DiskIo> StorageNode<D> {
-    fn extents(&self, id: DeviceId) -> Result<&ExtentStore<D>, NodeError> {
-        self.extents
-            .get(&id)
-            .ok_or_else(|| NodeError::DeviceUnavailable(format!("no device {} here", id.0)))
+    fn extents(&self, id: DeviceId) -> Result<Arc<ExtentStore<D>>, NodeError> {
+        let extents = self.extents.read().unwrap_or_else(|p| p.into_inner());
+        extents.get(&id).cloned().ok_or_else(|| no_device(id))
     }
 }
 
-async fn compact_forever<D: DiskIo>(devs: Vec<Arc<Device<D>>>, interval_ms: u64) {
+fn no_device(id: DeviceId) -> NodeError {
+    NodeError::DeviceUnavailable(format!("no device {} here", id.0))
+}
+
+/// The devices there are now, by id.
+fn sorted<D: DiskIo>(devices: &Devices<D>) -> Vec<Arc<Device<D>>> {
+    let devices = devices.read().unwrap_or_else(|p| p.into_inner());
+    let mut v: Vec<_> = devices.values().cloned().collect();
+    v.sort_by_key(|d| d.id);
+    v
+}
+
+async fn compact_forever<D: DiskIo>(devices: Devices<D>, interval_ms: u64) {
     let mut tick = tokio::time::interval(Duration::from_millis(interval_ms));
     tick.tick().await;
     loop {
         tick.tick().await;
-        for dev in &devs {
+        for dev in &sorted(&devices) {
             match compact::compact_device(dev).await {
                 Ok(r) if r.segments_removed > 0 => {
                     tracing::info!(device = dev.id.0, ?r, "compaction pass")
@@ -170,14 +216,14 @@ async fn compact_forever<D: DiskIo>(devs: Vec<Arc<Device<D>>>, interval_ms: u64)
 }
 
 async fn audit_forever<D: DiskIo>(
-    devs: Vec<Arc<Device<D>>>,
+    devices: Devices<D>,
     limits: AuditLimits,
     counters: Arc<AuditCounters>,
     pause: Duration,
 ) {
     loop {
         tokio::time::sleep(pause).await;
-        auditor::audit_pass(&devs, limits, &counters).await;
+        auditor::audit_pass(&sorted(&devices), limits, &counters).await;
     }
 }
 
@@ -189,7 +235,7 @@ impl<D: DiskIo> ObjectNode for StorageNode<D> {
         key: ObjectKey,
         body: mpsc::Receiver<PutChunk>,
     ) -> Result<PutAck, NodeError> {
-        put::put(self.device(device)?, key, body).await
+        put::put(&*self.device(device)?, key, body).await
     }
 
     async fn get(
@@ -198,11 +244,11 @@ impl<D: DiskIo> ObjectNode for StorageNode<D> {
         key: ObjectKey,
         range: Option<ByteRange>,
     ) -> Result<GetStream, NodeError> {
-        read::get(self.device(device)?, key, range).await
+        read::get(&self.device(device)?, key, range).await
     }
 
     async fn head(&self, device: DeviceId, key: ObjectKey) -> Result<ObjectMeta, NodeError> {
-        read::head(self.device(device)?, &key)
+        read::head(&*self.device(device)?, &key)
     }
 
     async fn delete(
@@ -244,7 +290,7 @@ impl<D: DiskIo> ObjectNode for StorageNode<D> {
         device: DeviceId,
         partition: u32,
     ) -> Result<PartitionDigest, NodeError> {
-        inventory::partition_digest(self.device(device)?, partition).await
+        inventory::partition_digest(&*self.device(device)?, partition).await
     }
 
     async fn list_bucket(
@@ -253,7 +299,7 @@ impl<D: DiskIo> ObjectNode for StorageNode<D> {
         partition: u32,
         bucket: u8,
     ) -> Result<Vec<EntryVersion>, NodeError> {
-        inventory::list_bucket(self.device(device)?, partition, bucket).await
+        inventory::list_bucket(&*self.device(device)?, partition, bucket).await
     }
 
     async fn drop_entries(
@@ -262,11 +308,11 @@ impl<D: DiskIo> ObjectNode for StorageNode<D> {
         partition: u32,
         entries: Vec<EntryVersion>,
     ) -> Result<u64, NodeError> {
-        inventory::drop_entries(self.device(device)?, partition, entries).await
+        inventory::drop_entries(&*self.device(device)?, partition, entries).await
     }
 
     async fn partitions(&self, device: DeviceId) -> Result<Vec<u32>, NodeError> {
-        inventory::partitions(self.device(device)?).await
+        inventory::partitions(&*self.device(device)?).await
     }
 }
 
@@ -281,7 +327,7 @@ impl<D: DiskIo> LocalNode for StorageNode<D> {
         device: DeviceId,
         before: Timestamp,
     ) -> Result<u64, NodeError> {
-        inventory::reclaim_tombstones(self.device(device)?, before).await
+        inventory::reclaim_tombstones(&*self.device(device)?, before).await
     }
 }
 
@@ -415,6 +461,11 @@ impl AnyStorageNode {
 
     pub async fn shutdown(&self) {
         each!(self, n => n.shutdown().await)
+    }
+
+    /// See [`StorageNode::add_device`].
+    pub async fn add_device(&self, cfg: &DeviceConfig) -> Result<bool, EngineError> {
+        each!(self, n => n.add_device(cfg).await)
     }
 
     pub fn device_stats(&self) -> Vec<DeviceStats> {

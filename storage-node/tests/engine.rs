@@ -5,8 +5,9 @@
 mod common;
 
 use cairn_diskio::{DiskIo, StdDiskIo, UringDiskIo};
-use cairn_nodeapi::{ByteRange, Frame, NodeError, ObjectNode, PostRequest, PutChunk};
-use cairn_storage_node::{AnyStorageNode, StorageNode, CHUNK_BYTES};
+use cairn_nodeapi::{ByteRange, DeviceId, Frame, NodeError, ObjectNode, PostRequest, PutChunk};
+use cairn_storage_node::replicator::LocalNode;
+use cairn_storage_node::{AnyStorageNode, DeviceConfig, StorageNode, CHUNK_BYTES};
 use common::*;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -26,6 +27,7 @@ both!(
     background_compaction,
     enospc_is_device_full,
     recovery_cuts_unacked_bytes,
+    a_device_added_while_running_serves_at_once,
 );
 
 async fn open<D: DiskIo>(dir: &std::path::Path, io: Arc<D>) -> StorageNode<D> {
@@ -458,6 +460,44 @@ async fn background_compaction<D: DiskIo>(io: Arc<D>) {
     );
     assert_eq!(get(&node, "/a/c/39", None).await.unwrap(), body(39, 9000));
     node.shutdown().await;
+}
+
+async fn a_device_added_while_running_serves_at_once<D: DiskIo>(io: Arc<D>) {
+    // A device the node was not opened with is unknown, then, once added,
+    // takes objects and extents like the others; adding it again changes
+    // nothing, and a restart configured with it finds what it holds.
+    let dir = tempfile::tempdir().unwrap();
+    let node = open(dir.path(), io.clone()).await;
+    let new = DeviceId(DEV.0 + 1);
+    let m = meta("/a/c/o", 10, 5);
+    assert!(matches!(
+        put_to(&node, new, key("/a/c/o"), m.clone(), b"hello").await,
+        Err(NodeError::DeviceUnavailable(_))
+    ));
+    let added = DeviceConfig {
+        id: new,
+        path: dir.path().join("added"),
+    };
+    assert!(node.add_device(&added).await.unwrap());
+    assert!(!node.add_device(&added).await.unwrap());
+    put_to(&node, new, key("/a/c/o"), m, b"hello")
+        .await
+        .unwrap();
+    assert_eq!(
+        get_from(&node, new, key("/a/c/o"), None).await.unwrap(),
+        b"hello"
+    );
+    assert_eq!(node.local_devices(), vec![DEV, new]);
+    assert_eq!(node.device_stats().len(), 2);
+    node.shutdown().await;
+    let mut c = cfg(dir.path());
+    c.devices.push(added);
+    let again = StorageNode::open(c, io).await.unwrap();
+    assert_eq!(
+        get_from(&again, new, key("/a/c/o"), None).await.unwrap(),
+        b"hello"
+    );
+    again.shutdown().await;
 }
 
 async fn device_full<D: DiskIo>(io: Arc<D>) {

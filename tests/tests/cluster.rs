@@ -308,3 +308,67 @@ fn a_fourth_node_joins_under_load_and_leaves_again() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn a_device_added_to_a_running_node_takes_partitions_without_a_restart() -> anyhow::Result<()> {
+    // `cairn ring add` of a third device on node 2, rebalanced and pushed
+    // while writes go on: node 2 opens it without a restart (same pid), the
+    // replicators move partitions onto it, and every acknowledged object
+    // stays readable.
+    let c = Cluster::start(3, 2)?;
+    let (token, storage) = c.auth(1)?;
+    make_container(&storage, &token, "grow")?;
+    let load = WriteLoad::start(&storage, "grow", &token, WRITERS, true);
+    std::thread::sleep(Duration::from_secs(2));
+    let pid = c.pid(2)?;
+    let (_, status) = c.status()?;
+    let addr = status["nodes"]
+        .as_array()
+        .and_then(|ns| ns.iter().find(|n| n["node_id"] == 2))
+        .and_then(|n| n["internode_addr"].as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("node 2's address is not in the status: {status:#}"))?;
+    let builder = c.data.join("ring/object.builder");
+    let builder = builder.to_string_lossy();
+    let ring = |args: &[&str]| {
+        let mut all = vec!["ring"];
+        all.extend_from_slice(args);
+        cairn_tests::run_tool(&cairn_tests::cairn_bin().to_string_lossy(), &all)
+    };
+    ring(&[
+        "add", &builder, "--region", "1", "--zone", "2", "--node", "2", "--addr", &addr, "--name",
+        "d3", "--weight", "100",
+    ])?;
+    ring(&["pretend-min-part-hours-passed", &builder])?;
+    ring(&["rebalance", &builder])?;
+    c.cluster_cmd(&["push-ring"])?;
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let held = loop {
+        let (_, status) = c.status()?;
+        let d3 = status["nodes"]
+            .as_array()
+            .and_then(|ns| ns.iter().find(|n| n["node_id"] == 2))
+            .and_then(|n| n["status"]["devices"].as_array())
+            .and_then(|ds| ds.iter().find(|d| d["name"] == "d3"))
+            .and_then(|d| d["placement"]["partitions_held"].as_u64())
+            .unwrap_or(0);
+        if d3 > 0 {
+            break d3;
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "node 2's new device d3 holds no partition:\n{status:#}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    anyhow::ensure!(c.pid(2)? == pid, "node 2 was restarted");
+    let written = load.stop();
+    c.wait_replicas_agree(&[1, 2, 3], Duration::from_secs(180))?;
+    let (_, status) = c.status()?;
+    assert_eq!(status["summary"]["out_of_place"], 0, "{status:#}");
+    assert_eq!(status["summary"]["devices"], 7, "{status:#}");
+    verify(&storage, "grow", &token, &written.acked)?;
+    eprintln!("d3 took {held} partitions; {written}");
+    Ok(())
+}

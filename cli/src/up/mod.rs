@@ -126,7 +126,9 @@ async fn serve(dir: DataDir) -> Result<()> {
                     ring_sync::publish_initial(&c.meta, &dir.ring).await?;
                 }
                 let ring_file = dir.root.join(init::RING_FILE);
-                ring_sync::follow_once(&c.meta, &ring, &ring_file, c.learner().as_ref(), 0).await?;
+                let local = local_devices(&dir, &storage);
+                ring_sync::follow_once(&c.meta, &ring, &ring_file, &local, c.learner().as_ref(), 0)
+                    .await?;
                 // Each volume's extents stay where the ring it was made
                 // under put them; the oldest volumes', where the first did.
                 let first = ring_sync::extent_ring(&c.meta)
@@ -239,6 +241,7 @@ async fn serve(dir: DataDir) -> Result<()> {
             c.meta.clone(),
             ring.clone(),
             dir.root.join(init::RING_FILE),
+            local_devices(&dir, &storage),
             c.learner(),
             stopped(stop_rx.clone()),
         )
@@ -308,6 +311,15 @@ async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener> {
 }
 
 type Storage = cairn_storage_node::AnyStorageNode;
+
+/// This node's storage, for the ring watch to give new devices to.
+fn local_devices(dir: &DataDir, storage: &Arc<Storage>) -> ring_sync::LocalDevices {
+    ring_sync::LocalDevices {
+        storage: storage.clone(),
+        node: dir.config.storage.node,
+        dir: dir.devices_dir(),
+    }
+}
 
 async fn open_storage(dir: &DataDir) -> Result<Arc<Storage>> {
     let cfg = &dir.config.storage;

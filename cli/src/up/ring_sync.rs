@@ -1,6 +1,8 @@
 //! The cluster's layout in Raft: the object ring and the extent ring as
 //! records of the metadata group, published by the operator, and a watch
-//! that installs every newer object ring on this node while it runs.
+//! that installs every newer object ring on this node while it runs —
+//! opening first any device the ring gives this node (`cairn ring add` on
+//! a live cluster needs no restart).
 //!
 //! The object ring is what `cairn ring rebalance` makes: proxies and
 //! replicators take each new version as it is committed (and save it as
@@ -20,7 +22,9 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use cairn_meta::MetaNode;
 use cairn_meta_api::records::{Check, RecordKey, Records, Txn, TxnOutcome};
+use cairn_nodeapi::DeviceId;
 use cairn_ring::{LiveRing, Ring};
+use cairn_storage_node::DeviceConfig;
 
 /// The record table of the cluster's layout.
 const TABLE: &str = "cluster";
@@ -150,14 +154,44 @@ pub async fn newest_ring(meta: &MetaNode) -> Result<Ring> {
     Ok(current.ring)
 }
 
+/// This node's storage, and where its devices' directories are.
+pub struct LocalDevices {
+    pub storage: Arc<super::Storage>,
+    /// This node's number in the ring.
+    pub node: u32,
+    pub dir: PathBuf,
+}
+
+impl LocalDevices {
+    /// Opens every device `ring` gives this node that it does not serve yet.
+    async fn open_new(&self, ring: &Ring) -> Result<()> {
+        for d in ring.devices().iter().filter(|d| d.node == self.node) {
+            let cfg = DeviceConfig {
+                id: DeviceId(d.id),
+                path: self.dir.join(&d.name),
+            };
+            let added =
+                self.storage.add_device(&cfg).await.with_context(|| {
+                    format!("opening device {} ({})", d.name, cfg.path.display())
+                })?;
+            if added {
+                tracing::info!(device = %d.name, id = d.id, "the new ring gives this node a device");
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Installs the published object ring when its record changed since
 /// revision `seen` and the ring is newer than `live`'s, saving it to `path`
-/// first; calls `learn` with each ring installed. Returns the record's
-/// revision, so an unchanged ring is not decoded again.
+/// and opening the devices it gives this node first; calls `learn` with
+/// each ring installed. Returns the record's revision, so an unchanged
+/// ring is not decoded again.
 pub async fn follow_once(
     meta: &MetaNode,
     live: &LiveRing,
     path: &Path,
+    local: &LocalDevices,
     learn: &(dyn Fn(&Ring) + Send + Sync),
     seen: u64,
 ) -> Result<u64> {
@@ -169,6 +203,7 @@ pub async fn follow_once(
     }
     let ring = decode(&record.value)?;
     if ring.version() > live.current().version() {
+        local.open_new(&ring).await?;
         ring.save(path)
             .with_context(|| format!("saving the new ring to {}", path.display()))?;
         learn(&ring);
@@ -187,6 +222,7 @@ pub fn spawn_watch(
     meta: Arc<MetaNode>,
     live: Arc<LiveRing>,
     path: PathBuf,
+    local: LocalDevices,
     learn: Box<dyn Fn(&Ring) + Send + Sync>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> tokio::task::JoinHandle<()> {
@@ -199,7 +235,7 @@ pub fn spawn_watch(
             tokio::select! {
                 () = &mut stop => return,
                 _ = ticker.tick() => {
-                    match follow_once(&meta, &live, &path, learn.as_ref(), seen).await {
+                    match follow_once(&meta, &live, &path, &local, learn.as_ref(), seen).await {
                         Ok(revision) => seen = revision,
                         Err(e) => tracing::warn!(error = %format!("{e:#}"), "following the ring"),
                     }
