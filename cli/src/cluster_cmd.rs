@@ -66,11 +66,16 @@ pub enum ClusterCommand {
     },
     /// Take a node out: its devices leave the ring (published at once, so
     /// its partitions move to the others) and it leaves the metadata group.
-    /// Stop it once it holds no partition.
+    /// Stop it once it holds no partition. Refused while a volume's ring
+    /// places extents on it (volumes do not move), unless --force.
     RemoveNode {
         #[arg(long, default_value = ".cairn", env = "CAIRN_DATA")]
         data: PathBuf,
         node: u32,
+        /// Remove it even though volumes keep extents on it (they lose
+        /// those replicas).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -173,7 +178,12 @@ pub fn run(cmd: ClusterCommand) -> Result<()> {
             );
             Ok(())
         }
-        ClusterCommand::RemoveNode { data, node } => {
+        ClusterCommand::RemoveNode { data, node, force } => {
+            match ask_any(&data, AdminRequest::CheckRemoval(node)) {
+                Ok(_) => {}
+                Err(e) if force => eprintln!("removing node {node} anyway (--force): {e:#}"),
+                Err(e) => return Err(e.context(format!("node {node} cannot leave"))),
+            }
             // The node's address, before the new ring forgets it.
             let addr = ring_nodes(&data)?.get(&u64::from(node)).copied();
             if let Some(addr) = addr {

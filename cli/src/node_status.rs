@@ -29,6 +29,10 @@ pub enum AdminRequest {
     PublishRing(Vec<u8>),
     /// Change the metadata group's members. Answered with a [`ChangeAnswer`].
     ChangeMembers(cairn_meta::MemberChange),
+    /// Whether node `n` can leave without taking volume replicas with it:
+    /// an error naming the volumes whose ring places extents on its
+    /// devices. Answered with a [`ChangeAnswer`].
+    CheckRemoval(u32),
 }
 
 /// What a change asked of a node did, in words, or why it failed.

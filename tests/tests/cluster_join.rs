@@ -9,8 +9,9 @@
 //! a 3-voter cluster whose every node serves every object; a volume made
 //! before the joins stays on node 1's devices and one made after spreads
 //! over the joined nodes, each readable through every node's NBD server;
-//! the joined voters carry the metadata group, and the new volume, when
-//! the first node is killed.
+//! a node holding a volume's extents cannot be removed; the joined voters
+//! carry the metadata group, and the new volume, when the first node is
+//! killed.
 
 use anyhow::{bail, ensure, Context, Result};
 use cairn_tests::cluster::{free_udp_port, set_key};
@@ -420,6 +421,13 @@ fn nodes_join_with_a_valid_token_only_and_carry_the_cluster() -> Result<()> {
     }
     nodes.qemu_io(3, "early", &["read -P 0x5e 0 12M", "read -P 0 12M 52M"])?;
     nodes.qemu_io(1, "late", &["read -P 0xa7 0 32M", "read -P 0 32M 32M"])?;
+    // Volumes do not move: a node their rings place extents on cannot leave.
+    let out = nodes.cairn(&["cluster", "remove-node", "3", "--data", &data1])?;
+    ensure!(
+        !out.status.success() && text(&out).contains("late"),
+        "node 3 was let go with the late volume's extents: {}",
+        text(&out)
+    );
 
     // Every node serves what any node stored.
     let (token2, url2) = nodes.auth(2)?;

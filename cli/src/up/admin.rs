@@ -2,7 +2,8 @@
 //! answers the operator's `NodeStatus` (see [`crate::node_status`]) from
 //! the node's devices, its metadata voter, its replicator and auditor, and
 //! the ring in force; and it carries out the operator's changes through
-//! the metadata group (publishing a ring, changing members). Members only, like every service but joining: the
+//! the metadata group (publishing a ring, changing members), after the
+//! checks they need (no volume placed on a node that is to leave). Members only, like every service but joining: the
 //! endpoint refuses a caller without a cluster certificate before this
 //! service sees a byte.
 
@@ -114,6 +115,44 @@ async fn publish_ring(meta: &MetaNode, bytes: &[u8]) -> ChangeAnswer {
     ))
 }
 
+/// Refuses when some volume's ring (the one it was made under) names a
+/// device of node `node`: its extents there would go with the node.
+async fn check_removal(meta: &MetaNode, node: u32) -> ChangeAnswer {
+    use cairn_meta_api::VolumeMetadata;
+    let volumes = meta
+        .list_volumes()
+        .await
+        .map_err(|e| format!("listing volumes: {e}"))?;
+    let mut places: std::collections::HashMap<Option<u64>, bool> = Default::default();
+    let mut held = Vec::new();
+    for v in volumes {
+        let on_node = match places.get(&v.placement) {
+            Some(&on) => on,
+            None => {
+                let ring = match v.placement {
+                    None => super::ring_sync::extent_ring(meta).await,
+                    Some(version) => super::ring_sync::ring_version(meta, version).await,
+                }
+                .map_err(|e| format!("{e:#}"))?;
+                let on = ring.is_some_and(|r| r.devices().iter().any(|d| d.node == node));
+                places.insert(v.placement, on);
+                on
+            }
+        };
+        if on_node {
+            held.push(v.name);
+        }
+    }
+    if held.is_empty() {
+        return Ok(format!("no volume keeps extents on node {node}"));
+    }
+    Err(format!(
+        "volumes {} keep extents on node {node}'s devices (a volume stays on the ring it was \
+         made under); delete them, or copy them into new volumes, before the node leaves",
+        held.join(", ")
+    ))
+}
+
 async fn reply<A: serde::Serialize>(stream: &mut Stream, answer: &A) {
     if let Err(e) = send_msg(&mut stream.send, answer).await {
         tracing::debug!(error = %e, "admin answer not delivered");
@@ -143,6 +182,9 @@ impl Service for AdminService {
             }
             AdminRequest::ChangeMembers(change) => {
                 reply(&mut stream, &change_members(&meta, change).await).await;
+            }
+            AdminRequest::CheckRemoval(node) => {
+                reply(&mut stream, &check_removal(&meta, node).await).await;
             }
         }
     }
