@@ -3,8 +3,9 @@
 //! verification, snapshots and clones, and a kill -9 under a fio write load
 //! with flushes (every flushed block, and every block fio saw acknowledged,
 //! reads back as written; no block is unreadable); and with
-//! `nbd_tls = "require"`, the same clients over TLS with the data
-//! directory's client certificates, plain and foreign-CA clients refused.
+//! `nbd_tls = "require"`, the same clients (and `cairn bench block`) over
+//! TLS with the data directory's client certificates, plain and
+//! foreign-CA clients refused.
 
 use anyhow::Result;
 use cairn_tests::{random_bytes, run_tool, seeded_rng, Cairn};
@@ -515,5 +516,17 @@ fn tls_required_admits_only_clients_with_the_ca_certificate() -> Result<()> {
         std::fs::read(&out)? == std::fs::read(&raw)?,
         "export differs"
     );
+
+    // So does cairn bench block, with nbds:// (every read verified).
+    let json = scratch.path().join("bench.json");
+    let bench = Command::new(cairn_tests::cairn_bin())
+        .args(["bench", "block", "--nbd", &nbds(&tls_dir)])
+        .args(["--duration", "2s", "--warmup", "0s", "--json", path(&json)])
+        .output()?;
+    let said = String::from_utf8_lossy(&bench.stderr);
+    assert!(bench.status.success(), "cairn bench block: {said}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json)?)?;
+    assert_eq!(report["phases"][0]["errors"], 0, "{report}");
+    assert!(report["phases"][0]["ops"].as_u64() > Some(0), "{report}");
     Ok(())
 }

@@ -11,8 +11,7 @@ use super::session::NbdAddress;
 use crate::error::BenchError;
 use crate::stats::ErrorKind;
 use bytes::Bytes;
-use tokio::io::{AsyncWriteExt, BufWriter};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::sync::mpsc;
 
 /// Bytes buffered on each side of the socket.
@@ -226,7 +225,10 @@ impl Frame {
 
 /// Starts the writer task of a connection; it ends when every sender is
 /// dropped (then shuts the socket's write side) or a write fails.
-pub fn spawn_writer(half: OwnedWriteHalf, capacity: usize) -> mpsc::Sender<Frame> {
+pub fn spawn_writer<W>(half: W, capacity: usize) -> mpsc::Sender<Frame>
+where
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let (tx, rx) = mpsc::channel(capacity);
     tokio::spawn(write_loop(
         BufWriter::with_capacity(SOCKET_BUFFER_BYTES, half),
@@ -236,7 +238,7 @@ pub fn spawn_writer(half: OwnedWriteHalf, capacity: usize) -> mpsc::Sender<Frame
 }
 
 /// Writes frames as they come, flushing when none is waiting.
-async fn write_loop(mut w: BufWriter<OwnedWriteHalf>, mut rx: mpsc::Receiver<Frame>) {
+async fn write_loop<W: AsyncWrite + Unpin>(mut w: BufWriter<W>, mut rx: mpsc::Receiver<Frame>) {
     while let Some(first) = rx.recv().await {
         let mut next = Some(first);
         while let Some(f) = next {
@@ -252,7 +254,7 @@ async fn write_loop(mut w: BufWriter<OwnedWriteHalf>, mut rx: mpsc::Receiver<Fra
     let _ = w.shutdown().await;
 }
 
-async fn write_one(w: &mut BufWriter<OwnedWriteHalf>, f: &Frame) -> std::io::Result<()> {
+async fn write_one<W: AsyncWrite + Unpin>(w: &mut BufWriter<W>, f: &Frame) -> std::io::Result<()> {
     w.write_all(&f.header[..f.header_len]).await?;
     if let Some(p) = &f.payload {
         w.write_all(p).await?;

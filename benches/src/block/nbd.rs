@@ -1,5 +1,5 @@
 //! The NBD wire format, client side (the subset `cairn bench` speaks):
-//! the fixed-newstyle handshake with `NBD_OPT_GO`, transmission requests
+//! the fixed-newstyle handshake with `NBD_OPT_STARTTLS` and `NBD_OPT_GO`, transmission requests
 //! (READ, WRITE, FLUSH, DISC) and simple replies. Pure encoding and
 //! decoding; the socket is [`super::session`]'s.
 //!
@@ -16,6 +16,7 @@ pub const SIMPLE_REPLY_MAGIC: u32 = 0x6744_6698;
 
 const FLAG_FIXED_NEWSTYLE: u16 = 1 << 0;
 const FLAG_NO_ZEROES: u16 = 1 << 1;
+const OPT_STARTTLS: u32 = 5;
 const OPT_GO: u32 = 7;
 const REP_ACK: u32 = 1;
 const REP_INFO: u32 = 3;
@@ -49,6 +50,8 @@ pub enum NbdError {
     ReplyTooLong(u32),
     #[error("the server acknowledged NBD_OPT_GO without the export's size")]
     NoExportInfo,
+    #[error("the server refused NBD_OPT_STARTTLS (reply {code:#x}): {message}")]
+    TlsRefused { code: u32, message: String },
 }
 
 /// An export, as NBD_INFO_EXPORT describes it.
@@ -104,6 +107,26 @@ pub fn encode_opt_go(export: &str) -> Vec<u8> {
     out.extend_from_slice(name);
     out.extend_from_slice(&0u16.to_be_bytes());
     out
+}
+
+/// `NBD_OPT_STARTTLS`: the option that has no data.
+pub fn encode_opt_starttls() -> [u8; 16] {
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(&IHAVEOPT.to_be_bytes());
+    out[8..12].copy_from_slice(&OPT_STARTTLS.to_be_bytes());
+    out
+}
+
+/// The reply to `NBD_OPT_STARTTLS`: only an empty ACK lets the TLS
+/// handshake start.
+pub fn starttls_reply(reply: OptionReply, data: &[u8]) -> Result<(), NbdError> {
+    match reply.kind {
+        REP_ACK if data.is_empty() => Ok(()),
+        code => Err(NbdError::TlsRefused {
+            code,
+            message: String::from_utf8_lossy(data).into_owned(),
+        }),
+    }
 }
 
 /// An option reply's header: which reply, how many bytes follow.
@@ -263,6 +286,29 @@ mod tests {
         assert_eq!(&go[16..20], &4u32.to_be_bytes());
         assert_eq!(&go[20..24], b"disk");
         assert_eq!(&go[24..26], &[0, 0]);
+    }
+
+    #[test]
+    fn starttls_is_an_empty_option_and_only_an_empty_ack_starts_tls() {
+        // IHAVEOPT, option 5, no data; TLS_REQD-style errors and a
+        // non-empty ACK are refusals carrying the server's text.
+        let o = encode_opt_starttls();
+        assert_eq!(&o[0..8], b"IHAVEOPT");
+        assert_eq!(&o[8..12], &5u32.to_be_bytes());
+        assert_eq!(&o[12..16], &[0; 4]);
+        assert_eq!(starttls_reply(OptionReply { kind: 1, len: 0 }, b""), Ok(()));
+        let unsup = OptionReply {
+            kind: REP_FLAG_ERROR | 1,
+            len: 2,
+        };
+        assert_eq!(
+            starttls_reply(unsup, b"no"),
+            Err(NbdError::TlsRefused {
+                code: REP_FLAG_ERROR | 1,
+                message: "no".into()
+            })
+        );
+        assert!(starttls_reply(OptionReply { kind: 1, len: 1 }, b"x").is_err());
     }
 
     #[test]

@@ -1,18 +1,21 @@
-//! One NBD connection in the transmission phase: requests out through the
-//! writer task (NBD pipelines by handle), simple replies in, a READ's data
-//! read straight after its reply into one block-sized buffer.
+//! One NBD connection in the transmission phase (over TCP or TLS):
+//! requests out through the writer task (NBD pipelines by handle), simple
+//! replies in, a READ's data read straight after its reply into one
+//! block-sized buffer.
 
 use super::link::{spawn_writer, Frame, Op, OpenSpec, Reply, Request, SOCKET_BUFFER_BYTES};
 use super::nbd::{self, Command};
+use super::session::NbdStream;
 use crate::stats::ErrorKind;
 use std::collections::HashSet;
-use tokio::io::{AsyncReadExt, BufReader};
-use tokio::net::tcp::OwnedReadHalf;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, BufReader};
 use tokio::sync::mpsc;
 
+/// The read side of either kind of connection.
+type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
+
 pub struct NbdLink {
-    reader: BufReader<OwnedReadHalf>,
+    reader: BufReader<ReadHalf>,
     tx: mpsc::Sender<Frame>,
     /// Handles of READs in flight: their replies carry data.
     reads: HashSet<u64>,
@@ -20,11 +23,21 @@ pub struct NbdLink {
 }
 
 impl NbdLink {
-    pub fn new(stream: TcpStream, spec: OpenSpec) -> NbdLink {
-        let (read_half, write_half) = stream.into_split();
+    pub fn new(stream: NbdStream, spec: OpenSpec) -> NbdLink {
+        let capacity = spec.queue_depth + 1;
+        let (read_half, tx): (ReadHalf, _) = match stream {
+            NbdStream::Plain(s) => {
+                let (r, w) = s.into_split();
+                (Box::new(r), spawn_writer(w, capacity))
+            }
+            NbdStream::Tls(s) => {
+                let (r, w) = tokio::io::split(*s);
+                (Box::new(r), spawn_writer(w, capacity))
+            }
+        };
         NbdLink {
             reader: BufReader::with_capacity(SOCKET_BUFFER_BYTES, read_half),
-            tx: spawn_writer(write_half, spec.queue_depth + 1),
+            tx,
             reads: HashSet::with_capacity(spec.queue_depth),
             read_buf: vec![0; spec.block_bytes as usize],
         }

@@ -1,13 +1,13 @@
 //! The server with TLS required: libnbd's tools over `nbds://` with the
 //! client certificate directory, refused without TLS or with a
-//! certificate from another CA; and a raw client through STARTTLS.
+//! certificate from another CA; and a raw client (with [`ClientTls`])
+//! through STARTTLS.
 
 use super::tools::{run, tool};
 use super::*;
 use crate::nbd::pki::{TlsDirs, CA_CERT_FILE, CLIENT_CERT_FILE, CLIENT_KEY_FILE};
+use crate::nbd::tls::ClientTls;
 use crate::nbd::ServerTls;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use std::path::Path;
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -71,27 +71,6 @@ async fn nbdinfo_needs_tls_and_a_certificate_from_the_ca() {
     server.stop().await;
 }
 
-/// A rustls client presenting the certificate in `client` (qemu's
-/// client layout).
-fn connector(client: &Path) -> tokio_rustls::TlsConnector {
-    let read = |f: &str| std::fs::read(client.join(f)).unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(CertificateDer::from_pem_slice(&read(CA_CERT_FILE)).unwrap())
-        .unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_client_auth_cert(
-            vec![CertificateDer::from_pem_slice(&read(CLIENT_CERT_FILE)).unwrap()],
-            PrivateKeyDer::from_pem_slice(&read(CLIENT_KEY_FILE)).unwrap(),
-        )
-        .unwrap();
-    tokio_rustls::TlsConnector::from(Arc::new(config))
-}
-
 async fn send_option<S: AsyncWrite + Unpin>(s: &mut S, code: u32, data: &[u8]) {
     let mut b = Vec::new();
     b.put_u64(IHAVEOPT);
@@ -126,10 +105,9 @@ async fn raw_client_through_starttls_reaches_an_export() {
     assert_eq!(c.option_reply().await.1, REP_ERR_TLS_REQD);
     c.option(OPT_STARTTLS, &[]).await;
     assert_eq!(c.option_reply().await.1, REP_ACK);
-    let name = ServerName::IpAddress(server.addr.ip().into());
-    let mut s = within(connector(&dirs.client).connect(name, c.s))
-        .await
-        .unwrap();
+    let client = ClientTls::load(&dirs.client).unwrap();
+    let host = server.addr.ip().to_string();
+    let mut s = within(client.connect(&host, c.s)).await.unwrap();
     send_option(&mut s, OPT_STARTTLS, &[]).await;
     assert_eq!(reply_type(&mut s).await, (OPT_STARTTLS, REP_ERR_INVALID));
     let mut go = name_payload("a");
