@@ -20,8 +20,9 @@
 //!
 //! - [`starttls`]: which options a connection may use before and after
 //!   TLS (pure).
-//! - [`tls`], [`pki`]: the server's rustls configuration, and the
-//!   certificates (qemu's `tls-creds-x509` layout) it is made from.
+//! - [`tls`], [`pki`]: the server's (and a client's) rustls
+//!   configuration, and the certificates (qemu's `tls-creds-x509`
+//!   layout) they are made from.
 //!
 //! Choices where the spec leaves room:
 //! - the empty export name (the "default export") is the only export when
