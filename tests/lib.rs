@@ -10,6 +10,7 @@
 pub mod cluster;
 pub mod disk;
 pub mod load;
+pub mod nbd_client;
 
 use anyhow::{bail, Context, Result};
 use rand::{Rng, SeedableRng};

@@ -3,18 +3,22 @@
 //! blocks with a flush every 32 writes through node 1's NBD server while a
 //! storage node is killed with -9 and restarted (the writes go on; every
 //! block reads back; the restarted node's replicas are repaired until all
-//! three agree), or while the gateway's own node is killed and restarted
-//! (every flushed block reads back after it attaches the volume again);
-//! and a volume attached through node 1 while a storage node is down
+//! three agree); an NBD writer of the test's own (`nbd_client`) writes
+//! versioned blocks through node 1 while node 1 itself is killed and
+//! restarted (every block an acknowledged flush covered reads back as
+//! written, or as a later write, after it attaches the volume again); and
+//! a volume attached through node 1 while a storage node is down
 //! (qemu-io writes, flushes and reads it back; the restarted node is
 //! fenced and repaired until all three agree).
 
-use anyhow::{ensure, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use cairn_tests::cluster::Cluster;
 use cairn_tests::disk::files_under;
+use cairn_tests::nbd_client::NbdClient;
 use cairn_tests::{run_tool, seeded_rng};
-use rand::Rng;
-use std::collections::BTreeMap;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -32,13 +36,21 @@ const CONVERGE_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// Where the storage-node test's fio writes: `[64M, 320M)`.
 const LOAD_REGION: (&str, &str) = ("64M", "256M");
-/// The gateway test: a region written and flushed before the crash, and
-/// one under load when it comes.
-const FLUSHED_REGION: (&str, &str) = ("64M", "32M");
-const CRASH_REGION: (&str, &str) = ("128M", "192M");
-/// How long fio may take to notice its server died (its NBD engine can
-/// spin on a dead connection instead of failing).
-const FIO_EXIT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Where the gateway test's writer writes, as (offset, bytes): four
+/// extents, small enough that many blocks are written more than once.
+const CRASH_REGION: (u64, u64) = (128 << 20, 16 << 20);
+/// The writer's block size.
+const BLOCK_BYTES: u64 = 4096;
+/// The writer's writes in flight at most (fio's iodepth in the other test).
+const WRITES_IN_FLIGHT_MAX: usize = 8;
+/// Acknowledged writes between the writer's flushes.
+const FLUSH_EVERY: usize = 32;
+/// How long an NBD reply may take before the server counts as hung.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long the writer writes at most: the kill must cut it long before.
+const WRITER_TIMEOUT: Duration = Duration::from_secs(60);
+/// Bytes per READ when the region is read back.
+const READ_BACK_BYTES: u32 = 256 << 10;
 
 /// A fio job over `url` writing 4 KiB blocks with crc32c headers at
 /// random offsets of `(offset, size)`, run in `state` (where it keeps its
@@ -195,6 +207,229 @@ fn replicas_differ(c: &Cluster) -> Result<Option<String>> {
     Ok(None)
 }
 
+/// The bytes of write `seq` to the block at `offset`: both numbers, then
+/// a stream drawn from them, so a stale, torn or zeroed block shows.
+fn versioned_block(offset: u64, seq: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(BLOCK_BYTES as usize);
+    out.extend_from_slice(&offset.to_le_bytes());
+    out.extend_from_slice(&seq.to_le_bytes());
+    let mut x = offset ^ seq.rotate_left(32);
+    while out.len() < BLOCK_BYTES as usize {
+        // splitmix64
+        x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+    }
+    out
+}
+
+/// What the writer did: every write it sent, and what its acknowledged
+/// flushes made durable.
+#[derive(Debug, Default)]
+struct Ledger {
+    /// The sequence numbers of the writes sent to each block, ascending (a
+    /// block never has two writes in flight, so they landed in this order).
+    sent: BTreeMap<u64, Vec<u64>>,
+    /// Each block's last write that an acknowledged flush covered.
+    durable: BTreeMap<u64, u64>,
+    acked: u64,
+    flushes: u64,
+}
+
+impl Ledger {
+    fn summary(&self) -> String {
+        let sent: usize = self.sent.values().map(Vec::len).sum();
+        let rewritten = self
+            .durable
+            .iter()
+            .filter(|(o, s)| self.sent[*o].last() != Some(*s))
+            .count();
+        format!(
+            "writer: {sent} writes sent to {} blocks, {} acknowledged, {} flushes \
+             acknowledged; {} blocks durable, {rewritten} of them sent a later write",
+            self.sent.len(),
+            self.acked,
+            self.flushes,
+            self.durable.len()
+        )
+    }
+
+    /// Why `data`, read at `offset` after the crash, breaks the contract
+    /// (it must be the durable write or a later one sent; with none
+    /// durable, zeros or any write sent); `None` when it keeps it.
+    fn breach(&self, offset: u64, data: &[u8]) -> Option<String> {
+        let sent = self.sent.get(&offset).map_or(&[][..], Vec::as_slice);
+        let durable = self.durable.get(&offset).copied();
+        let found = if data.iter().all(|&b| b == 0) {
+            None
+        } else {
+            let seq = u64::from_le_bytes(data[8..16].try_into().expect("8 bytes"));
+            if !sent.contains(&seq) || data != versioned_block(offset, seq) {
+                return Some(format!(
+                    "block {offset}: torn or foreign content (header {:?}); \
+                     durable {durable:?}, sent {sent:?}",
+                    &data[..16]
+                ));
+            }
+            Some(seq)
+        };
+        match (durable, found) {
+            (Some(d), Some(s)) if s >= d => None,
+            (None, _) => None,
+            (Some(d), found) => Some(format!(
+                "block {offset}: holds write {found:?} (None: zeros), older than \
+                 durable write {d}; sent {sent:?}"
+            )),
+        }
+    }
+}
+
+/// A request of the writer's awaiting its reply.
+enum Pending {
+    Write {
+        offset: u64,
+        seq: u64,
+    },
+    /// The writes acknowledged before the flush was sent.
+    Flush {
+        covers: Vec<(u64, u64)>,
+    },
+}
+
+/// Whether `e` says the connection is gone (the server was killed), as
+/// opposed to the server misbehaving or hanging.
+fn connection_cut(e: &anyhow::Error) -> bool {
+    use std::io::ErrorKind::*;
+    e.downcast_ref::<std::io::Error>().is_some_and(|e| {
+        matches!(
+            e.kind(),
+            UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe
+        )
+    })
+}
+
+/// Writes versioned blocks at random offsets of `CRASH_REGION` until the
+/// connection is cut, a flush after every `FLUSH_EVERY` acknowledged
+/// writes; returns the ledger. An NBD error, a hung server or a writer
+/// never cut is an error.
+fn write_until_cut(nbd: NbdClient, rng: StdRng) -> Result<Ledger> {
+    let mut w = Writer {
+        nbd,
+        rng,
+        ledger: Ledger::default(),
+        pending: HashMap::new(),
+        busy: HashSet::new(),
+        acked_unflushed: Vec::new(),
+        flushing: false,
+        next_seq: 1,
+    };
+    let deadline = Instant::now() + WRITER_TIMEOUT;
+    loop {
+        ensure!(Instant::now() < deadline, "the writer was never cut off");
+        match w.step() {
+            Ok(()) => {}
+            Err(e) if connection_cut(&e) => return Ok(w.ledger),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+struct Writer {
+    nbd: NbdClient,
+    rng: StdRng,
+    ledger: Ledger,
+    /// By handle (a write's sequence number).
+    pending: HashMap<u64, Pending>,
+    /// Blocks with a write in flight.
+    busy: HashSet<u64>,
+    /// Writes acknowledged since the last flush was sent.
+    acked_unflushed: Vec<(u64, u64)>,
+    flushing: bool,
+    next_seq: u64,
+}
+
+impl Writer {
+    /// Fills the window (a flush first when one is due) and handles one
+    /// reply.
+    fn step(&mut self) -> Result<()> {
+        if !self.flushing && self.acked_unflushed.len() >= FLUSH_EVERY {
+            let handle = self.take_seq();
+            let covers = std::mem::take(&mut self.acked_unflushed);
+            self.pending.insert(handle, Pending::Flush { covers });
+            self.flushing = true;
+            self.nbd.send_flush(handle)?;
+        }
+        while self.busy.len() < WRITES_IN_FLIGHT_MAX {
+            self.send_write()?;
+        }
+        let reply = self.nbd.receive()?;
+        let pending = self.pending.remove(&reply.handle);
+        ensure!(
+            reply.error == 0,
+            "NBD error {} for request {}",
+            reply.error,
+            reply.handle
+        );
+        match pending {
+            Some(Pending::Write { offset, seq }) => {
+                self.busy.remove(&offset);
+                self.acked_unflushed.push((offset, seq));
+                self.ledger.acked += 1;
+            }
+            Some(Pending::Flush { covers }) => {
+                self.flushing = false;
+                self.ledger.flushes += 1;
+                self.ledger.durable.extend(covers);
+            }
+            None => bail!("a reply to unknown handle {}", reply.handle),
+        }
+        Ok(())
+    }
+
+    /// Sends the next write to a random block with none in flight,
+    /// entered in the ledger first (a write may land though its sending
+    /// fails).
+    fn send_write(&mut self) -> Result<()> {
+        let blocks = CRASH_REGION.1 / BLOCK_BYTES;
+        let offset = loop {
+            let o = CRASH_REGION.0 + self.rng.gen_range(0..blocks) * BLOCK_BYTES;
+            if !self.busy.contains(&o) {
+                break o;
+            }
+        };
+        let seq = self.take_seq();
+        self.ledger.sent.entry(offset).or_default().push(seq);
+        self.busy.insert(offset);
+        self.pending.insert(seq, Pending::Write { offset, seq });
+        self.nbd
+            .send_write(seq, offset, &versioned_block(offset, seq))
+    }
+
+    fn take_seq(&mut self) -> u64 {
+        self.next_seq += 1;
+        self.next_seq - 1
+    }
+}
+
+/// Reads `CRASH_REGION` back through `url`; the blocks that break the
+/// ledger's contract, each with why.
+fn check_region(url: &str, ledger: &Ledger) -> Result<Vec<String>> {
+    let mut nbd = NbdClient::connect(url, REPLY_TIMEOUT)?;
+    let mut bad = Vec::new();
+    let (start, len) = CRASH_REGION;
+    for chunk in (start..start + len).step_by(READ_BACK_BYTES as usize) {
+        let data = nbd.read(chunk, READ_BACK_BYTES)?;
+        for (i, block) in data.chunks(BLOCK_BYTES as usize).enumerate() {
+            let offset = chunk + i as u64 * BLOCK_BYTES;
+            bad.extend(ledger.breach(offset, block));
+        }
+    }
+    nbd.disconnect()?;
+    Ok(bad)
+}
+
 #[test]
 fn a_storage_node_killed_under_fio_misses_nothing_and_is_repaired() -> Result<()> {
     // fio writes through node 1 while another node (not the metadata
@@ -262,57 +497,46 @@ fn a_storage_node_killed_under_fio_misses_nothing_and_is_repaired() -> Result<()
 }
 
 #[test]
-fn the_gateway_node_killed_under_fio_keeps_every_flushed_block() -> Result<()> {
-    // fio writes and flushes one region through node 1, then loads another
-    // (a flush every 32 writes) when node 1 is killed with -9; restarted,
-    // its gateway attaches the volume again and the prefilled region and
-    // every block of the flushed region read back as written, and every
-    // block of the volume reads (none fails its checksum).
-    let mut rng = seeded_rng("the_gateway_node_killed_under_fio");
-    let seed: u64 = rng.gen_range(1..1 << 31);
+fn the_gateway_node_killed_mid_write_keeps_every_flushed_block() -> Result<()> {
+    // An NBD writer of the test's own writes versioned blocks through
+    // node 1 (8 in flight, a flush every 32 acknowledged writes) until
+    // node 1 is killed with -9 under it, keeping a ledger of what every
+    // acknowledged flush made durable; restarted, node 1's gateway attaches
+    // the volume again and every block of the region holds its durable
+    // version or a later one it was sent (never an older one, zeros or a
+    // torn mix), the prefilled region reads back, and every block of the
+    // volume reads.
+    let mut rng = seeded_rng("the_gateway_node_killed_mid_write");
     let kill_after = Duration::from_millis(rng.gen_range(2000..5000));
+    let writer_rng = StdRng::seed_from_u64(rng.gen());
     let mut c = Cluster::start(3, 2)?;
     c.volume(&["create", "vol", "--size", "384M"])?;
     let url = c.nbd_url(1, "vol");
     prefill(&url)?;
-    let flushed = tempfile::tempdir()?;
-    let out = fio(
-        &url,
-        flushed.path(),
-        seed,
-        FLUSHED_REGION,
-        &[
-            "--iodepth=8",
-            "--fsync=32",
-            "--end_fsync=1",
-            "--do_verify=0",
-            "--verify_state_save=1",
-        ],
-    )
-    .output()?;
-    ensure!(out.status.success(), "fio: {}", text(&out));
-    let crash = tempfile::tempdir()?;
-    let mut load = writer(&url, crash.path(), seed, CRASH_REGION, 60)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
+    let nbd = NbdClient::connect(&url, REPLY_TIMEOUT)?;
+    ensure!(nbd.size_bytes() >= CRASH_REGION.0 + CRASH_REGION.1);
+    let load = std::thread::spawn(move || write_until_cut(nbd, writer_rng));
     std::thread::sleep(kill_after);
     c.kill9(1)?;
     eprintln!("node 1 killed {kill_after:?} into the load");
-    let deadline = Instant::now() + FIO_EXIT_TIMEOUT;
-    while load.try_wait()?.is_none() {
-        if Instant::now() > deadline {
-            eprintln!("fio did not notice its server died; killing it");
-            load.kill()?;
-            load.wait()?;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let ledger = load
+        .join()
+        .map_err(|_| anyhow::anyhow!("the writer panicked"))??;
+    eprintln!("{}", ledger.summary());
+    ensure!(
+        ledger.flushes > 0,
+        "no flush was acknowledged before the kill: nothing to check"
+    );
     c.restart(1)?;
+    let bad = check_region(&url, &ledger)?;
+    ensure!(
+        bad.is_empty(),
+        "{} blocks lost what a flush made durable (first ones: {:#?}); node 1: {}",
+        bad.len(),
+        &bad[..bad.len().min(10)],
+        c.log("node-1/node.log")
+    );
     check_prefill(&url)?;
-    let (report, bad) = verify(&url, flushed.path(), seed, FLUSHED_REGION)?;
-    ensure!(bad.is_empty(), "flushed blocks lost: {bad:?}\n{report}");
     // Every block of the volume reads: nothing fails its checksum.
     let all = tempfile::NamedTempFile::new()?;
     let all_path = all.path().to_str().context("UTF-8 temp path")?;
