@@ -56,7 +56,7 @@ impl<D: DiskIo> StorageNode<D> {
         for d in &cfg.devices {
             let dev = device::open(d.id, &d.path, io.clone(), params).await?;
             devices.insert(d.id, dev);
-            extents.insert(d.id, Arc::new(ExtentStore::new(d.id, &d.path, io.clone())));
+            extents.insert(d.id, open_extents(d, &io).await?);
         }
         let audit_limits = AuditLimits {
             bytes_per_sec: cfg.audit_bytes_per_sec,
@@ -86,7 +86,7 @@ impl<D: DiskIo> StorageNode<D> {
             return Ok(false);
         }
         let dev = device::open(cfg.id, &cfg.path, self.io.clone(), self.params).await?;
-        let store = Arc::new(ExtentStore::new(cfg.id, &cfg.path, self.io.clone()));
+        let store = open_extents(cfg, &self.io).await?;
         self.extents
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -184,6 +184,22 @@ impl<D: DiskIo> StorageNode<D> {
         let extents = self.extents.read().unwrap_or_else(|p| p.into_inner());
         extents.get(&id).cloned().ok_or_else(|| no_device(id))
     }
+}
+
+/// The extents of device `d`, once everything its filesystem holds in the
+/// page cache is durable. A flush covers the extent files written since
+/// this process started; writes an earlier process acknowledged and never
+/// flushed (it was killed between write and flush) would otherwise stay
+/// in the page cache past a later flush's acknowledgement, and be lost to
+/// a power cut.
+async fn open_extents<D: DiskIo>(
+    d: &DeviceConfig,
+    io: &Arc<D>,
+) -> Result<Arc<ExtentStore<D>>, EngineError> {
+    io.sync_filesystem(&d.path)
+        .await
+        .map_err(|e| EngineError::io(&d.path, e))?;
+    Ok(Arc::new(ExtentStore::new(d.id, &d.path, io.clone())))
 }
 
 fn no_device(id: DeviceId) -> NodeError {

@@ -114,6 +114,18 @@ pub(crate) fn free_space(path: &Path) -> io::Result<u64> {
     Ok(st.f_bavail.saturating_mul(st.f_frsize))
 }
 
+pub(crate) fn sync_filesystem(path: &Path) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let dir = std::fs::File::open(path)?;
+    // SAFETY: `dir` is an open descriptor for the whole call; syncfs only
+    // starts and waits for writeback of that descriptor's filesystem.
+    let rc = unsafe { libc::syncfs(dir.as_raw_fd()) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 fn to_off(v: u64) -> io::Result<libc::off_t> {
     libc::off_t::try_from(v)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "offset out of range"))

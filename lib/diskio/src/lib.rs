@@ -170,4 +170,12 @@ pub trait DiskIo: Send + Sync + 'static {
         let path = path.to_owned();
         blocking::run(move || blocking::free_space(&path))
     }
+
+    /// Writes back every dirty page of the filesystem holding `path`
+    /// (`syncfs`), whoever wrote it: what an earlier process left in the
+    /// page cache is durable once this returns.
+    fn sync_filesystem(&self, path: &Path) -> impl Future<Output = io::Result<()>> + Send {
+        let path = path.to_owned();
+        blocking::run(move || blocking::sync_filesystem(&path))
+    }
 }

@@ -63,6 +63,11 @@ async fn sync_allocate_truncate_remove<D: DiskIo>(io: &D) {
     assert_eq!(io.size(&f).await.unwrap(), 20);
     assert_eq!(io.list_dir(dir.path()).await.unwrap(), vec![p.clone()]);
     assert!(io.free_space(dir.path()).await.unwrap() > 0);
+    io.sync_filesystem(dir.path()).await.unwrap();
+    assert!(io
+        .sync_filesystem(&dir.path().join("missing"))
+        .await
+        .is_err());
     io.remove_file(&p).await.unwrap();
     assert!(io.list_dir(dir.path()).await.unwrap().is_empty());
     // The open handle still reads the unlinked file.
