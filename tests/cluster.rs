@@ -419,16 +419,8 @@ impl Cluster {
 
     /// A tempauth token and storage URL from node `i`'s proxy.
     pub fn auth(&self, i: u32) -> Result<(String, String)> {
-        let resp = ureq::get(&format!("http://{}/auth/v1.0", self.swift_addr(i)))
-            .set("X-Auth-User", &self.openrc["ST_USER"])
-            .set("X-Auth-Key", &self.openrc["ST_KEY"])
-            .call()?;
-        let token = resp.header("x-auth-token").context("no token")?.to_owned();
-        let url = resp
-            .header("x-storage-url")
-            .context("no storage url")?
-            .to_owned();
-        Ok((token, url))
+        let url = format!("http://{}/auth/v1.0", self.swift_addr(i));
+        crate::tempauth(&url, &self.openrc)
     }
 }
 

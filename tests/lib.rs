@@ -241,21 +241,26 @@ impl Cairn {
 
     /// A tempauth token and storage URL for the openrc user.
     pub fn auth(&self) -> Result<(String, String)> {
-        let (account_user, key) = (&self.openrc["ST_USER"], &self.openrc["ST_KEY"]);
-        let resp = ureq::get(&self.openrc["ST_AUTH"])
-            .set("X-Auth-User", account_user)
-            .set("X-Auth-Key", key)
-            .call()?;
-        let token = resp
-            .header("x-auth-token")
-            .context("no X-Auth-Token")?
-            .to_string();
-        let url = resp
-            .header("x-storage-url")
-            .context("no X-Storage-Url")?
-            .to_string();
-        Ok((token, url))
+        tempauth(&self.openrc["ST_AUTH"], &self.openrc)
     }
+}
+
+/// A tempauth token and storage URL from the auth URL `auth_url` for the
+/// user `ST_USER` with key `ST_KEY` of `openrc`.
+pub fn tempauth(auth_url: &str, openrc: &HashMap<String, String>) -> Result<(String, String)> {
+    let resp = ureq::get(auth_url)
+        .set("X-Auth-User", &openrc["ST_USER"])
+        .set("X-Auth-Key", &openrc["ST_KEY"])
+        .call()?;
+    let token = resp
+        .header("x-auth-token")
+        .context("no X-Auth-Token")?
+        .to_string();
+    let url = resp
+        .header("x-storage-url")
+        .context("no X-Storage-Url")?
+        .to_string();
+    Ok((token, url))
 }
 
 impl Drop for Cairn {

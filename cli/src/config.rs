@@ -197,6 +197,15 @@ impl BlockSection {
         Ok(Some(cairn_block::nbd::ServerTls::load(&dirs.server)?))
     }
 
+    /// The scheme of an NBD URL for this server: `nbds` (libnbd's, with
+    /// TLS) when TLS is required, else `nbd`.
+    pub fn nbd_scheme(&self) -> &'static str {
+        match self.nbd_tls {
+            NbdTls::Require => "nbds",
+            NbdTls::Off => "nbd",
+        }
+    }
+
     /// The directory of what an NBD client presents (qemu's
     /// `tls-creds-x509` client layout), when TLS is required.
     pub fn nbd_client_tls_dir(&self, root: &Path) -> Option<PathBuf> {

@@ -15,7 +15,9 @@
 
 use anyhow::{bail, ensure, Context, Result};
 use cairn_tests::cluster::{free_udp_port, set_key};
-use cairn_tests::{cairn_bin, free_port, parse_openrc, random_bytes, run_tool, seeded_rng};
+use cairn_tests::{
+    cairn_bin, free_port, parse_openrc, random_bytes, run_tool, seeded_rng, tempauth,
+};
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -204,16 +206,7 @@ impl Nodes {
     /// A tempauth token and storage URL from node `i`'s proxy.
     fn auth(&self, i: u32) -> Result<(String, String)> {
         let openrc = parse_openrc(&std::fs::read_to_string(self.dir(1).join("openrc"))?);
-        let resp = ureq::get(&format!("{}/auth/v1.0", self.swift(i)))
-            .set("X-Auth-User", &openrc["ST_USER"])
-            .set("X-Auth-Key", &openrc["ST_KEY"])
-            .call()?;
-        let token = resp.header("x-auth-token").context("no token")?.to_owned();
-        let url = resp
-            .header("x-storage-url")
-            .context("no storage url")?
-            .to_owned();
-        Ok((token, url))
+        tempauth(&format!("{}/auth/v1.0", self.swift(i)), &openrc)
     }
 }
 

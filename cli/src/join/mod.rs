@@ -13,7 +13,7 @@ pub mod token;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, bail, ensure, Context, Result};
+use anyhow::{anyhow, ensure, Context, Result};
 use cairn_internode::pki::{MemberKey, MEMBER_NAME};
 use cairn_internode::wire::{finish, recv_msg, send_msg};
 use cairn_internode::{Endpoint, Peer, ServiceId};
@@ -53,16 +53,8 @@ pub struct JoinArgs {
 /// `cairn node join`.
 pub fn run(args: JoinArgs) -> Result<()> {
     let token = JoinToken::decode(&args.token)?;
-    std::fs::create_dir_all(&args.data).with_context(|| format!("creating {:?}", args.data))?;
-    let root = args.data.canonicalize()?;
+    let root = crate::up::new_node_dir(&args.data)?;
     let config = root.join("cairn.toml");
-    if config.exists() {
-        bail!(
-            "{} already holds a node; `cairn node --config {}` runs it",
-            root.display(),
-            config.display()
-        );
-    }
     ensure!(
         !args.internode.ip().is_unspecified() && args.internode.port() != 0,
         "--internode {}: the ring names this address to every node, so give one they can reach",

@@ -317,17 +317,15 @@ pub fn write_openrc(dir: &DataDir) -> Result<PathBuf> {
     }
     let block = &dir.config.block;
     // With TLS, libnbd's scheme (nbds://) and the client certificates.
-    let scheme = match block.nbd_client_tls_dir(&dir.root) {
-        Some(tls_dir) => {
-            text.push_str(&format!("export CAIRN_NBD_TLS_DIR={}\n", tls_dir.display()));
-            "nbds"
-        }
-        None => "nbd",
-    };
+    if let Some(tls_dir) = block.nbd_client_tls_dir(&dir.root) {
+        text.push_str(&format!("export CAIRN_NBD_TLS_DIR={}\n", tls_dir.display()));
+    }
     text.push_str(&format!(
-        "export CAIRN_NBD_URL={scheme}://{}\n\
+        "export CAIRN_NBD_URL={}://{}\n\
          export CAIRN_ISCSI_PORTAL={}\n",
-        block.nbd_listen, block.iscsi_listen
+        block.nbd_scheme(),
+        block.nbd_listen,
+        block.iscsi_listen
     ));
     // Keystone v3 for `openstack`, as the same demo user in project demo.
     // (No OS_IDENTITY_API_VERSION: `swift` would take it as a request for

@@ -26,7 +26,7 @@ pub use init::{Listeners, RING_FILE};
 pub use nodes::{
     add_node, at_address, device_names, operator_tls_dir, remove_node_devices, ring_path,
 };
-pub use seed::{init as init_cluster, new_token};
+pub use seed::{init as init_cluster, new_node_dir, new_token};
 
 use crate::config::FileConfig;
 use anyhow::{Context, Result};
@@ -435,7 +435,8 @@ fn print_banner(dir: &DataDir, openrc: &std::path::Path) {
         dir.config.s3.listen, dir.config.s3.region
     );
     println!(
-        "  NBD         nbd://{}/<volume>  (cairn volume create NAME --size 10G)",
+        "  NBD         {}://{}/<volume>  (cairn volume create NAME --size 10G)",
+        dir.config.block.nbd_scheme(),
         dir.config.block.nbd_listen
     );
     println!(

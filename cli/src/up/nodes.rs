@@ -362,7 +362,11 @@ fn print_banner(root: &Path, node1: &init::DataDir, nodes: &[Running]) {
         cfg.proxy.listen
     );
     println!("  S3 API      http://{}", cfg.s3.listen);
-    println!("  NBD         nbd://{}/<volume>", cfg.block.nbd_listen);
+    println!(
+        "  NBD         {}://{}/<volume>",
+        cfg.block.nbd_scheme(),
+        cfg.block.nbd_listen
+    );
     println!("  iSCSI       {}", cfg.block.iscsi_listen);
     for u in &cfg.tempauth.users {
         println!("  user        {}:{}  key {}", u.account, u.user, u.key);

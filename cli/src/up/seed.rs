@@ -54,16 +54,8 @@ pub fn init(
         (replicas..=16).contains(&devices),
         "the first node holds all {replicas} replicas until others join: give it {replicas} to 16 devices"
     );
-    std::fs::create_dir_all(root).with_context(|| format!("creating {root:?}"))?;
-    let root = root.canonicalize()?;
+    let root = new_node_dir(root)?;
     let config = root.join("cairn.toml");
-    if config.exists() {
-        bail!(
-            "{} already holds a node; `cairn node --config {}` runs it",
-            root.display(),
-            config.display()
-        );
-    }
     let ca = ClusterCa::generate()?;
     std::fs::create_dir_all(root.join("ca"))?;
     write_file(&root.join("ca/ca.pem"), &ca.cert_pem(), 0o644)?;
@@ -101,6 +93,22 @@ pub fn init(
     let now = init::now_secs();
     let token = TokenStore::new(&root).create(internode, fingerprint, token_ttl_secs, now)?;
     Ok(Seeded { config, token })
+}
+
+/// `root`, created if missing and resolved, for a node about to be made
+/// there: refused when it holds one already.
+pub fn new_node_dir(root: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(root).with_context(|| format!("creating {root:?}"))?;
+    let root = root.canonicalize()?;
+    let config = root.join("cairn.toml");
+    if config.exists() {
+        bail!(
+            "{} already holds a node; `cairn node --config {}` runs it",
+            root.display(),
+            config.display()
+        );
+    }
+    Ok(root)
 }
 
 /// A new join token for the cluster whose admitting node's directory is
