@@ -224,6 +224,7 @@ async fn serve(dir: DataDir) -> Result<()> {
                 format!("http://{}/volume", cfg.proxy.listen),
                 cairn_cinder::Exports {
                     nbd: cfg.block.nbd_listen.to_string(),
+                    nbd_tls: cfg.block.nbd_tls == crate::config::NbdTls::Require,
                     iscsi: iscsi_config(&dir),
                 },
             ))),

@@ -54,6 +54,9 @@ use cairn_meta_api::records::Records;
 pub struct Exports {
     /// The NBD server, `host:port`; a volume is the export of its name.
     pub nbd: String,
+    /// Whether the NBD server requires TLS with a client certificate
+    /// (`nbds://`); the host brings its own certificate.
+    pub nbd_tls: bool,
     /// The iSCSI target: portal, IQN prefix, CHAP.
     pub iscsi: TargetConfig,
 }

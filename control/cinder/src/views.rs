@@ -77,7 +77,9 @@ pub fn attachment(a: &AttachmentMeta, connection_info: Option<Value>) -> Value {
 
 /// What a host needs to attach volume `volume_id`: the iSCSI target when
 /// its connector names an iSCSI initiator (os-brick's `initiator`), the
-/// NBD export otherwise.
+/// NBD export otherwise — with `"tls": true` and an `nbds://` URI when the
+/// server requires TLS (never a key: the host presents its own
+/// certificate, as libvirt and qemu take it from the host's config).
 pub fn connection_info(exports: &Exports, volume_id: &str, connector: &Value, mode: &str) -> Value {
     let export = crate::store::block_volume(volume_id);
     if connector.get("initiator").is_some_and(Value::is_string) {
@@ -103,11 +105,13 @@ pub fn connection_info(exports: &Exports, volume_id: &str, connector: &Value, mo
             .nbd
             .rsplit_once(':')
             .unwrap_or((exports.nbd.as_str(), "10809"));
+        let scheme = if exports.nbd_tls { "nbds" } else { "nbd" };
         json!({"driver_volume_type": "nbd", "data": {
             "host": host,
             "port": port.parse::<u16>().unwrap_or(10809),
             "export_name": export,
-            "uri": format!("nbd://{}/{export}", exports.nbd),
+            "uri": format!("{scheme}://{}/{export}", exports.nbd),
+            "tls": exports.nbd_tls,
             "volume_id": volume_id,
             "access_mode": mode,
             "encrypted": false,
@@ -214,4 +218,30 @@ pub fn versions(base: &str) -> Value {
         "media-types": [{"base": "application/json",
                          "type": "application/vnd.openstack.volume+json;version=3"}],
     }]})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_block::iscsi::TargetConfig;
+
+    #[test]
+    fn nbd_connection_info_says_whether_tls_is_required() {
+        let mut exports = Exports {
+            nbd: "10.0.0.5:10809".into(),
+            nbd_tls: false,
+            iscsi: TargetConfig::new("10.0.0.5:3260"),
+        };
+        let info = connection_info(&exports, "v1", &json!({"host": "h"}), "rw");
+        assert_eq!(info["driver_volume_type"], "nbd");
+        assert_eq!(info["data"]["tls"], false);
+        let uri = info["data"]["uri"].as_str().unwrap();
+        assert!(uri.starts_with("nbd://10.0.0.5:10809/"), "{uri}");
+        exports.nbd_tls = true;
+        let info = connection_info(&exports, "v1", &json!({"host": "h"}), "rw");
+        assert_eq!(info["data"]["tls"], true);
+        assert_eq!(info["data"]["port"], 10809);
+        let uri = info["data"]["uri"].as_str().unwrap();
+        assert!(uri.starts_with("nbds://10.0.0.5:10809/"), "{uri}");
+    }
 }

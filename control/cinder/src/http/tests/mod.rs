@@ -154,6 +154,7 @@ pub async fn harness() -> Harness {
     let gateway = Gateway::start(meta, backend, "gw").await.unwrap();
     let exports = Exports {
         nbd: "127.0.0.1:10809".into(),
+        nbd_tls: false,
         iscsi: TargetConfig::new("127.0.0.1:3260"),
     };
     let cinder = Cinder::new(
