@@ -190,13 +190,13 @@ impl Gateway {
     }
 
     /// Raises volume `id`'s fence to `epoch` on every device; returns the
-    /// devices that did not answer. A device holding a newer fence fails
-    /// the attach: a newer lease exists.
+    /// devices that did not answer, with why. A device holding a newer
+    /// fence fails the attach: a newer lease exists.
     async fn fence_all(
         &self,
         rec: &VolumeRecord,
         epoch: Epoch,
-    ) -> Result<Vec<DeviceId>, BlockError> {
+    ) -> Result<Vec<(DeviceId, NodeError)>, BlockError> {
         let id = rec.id;
         let devices = self.placement_of(rec).await?.devices();
         let fences = join_all(
@@ -213,7 +213,7 @@ impl Gateway {
                 Err(e) => {
                     tracing::warn!(volume = %id, device = d.0, error = %e,
                         "raising a volume's fence failed");
-                    down.push(d);
+                    down.push((d, e));
                 }
             }
         }
@@ -232,8 +232,23 @@ impl Gateway {
             .await
             .map_err(to_block)?;
         let epoch = Epoch(rec.epoch);
-        let mut down = self.fence_all(&rec, epoch).await?;
-        let layer = self.layer(&rec, rec.generation, &mut down).await?;
+        let unfenced = self.fence_all(&rec, epoch).await?;
+        let mut down: Vec<DeviceId> = unfenced.iter().map(|(d, _)| *d).collect();
+        let layer = match self.layer(&rec, rec.generation, &mut down).await {
+            Ok(layer) => layer,
+            // A refusal says why the fences failed.
+            Err(BlockError::Io(why)) if !unfenced.is_empty() => {
+                let failures: Vec<String> = unfenced
+                    .iter()
+                    .map(|(d, e)| format!("device {}: {e}", d.0))
+                    .collect();
+                return Err(BlockError::Io(format!(
+                    "{why} (fences failed: {})",
+                    failures.join("; ")
+                )));
+            }
+            Err(e) => return Err(e),
+        };
         if !down.is_empty() {
             // Before anything is served: these devices may hold anything
             // older than this lease and take an older gateway's writes.

@@ -57,7 +57,14 @@ async fn a_volume_attaches_with_one_device_down_and_not_with_two() {
     gw.create(create("w")).await.unwrap();
 
     node.down.lock().unwrap().extend([DeviceId(0), DeviceId(1)]);
-    assert!(matches!(gw.open("w").await, Err(BlockError::Io(_))));
+    match gw.open("w").await {
+        // The refusal says why each fence failed.
+        Err(BlockError::Io(why)) => assert!(
+            why.contains("fences failed: device 0: ") && why.contains("device 1 is down"),
+            "{why}"
+        ),
+        other => panic!("attached with two of three devices down: {:?}", other.err()),
+    }
     assert_eq!(unfenced_recorded(&node).await, 0);
 
     node.down.lock().unwrap().remove(&DeviceId(1));
