@@ -54,21 +54,11 @@ fn main() -> Result<()> {
         "up" => up(&root, rest),
         "test" => test(&root, rest),
         "functests" => {
-            run(Command::new("cargo").current_dir(&root).args([
-                "build",
-                "--release",
-                "-p",
-                "cairn",
-            ]))?;
+            build_cairn(&root)?;
             functests::run_suite(&root)
         }
         "tempest" => {
-            run(Command::new("cargo").current_dir(&root).args([
-                "build",
-                "--release",
-                "-p",
-                "cairn",
-            ]))?;
+            build_cairn(&root)?;
             tempest::run_suite(&root)
         }
         "deps" => install_packages(&[BUILD_PACKAGES, TEST_PACKAGES].concat()),
@@ -88,9 +78,7 @@ fn workspace_root() -> PathBuf {
 /// `cargo xtask up`: prerequisites, release build, then `cairn up` in the foreground.
 fn up(root: &Path, args: &[String]) -> Result<()> {
     install_packages(BUILD_PACKAGES)?;
-    run(Command::new("cargo")
-        .current_dir(root)
-        .args(["build", "--release", "-p", "cairn"]))?;
+    build_cairn(root)?;
     let bin = root.join("target/release/cairn");
     let status = Command::new(bin)
         .current_dir(root)
@@ -111,9 +99,7 @@ fn test(root: &Path, args: &[String]) -> Result<()> {
     let skip_functests = args.iter().any(|a| a == "--no-functests");
     install_packages(&[BUILD_PACKAGES, TEST_PACKAGES].concat())?;
     let venv = python_venv(root, PY_PACKAGES)?;
-    run(Command::new("cargo")
-        .current_dir(root)
-        .args(["build", "--release", "-p", "cairn"]))?;
+    build_cairn(root)?;
     let path = format!(
         "{}:{}",
         venv.join("bin").display(),
@@ -132,6 +118,13 @@ fn test(root: &Path, args: &[String]) -> Result<()> {
         tempest?;
     }
     Ok(())
+}
+
+/// `cargo build --release -p cairn`: the binary every suite drives.
+fn build_cairn(root: &Path) -> Result<()> {
+    run(Command::new("cargo")
+        .current_dir(root)
+        .args(["build", "--release", "-p", "cairn"]))
 }
 
 /// Creates (once) a venv under `target/` with `packages` installed; returns its path.

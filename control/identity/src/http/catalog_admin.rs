@@ -11,7 +11,7 @@ use http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::request::{caller, parse_json, Query};
+use super::request::{authorize, parse_json, Query};
 use super::respond::{created, no_content, ok};
 use super::views::collection;
 use super::Svc;
@@ -24,18 +24,19 @@ use crate::Identity;
 /// The interfaces an endpoint may have.
 const INTERFACES: [&str; 3] = ["public", "internal", "admin"];
 
-async fn authorize(
-    svc: &Identity,
-    headers: &HeaderMap,
-    action: Action<'_>,
-) -> Result<(), IdentityError> {
-    caller(svc, headers).await?.authorize(action)
-}
-
 fn configured(kind: &str) -> IdentityError {
     IdentityError::Forbidden(format!(
         "This {kind} is part of Cairn's configured catalog and cannot be changed here."
     ))
+}
+
+/// 403 when `id` is one of the configured catalog's `entries` (services
+/// or endpoints, as JSON), which are read-only.
+fn refuse_configured(entries: &[Value], kind: &str, id: &str) -> Result<(), IdentityError> {
+    if has_id(entries, id) {
+        return Err(configured(kind));
+    }
+    Ok(())
 }
 
 // ---- regions ----
@@ -331,9 +332,7 @@ pub async fn update_service(
     body: Bytes,
 ) -> Result<Response, IdentityError> {
     authorize(&svc, &headers, Action::Administer).await?;
-    if has_id(&svc.catalog().services(""), &id) {
-        return Err(configured("service"));
-    }
+    refuse_configured(&svc.catalog().services(""), "service", &id)?;
     let ServiceBody { service: f } = parse_json(&body)?;
     let s = svc
         .store()
@@ -368,9 +367,7 @@ pub async fn delete_service(
     Path(id): Path<String>,
 ) -> Result<Response, IdentityError> {
     authorize(&svc, &headers, Action::Administer).await?;
-    if has_id(&svc.catalog().services(""), &id) {
-        return Err(configured("service"));
-    }
+    refuse_configured(&svc.catalog().services(""), "service", &id)?;
     let s = svc.store().must::<Service>(&id).await?;
     for e in svc.store().list::<Endpoint>().await? {
         if e.service_id == id {
@@ -540,9 +537,7 @@ pub async fn update_endpoint(
     body: Bytes,
 ) -> Result<Response, IdentityError> {
     authorize(&svc, &headers, Action::Administer).await?;
-    if has_id(&svc.catalog().endpoints(""), &id) {
-        return Err(configured("endpoint"));
-    }
+    refuse_configured(&svc.catalog().endpoints(""), "endpoint", &id)?;
     let EndpointBody { endpoint: f } = parse_json(&body)?;
     if let Some(i) = &f.interface {
         check_interface(i)?;
@@ -586,9 +581,7 @@ pub async fn delete_endpoint(
     Path(id): Path<String>,
 ) -> Result<Response, IdentityError> {
     authorize(&svc, &headers, Action::Administer).await?;
-    if has_id(&svc.catalog().endpoints(""), &id) {
-        return Err(configured("endpoint"));
-    }
+    refuse_configured(&svc.catalog().endpoints(""), "endpoint", &id)?;
     let e = svc.store().must::<Endpoint>(&id).await?;
     svc.store().delete(&e, Vec::new()).await?;
     Ok(no_content())

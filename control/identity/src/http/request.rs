@@ -7,7 +7,7 @@ use percent_encoding::percent_decode_str;
 use serde::de::DeserializeOwned;
 
 use crate::error::IdentityError;
-use crate::policy::Caller;
+use crate::policy::{Action, Caller};
 use crate::Identity;
 
 /// Query pairs kept at most, so a hostile query costs bounded work.
@@ -23,6 +23,15 @@ pub async fn caller(svc: &Identity, headers: &HeaderMap) -> Result<Caller, Ident
     let token = header(headers, "x-auth-token")
         .ok_or_else(|| IdentityError::unauthorized("no X-Auth-Token"))?;
     svc.validate(token).await
+}
+
+/// 401 without a valid caller, 403 unless the caller may do `action`.
+pub async fn authorize(
+    svc: &Identity,
+    headers: &HeaderMap,
+    action: Action<'_>,
+) -> Result<(), IdentityError> {
+    caller(svc, headers).await?.authorize(action)
 }
 
 /// The body as `T`; 400 with the parser's reason if it is not.

@@ -9,7 +9,7 @@ use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::request::{caller, parse_json};
+use super::request::{authorize, parse_json};
 use super::respond::{no_content, ok};
 use super::Svc;
 use crate::error::IdentityError;
@@ -48,14 +48,6 @@ pub fn tag_list(tags: Vec<String>) -> Result<Vec<String>, IdentityError> {
         )));
     }
     Ok(out)
-}
-
-async fn authorize(
-    svc: &crate::Identity,
-    headers: &HeaderMap,
-    action: Action<'_>,
-) -> Result<(), IdentityError> {
-    caller(svc, headers).await?.authorize(action)
 }
 
 pub async fn list(
