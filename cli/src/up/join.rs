@@ -21,7 +21,7 @@ use std::time::Duration;
 use anyhow::{bail, ensure, Context, Result};
 use async_trait::async_trait;
 use cairn_internode::pki::node_name;
-use cairn_internode::wire::{finish, recv_msg, send_msg};
+use cairn_internode::wire::{finish, recv_msg_within, send_msg};
 use cairn_internode::{Caller, ClusterCa, Service, Stream};
 use cairn_meta::MetaNode;
 use cairn_ring::RingBuilder;
@@ -34,6 +34,9 @@ use crate::join::token::TokenStore;
 
 /// How long a caller may take to send its request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest join request read: a token, an address, a public key and
+/// a few device names fit many times over.
+const REQUEST_BYTES_MAX: usize = 16 << 10;
 /// Devices a joining node may bring.
 const DEVICES_MAX: usize = 16;
 
@@ -213,8 +216,10 @@ impl Service for JoinService {
     }
 
     async fn serve(&self, caller: Caller, mut stream: Stream) {
-        let request =
-            tokio::time::timeout(REQUEST_TIMEOUT, recv_msg::<JoinRequest>(&mut stream.recv));
+        let request = tokio::time::timeout(
+            REQUEST_TIMEOUT,
+            recv_msg_within::<JoinRequest>(&mut stream.recv, REQUEST_BYTES_MAX),
+        );
         let answer: JoinAnswer = match request.await {
             Ok(Ok(req)) => {
                 let (id, internode) = (req.token_id.clone(), req.internode);

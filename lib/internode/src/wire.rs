@@ -31,10 +31,20 @@ pub async fn send_msg<T: Serialize>(send: &mut SendStream, msg: &T) -> Result<()
 
 /// Reads one message.
 pub async fn recv_msg<T: DeserializeOwned>(recv: &mut RecvStream) -> Result<T, TransportError> {
+    recv_msg_within(recv, MESSAGE_BYTES_MAX).await
+}
+
+/// Reads one message of at most `max` bytes: what a service open to
+/// callers without a certificate reads, so a stranger cannot make it
+/// allocate [`MESSAGE_BYTES_MAX`] per stream.
+pub async fn recv_msg_within<T: DeserializeOwned>(
+    recv: &mut RecvStream,
+    max: usize,
+) -> Result<T, TransportError> {
     let mut len = [0u8; 4];
     recv.read_exact(&mut len).await.map_err(read_error)?;
     let len = u32::from_be_bytes(len) as usize;
-    if len > MESSAGE_BYTES_MAX {
+    if len > max.min(MESSAGE_BYTES_MAX) {
         return Err(TransportError::TooLarge(len));
     }
     let mut buf = vec![0u8; len];

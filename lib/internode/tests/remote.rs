@@ -9,6 +9,7 @@ use cairn_base::{Timestamp, VolumeId};
 use cairn_internode::extent::ExtentService;
 use cairn_internode::object::ObjectService;
 use cairn_internode::pki::{member_dns_name, MEMBER_NAME};
+use cairn_internode::wire;
 use cairn_internode::{ClusterCa, Endpoint, Identity, Peer, RemoteNode, ServiceId, TransportError};
 use cairn_nodeapi::{
     ByteRange, DeviceId, Epoch, ExtentKey, ExtentNode, ExtentWrite, Frame, NodeError, ObjectKey,
@@ -327,4 +328,49 @@ async fn other_clusters_and_wrong_names_are_refused_at_the_handshake() {
     };
     let misdirected = RemoteNode::new(member(&id), peer);
     assert!(misdirected.head(DEV, key("/a/c/o")).await.is_err());
+}
+
+/// Answers whether the one message on its stream fitted in 1 KiB.
+struct SmallMessages;
+
+#[async_trait::async_trait]
+impl cairn_internode::Service for SmallMessages {
+    fn open_to_anonymous(&self) -> bool {
+        true
+    }
+
+    async fn serve(&self, _: cairn_internode::Caller, mut stream: cairn_internode::Stream) {
+        let got = wire::recv_msg_within::<Vec<u8>>(&mut stream.recv, 1024).await;
+        let answer = match got {
+            Ok(m) => format!("read {}", m.len()),
+            Err(TransportError::TooLarge(n)) => format!("too large: {n}"),
+            Err(e) => format!("error: {e}"),
+        };
+        wire::send_msg(&mut stream.send, &answer).await.unwrap();
+        wire::finish(&mut stream.send);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_open_to_strangers_reads_only_small_messages() {
+    // A stranger's announced length is refused before anything is
+    // allocated for it when it passes the service's own bound.
+    let server = Server::start().await;
+    server
+        .endpoint
+        .register(ServiceId::Join, Arc::new(SmallMessages));
+    let id = server.ca.issue("node-1").unwrap();
+    let fingerprint = hex::decode(id.ca_fingerprint().unwrap()).unwrap();
+    let joiner = Endpoint::joiner(fingerprint.try_into().unwrap()).unwrap();
+    let peer = Peer {
+        addr: server.peer().addr,
+        name: MEMBER_NAME.into(),
+    };
+    for (len, want) in [(100, "read 100"), (4096, "too large: 4098")] {
+        let mut s = joiner.open(&peer, ServiceId::Join).await.unwrap();
+        wire::send_msg(&mut s.send, &vec![7u8; len]).await.unwrap();
+        wire::finish(&mut s.send);
+        let answer: String = wire::recv_msg(&mut s.recv).await.unwrap();
+        assert_eq!(answer, want);
+    }
 }
