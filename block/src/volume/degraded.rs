@@ -14,14 +14,11 @@
 //! started: a replica that misses another write during the repair is
 //! marked again (a new revision), and that mark survives the repair.
 
-use super::marks::{meta_error, scan_volume, volume_prefix};
+use super::marks::{clear_record, meta_error, scan_volume, volume_prefix, MarkSet};
 use crate::device::BlockError;
 use cairn_base::VolumeId;
-use cairn_meta_api::records::{Check, RecordKey, Records, Txn, TxnOutcome};
+use cairn_meta_api::records::{RecordKey, Records, Txn, TxnOutcome};
 use cairn_nodeapi::DeviceId;
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::RwLock;
 
 /// The record table of degraded extent replicas, keyed
 /// `<volume hex>/<index, 16 hex>/<generation, 8 hex>/<device>`.
@@ -66,82 +63,45 @@ fn parse_key(rest: &str) -> Option<Mark> {
 /// each mark's record (0 while its commit is in flight).
 #[derive(Debug, Default)]
 pub struct Degraded {
-    marks: RwLock<BTreeMap<Mark, u64>>,
-    /// Whether `marks` may be non-empty: reads of a volume with no
-    /// degraded replica skip the lock.
-    any: AtomicBool,
+    marks: MarkSet<Mark>,
 }
 
 impl Degraded {
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<Mark, u64>> {
-        self.marks.read().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<Mark, u64>> {
-        self.marks.write().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// The devices among `devices` whose copy of extent `index` at
     /// `generation` is degraded.
     pub fn stale(&self, index: u64, generation: u32, devices: &[DeviceId]) -> Vec<DeviceId> {
-        if !self.any.load(Ordering::Acquire) {
-            return Vec::new();
-        }
-        let marks = self.read();
-        devices
-            .iter()
-            .copied()
-            .filter(|&device| {
-                marks.contains_key(&Mark {
-                    index,
-                    generation,
-                    device,
-                })
-            })
-            .collect()
+        self.marks.marked(devices, |device| Mark {
+            index,
+            generation,
+            device,
+        })
     }
 
     /// Whether `mark` is recorded durably (not just noted while its
     /// commit is in flight: a write that misses the same replica then must
     /// wait for a commit of its own before it is acknowledged).
     pub fn recorded(&self, mark: &Mark) -> bool {
-        self.any.load(Ordering::Acquire) && self.read().get(mark).is_some_and(|&r| r > 0)
+        self.marks.revision(mark).is_some_and(|r| r > 0)
     }
 
     /// Every mark with its record revision.
     pub fn marks(&self) -> Vec<(Mark, u64)> {
-        self.read().iter().map(|(m, r)| (*m, *r)).collect()
+        self.marks.marks()
     }
 
     pub fn len(&self) -> usize {
-        self.read().len()
+        self.marks.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// Notes `mark` at `revision` (keeping a newer one already noted).
-    fn note(&self, mark: Mark, revision: u64) {
-        let mut marks = self.write();
-        let r = marks.entry(mark).or_insert(revision);
-        *r = (*r).max(revision);
-        self.any.store(true, Ordering::Release);
-    }
-
-    /// Forgets `mark` if it is still at `revision`.
-    fn forget(&self, mark: Mark, revision: u64) {
-        let mut marks = self.write();
-        if marks.get(&mark) == Some(&revision) {
-            marks.remove(&mark);
-        }
-    }
-
     /// Loads the marks recorded for `volume`.
     pub async fn load(&self, records: &dyn Records, volume: VolumeId) -> Result<(), BlockError> {
         for (key, revision) in scan_volume(records, TABLE, volume).await? {
             match parse_key(&key) {
-                Some(m) => self.note(m, revision),
+                Some(m) => self.marks.note(m, revision),
                 None => tracing::warn!(key, "unreadable degraded-replica record"),
             }
         }
@@ -157,7 +117,7 @@ impl Degraded {
         new: &[Mark],
     ) -> Result<(), BlockError> {
         for &m in new {
-            self.note(m, 0);
+            self.marks.note(m, 0);
         }
         let txn = new.iter().fold(Txn::new(), |t, &m| {
             t.put(record_key(volume, m), b"degraded".to_vec())
@@ -165,7 +125,7 @@ impl Degraded {
         match records.commit(txn).await.map_err(meta_error)? {
             TxnOutcome::Committed(revisions) => {
                 for (&m, r) in new.iter().zip(revisions) {
-                    self.note(m, r);
+                    self.marks.note(m, r);
                 }
                 tracing::warn!(volume = %volume, marks = ?new, "extent replicas marked degraded");
                 Ok(())
@@ -185,17 +145,11 @@ impl Degraded {
         mark: Mark,
         revision: u64,
     ) -> Result<bool, BlockError> {
-        let key = record_key(volume, mark);
-        let txn = Txn::new()
-            .check(Check::at(key.clone(), revision))
-            .delete(key);
-        match records.commit(txn).await.map_err(meta_error)? {
-            TxnOutcome::Committed(_) => {
-                self.forget(mark, revision);
-                Ok(true)
-            }
-            TxnOutcome::Conflict { .. } => Ok(false),
+        let cleared = clear_record(records, record_key(volume, mark), revision).await?;
+        if cleared {
+            self.marks.forget(mark, revision);
         }
+        Ok(cleared)
     }
 }
 

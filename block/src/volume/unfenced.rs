@@ -16,14 +16,11 @@
 //! saw (an attach that could not fence the device again re-marks it, a
 //! new revision, and that mark survives the older repair).
 
-use super::marks::{meta_error, scan_volume, volume_prefix};
+use super::marks::{clear_record, meta_error, scan_volume, volume_prefix, MarkSet};
 use crate::device::BlockError;
 use cairn_base::VolumeId;
-use cairn_meta_api::records::{Check, RecordKey, Records, Txn, TxnOutcome};
+use cairn_meta_api::records::{RecordKey, Records, Txn, TxnOutcome};
 use cairn_nodeapi::{DeviceId, Epoch};
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::RwLock;
 
 /// The record table of unfenced devices, keyed `<volume hex>/<device>`;
 /// the value names the epoch of the attach that could not fence it.
@@ -37,58 +34,33 @@ fn record_key(volume: VolumeId, device: DeviceId) -> RecordKey {
 /// not repaired yet, with the revision of each one's record.
 #[derive(Debug, Default)]
 pub struct Unfenced {
-    devices: RwLock<BTreeMap<DeviceId, u64>>,
-    /// Whether `devices` may be non-empty: reads skip the lock otherwise.
-    any: AtomicBool,
+    devices: MarkSet<DeviceId>,
 }
 
 impl Unfenced {
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<DeviceId, u64>> {
-        self.devices.read().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<DeviceId, u64>> {
-        self.devices.write().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// The devices among `devices` that are marked.
     pub fn among(&self, devices: &[DeviceId]) -> Vec<DeviceId> {
-        if !self.any.load(Ordering::Acquire) {
-            return Vec::new();
-        }
-        let marked = self.read();
-        devices
-            .iter()
-            .copied()
-            .filter(|d| marked.contains_key(d))
-            .collect()
+        self.devices.marked(devices, |d| d)
     }
 
     /// Every marked device with its record revision.
     pub fn marks(&self) -> Vec<(DeviceId, u64)> {
-        self.read().iter().map(|(d, r)| (*d, *r)).collect()
+        self.devices.marks()
     }
 
     pub fn len(&self) -> usize {
-        self.read().len()
+        self.devices.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    fn note(&self, device: DeviceId, revision: u64) {
-        let mut marked = self.write();
-        let r = marked.entry(device).or_insert(revision);
-        *r = (*r).max(revision);
-        self.any.store(true, Ordering::Release);
-    }
-
     /// Loads the marks recorded for `volume`.
     pub async fn load(&self, records: &dyn Records, volume: VolumeId) -> Result<(), BlockError> {
         for (key, revision) in scan_volume(records, TABLE, volume).await? {
             match key.parse() {
-                Ok(d) => self.note(DeviceId(d), revision),
+                Ok(d) => self.devices.note(DeviceId(d), revision),
                 Err(_) => tracing::warn!(key, "unreadable unfenced-device record"),
             }
         }
@@ -112,7 +84,7 @@ impl Unfenced {
         match records.commit(txn).await.map_err(meta_error)? {
             TxnOutcome::Committed(revisions) => {
                 for (&d, r) in devices.iter().zip(revisions) {
-                    self.note(d, r);
+                    self.devices.note(d, r);
                 }
                 tracing::warn!(volume = %volume, epoch = epoch.0, ?devices,
                     "volume attached without fencing these devices; they are not read until repaired");
@@ -133,19 +105,10 @@ impl Unfenced {
         device: DeviceId,
         revision: u64,
     ) -> Result<bool, BlockError> {
-        let key = record_key(volume, device);
-        let txn = Txn::new()
-            .check(Check::at(key.clone(), revision))
-            .delete(key);
-        match records.commit(txn).await.map_err(meta_error)? {
-            TxnOutcome::Committed(_) => {
-                let mut marked = self.write();
-                if marked.get(&device) == Some(&revision) {
-                    marked.remove(&device);
-                }
-                Ok(true)
-            }
-            TxnOutcome::Conflict { .. } => Ok(false),
+        let cleared = clear_record(records, record_key(volume, device), revision).await?;
+        if cleared {
+            self.devices.forget(device, revision);
         }
+        Ok(cleared)
     }
 }
