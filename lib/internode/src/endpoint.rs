@@ -304,7 +304,8 @@ impl Endpoint {
 }
 
 /// A QUIC endpoint on a UDP socket bound to `addr`, serving with `server`
-/// if given.
+/// if given; it accepts datagrams up to [`tls::UDP_PAYLOAD_MAX`], so peers
+/// may discover their way up to that size.
 fn bound(
     addr: SocketAddr,
     server: Option<quinn::ServerConfig>,
@@ -313,8 +314,12 @@ fn bound(
         addr: addr.to_string(),
         reason: e.to_string(),
     };
+    let mut config = quinn::EndpointConfig::default();
+    config
+        .max_udp_payload_size(tls::UDP_PAYLOAD_MAX)
+        .expect("UDP_PAYLOAD_MAX is within QUIC's bounds");
     quinn::Endpoint::new(
-        quinn::EndpointConfig::default(),
+        config,
         server,
         udp_socket(addr).map_err(bind)?,
         Arc::new(quinn::TokioRuntime),

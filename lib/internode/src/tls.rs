@@ -32,8 +32,15 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Keep-alives keep an idle but healthy connection open.
 const KEEP_ALIVE: Duration = Duration::from_millis(500);
 
+/// The ring provider with one cipher suite: TLS_AES_128_GCM_SHA256, the
+/// suite every TLS 1.3 and QUIC stack must have, and the cheapest on
+/// AES-NI (10 rounds a block against AES-256's 14). Every replica byte
+/// that crosses the network is sealed once and opened once (decision 0020).
 fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    Arc::new(CryptoProvider {
+        cipher_suites: vec![rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256],
+        ..rustls::crypto::ring::default_provider()
+    })
 }
 
 fn tls(e: impl std::fmt::Display) -> TransportError {
@@ -61,8 +68,18 @@ fn chain(id: &Identity) -> Result<Vec<CertificateDer<'static>>, TransportError> 
     Ok(vec![cert_der(&id.cert_pem)?, cert_der(&id.ca_pem)?])
 }
 
+/// The largest UDP payload a connection discovers its way up to (it starts
+/// at 1,200 bytes and probes; a path that drops the probes keeps the
+/// largest size that got through, 1,452 on a plain Ethernet LAN). Bigger
+/// packets cut QUIC's per-packet work (sealing, framing, acknowledging):
+/// a 3-node PUT load on one machine moved 30-40 % more bytes at this size
+/// than at 1,452 (decision 0020). It is not larger because quinn hands the
+/// kernel up to 10 packets per `sendmsg` (UDP GSO), which refuses more than
+/// 64 KiB in one call; quinn then turns GSO off for the socket.
+pub(crate) const UDP_PAYLOAD_MAX: u16 = 6_500;
+
 /// Flow-control windows sized for 1 MiB frames in flight on many streams,
-/// idle timeout and keep-alive.
+/// packet sizes up to [`UDP_PAYLOAD_MAX`], idle timeout and keep-alive.
 fn transport() -> Arc<quinn::TransportConfig> {
     let mut t = quinn::TransportConfig::default();
     t.max_concurrent_bidi_streams(4096u32.into())
@@ -71,6 +88,9 @@ fn transport() -> Arc<quinn::TransportConfig> {
         .receive_window((64u32 << 20).into())
         .send_window(64 << 20)
         .keep_alive_interval(Some(KEEP_ALIVE));
+    let mut mtu = quinn::MtuDiscoveryConfig::default();
+    mtu.upper_bound(UDP_PAYLOAD_MAX);
+    t.mtu_discovery_config(Some(mtu));
     t.max_idle_timeout(Some(
         IDLE_TIMEOUT
             .try_into()

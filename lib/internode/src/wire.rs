@@ -57,8 +57,9 @@ pub async fn send_bytes(send: &mut SendStream, data: Bytes) -> Result<(), Transp
     send.write_chunk(data).await.map_err(write_error)
 }
 
-/// Reads `len` raw bytes. The stream's own buffer is handed over when it
-/// holds them all (the usual case for a frame), so nothing is copied.
+/// Reads `len` raw bytes. When one received chunk holds them all, the
+/// stream's own buffer is handed over and nothing is copied; a longer run
+/// (an object frame spans many packets) is gathered into one buffer.
 pub async fn recv_bytes(recv: &mut RecvStream, len: usize) -> Result<Bytes, TransportError> {
     if len > DATA_BYTES_MAX {
         return Err(TransportError::TooLarge(len));
@@ -70,8 +71,12 @@ pub async fn recv_bytes(recv: &mut RecvStream, len: usize) -> Result<Bytes, Tran
             .await
             .map_err(|e| read_error(ReadExactError::ReadError(e)))?
             .ok_or_else(|| read_error(ReadExactError::FinishedEarly(gathered.len())))?;
-        if gathered.is_empty() && chunk.bytes.len() == len {
-            return Ok(chunk.bytes);
+        if gathered.is_empty() {
+            if chunk.bytes.len() == len {
+                return Ok(chunk.bytes);
+            }
+            // Sized once: growing it chunk by chunk would copy it again.
+            gathered.reserve(len);
         }
         gathered.extend_from_slice(&chunk.bytes);
     }
