@@ -255,44 +255,16 @@ impl Endpoint {
             .entry(peer.clone())
             .or_default()
             .clone();
-        let mut slot = state.lock().await;
-        if let Some(conn) = slot.conn.as_ref() {
-            if conn.close_reason().is_none() {
-                return Ok(conn.clone());
-            }
-        }
-        if slot.down {
-            if !slot.probing {
-                slot.probing = true;
-                let (quic, peer, state) = (self.quic.clone(), peer.clone(), state.clone());
-                tokio::spawn(async move {
-                    let conn = connect(&quic, &peer).await.ok();
-                    let mut state = state.lock().await;
-                    state.probing = false;
-                    if let Some(conn) = conn {
-                        tracing::info!(peer = %peer.addr, "internode peer reachable again");
-                        state.conn = Some(conn);
-                        state.down = false;
-                    }
-                });
-            }
-            return Err(connect_failed(
-                peer,
-                "down (it did not answer the last attempt)",
-            ));
-        }
-        match connect(&self.quic, peer).await {
-            Ok(conn) => {
-                slot.conn = Some(conn.clone());
-                Ok(conn)
-            }
-            Err(e) => {
-                tracing::warn!(peer = %peer.addr, error = %e, "internode peer down");
-                slot.conn = None;
-                slot.down = true;
-                Err(e)
-            }
-        }
+        // The attempt runs in a task of its own. Callers give up early (a
+        // Raft heartbeat waits 100 ms, a PUT's last replica 500 ms); had
+        // the attempt run in the caller, each would cancel it before its
+        // 1 s timeout, so a dead peer was never marked down and every call
+        // to it waited out its caller's timeout instead of failing at once
+        // (13 s after a kill -9 under a PUT load).
+        let (quic, attempt_peer) = (self.quic.clone(), peer.clone());
+        tokio::spawn(async move { connect_slot(&quic, &attempt_peer, &state).await })
+            .await
+            .map_err(|e| connect_failed(peer, e))?
     }
 
     /// Closes every connection and stops accepting; waits briefly for
@@ -341,6 +313,54 @@ fn udp_socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
     socket.set_send_buffer_size(SOCKET_BUFFER_BYTES)?;
     socket.bind(&addr.into())?;
     Ok(socket.into())
+}
+
+/// The live connection in `state`, or one attempt at making it: at once
+/// an error while the peer is down (starting a background probe if none
+/// runs), else a connection attempt whose failure marks the peer down.
+async fn connect_slot(
+    quic: &quinn::Endpoint,
+    peer: &Peer,
+    state: &Slot,
+) -> Result<quinn::Connection, TransportError> {
+    let mut slot = state.lock().await;
+    if let Some(conn) = slot.conn.as_ref() {
+        if conn.close_reason().is_none() {
+            return Ok(conn.clone());
+        }
+    }
+    if slot.down {
+        if !slot.probing {
+            slot.probing = true;
+            let (quic, peer, state) = (quic.clone(), peer.clone(), state.clone());
+            tokio::spawn(async move {
+                let conn = connect(&quic, &peer).await.ok();
+                let mut state = state.lock().await;
+                state.probing = false;
+                if let Some(conn) = conn {
+                    tracing::info!(peer = %peer.addr, "internode peer reachable again");
+                    state.conn = Some(conn);
+                    state.down = false;
+                }
+            });
+        }
+        return Err(connect_failed(
+            peer,
+            "down (it did not answer the last attempt)",
+        ));
+    }
+    match connect(quic, peer).await {
+        Ok(conn) => {
+            slot.conn = Some(conn.clone());
+            Ok(conn)
+        }
+        Err(e) => {
+            tracing::warn!(peer = %peer.addr, error = %e, "internode peer down");
+            slot.conn = None;
+            slot.down = true;
+            Err(e)
+        }
+    }
 }
 
 /// One connection attempt, within [`CONNECT_TIMEOUT`].
