@@ -374,3 +374,31 @@ async fn a_service_open_to_strangers_reads_only_small_messages() {
         assert_eq!(answer, want);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_peer_is_marked_down_though_every_caller_gives_up_early() {
+    // A UDP socket that reads nothing stands for a node killed with -9.
+    // Callers that wait only 100 ms (as Raft heartbeats do) must not cancel
+    // the 1 s connection attempt: once it ran out, calls fail at once.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let ca = ClusterCa::generate().unwrap();
+    let endpoint = member(&ca.issue("node-2").unwrap());
+    let peer = Peer {
+        addr: silent.local_addr().unwrap(),
+        name: member_dns_name("node-1"),
+    };
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_millis(1500) {
+        let call = endpoint.open(&peer, ServiceId::Object);
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(100), call).await;
+    }
+    let call = endpoint.open(&peer, ServiceId::Object);
+    match tokio::time::timeout(std::time::Duration::from_millis(100), call).await {
+        Ok(Err(TransportError::Connect { reason, .. })) => {
+            assert!(reason.contains("down"), "{reason}")
+        }
+        Ok(Err(e)) => panic!("expected the peer down, got {e}"),
+        Ok(Ok(_)) => panic!("a silent peer answered"),
+        Err(_) => panic!("the call waited: the peer was never marked down"),
+    }
+}
