@@ -388,7 +388,7 @@ async fn a_silent_peer_is_marked_down_though_every_caller_gives_up_early() {
         name: member_dns_name("node-1"),
     };
     let started = std::time::Instant::now();
-    while started.elapsed() < std::time::Duration::from_millis(1500) {
+    while started.elapsed() < std::time::Duration::from_millis(2500) {
         let call = endpoint.open(&peer, ServiceId::Object);
         let _ = tokio::time::timeout(std::time::Duration::from_millis(100), call).await;
     }
