@@ -109,6 +109,16 @@ struct PeerState {
     probing: bool,
 }
 
+impl PeerState {
+    /// The cached connection, if it is still open.
+    fn live(&self) -> Option<quinn::Connection> {
+        self.conn
+            .as_ref()
+            .filter(|c| c.close_reason().is_none())
+            .cloned()
+    }
+}
+
 type Slot = Arc<tokio::sync::Mutex<PeerState>>;
 
 /// A process's QUIC endpoint.
@@ -255,6 +265,9 @@ impl Endpoint {
             .entry(peer.clone())
             .or_default()
             .clone();
+        if let Some(conn) = state.lock().await.live() {
+            return Ok(conn);
+        }
         // The attempt runs in a task of its own. Callers give up early (a
         // Raft heartbeat waits 100 ms, a PUT's last replica 500 ms); had
         // the attempt run in the caller, each would cancel it before its
@@ -324,10 +337,9 @@ async fn connect_slot(
     state: &Slot,
 ) -> Result<quinn::Connection, TransportError> {
     let mut slot = state.lock().await;
-    if let Some(conn) = slot.conn.as_ref() {
-        if conn.close_reason().is_none() {
-            return Ok(conn.clone());
-        }
+    // Another caller's attempt may have finished while this one waited.
+    if let Some(conn) = slot.live() {
+        return Ok(conn);
     }
     if slot.down {
         if !slot.probing {
