@@ -59,6 +59,19 @@ impl Server {
         }
     }
 
+    /// A client without a certificate that trusts this cluster's CA (a
+    /// joining node), and the server as it reaches it.
+    fn joiner(&self) -> (Arc<Endpoint>, Peer) {
+        let id = self.ca.issue("node-1").unwrap();
+        let fingerprint = hex::decode(id.ca_fingerprint().unwrap()).unwrap();
+        let joiner = Endpoint::joiner(fingerprint.try_into().unwrap()).unwrap();
+        let peer = Peer {
+            addr: self.peer().addr,
+            name: MEMBER_NAME.into(),
+        };
+        (joiner, peer)
+    }
+
     /// A client holding a certificate from this cluster's CA.
     fn member_client(&self) -> RemoteNode {
         let id = self.ca.issue("node-2").unwrap();
@@ -269,13 +282,7 @@ async fn a_caller_without_a_cluster_certificate_reads_and_writes_nothing() {
     // but every storage request of its is refused.
     let server = Server::start().await;
     put(&*server.node, "/a/c/secret", b"secret").await.unwrap();
-    let id = server.ca.issue("node-1").unwrap();
-    let fingerprint = hex::decode(id.ca_fingerprint().unwrap()).unwrap();
-    let joiner = Endpoint::joiner(fingerprint.try_into().unwrap()).unwrap();
-    let peer = Peer {
-        addr: server.peer().addr,
-        name: MEMBER_NAME.into(),
-    };
+    let (joiner, peer) = server.joiner();
     let anonymous = RemoteNode::new(joiner.clone(), peer.clone());
 
     let read = get(&anonymous, "/a/c/secret", None).await;
@@ -359,13 +366,7 @@ async fn a_service_open_to_strangers_reads_only_small_messages() {
     server
         .endpoint
         .register(ServiceId::Join, Arc::new(SmallMessages));
-    let id = server.ca.issue("node-1").unwrap();
-    let fingerprint = hex::decode(id.ca_fingerprint().unwrap()).unwrap();
-    let joiner = Endpoint::joiner(fingerprint.try_into().unwrap()).unwrap();
-    let peer = Peer {
-        addr: server.peer().addr,
-        name: MEMBER_NAME.into(),
-    };
+    let (joiner, peer) = server.joiner();
     for (len, want) in [(100, "read 100"), (4096, "too large: 4098")] {
         let mut s = joiner.open(&peer, ServiceId::Join).await.unwrap();
         wire::send_msg(&mut s.send, &vec![7u8; len]).await.unwrap();
