@@ -15,13 +15,14 @@ use crate::device::Device;
 use crate::digest::ChunkHasher;
 use crate::error::io_to_node;
 use crate::writer::{Body, WriteOp};
-use cairn_diskio::{DiskFile, DiskIo, OpenMode};
+use cairn_diskio::{AlignedBuf, DiskFile, DiskIo, OpenMode};
 use cairn_nodeapi::{NodeError, ObjectKey, ObjectMeta, PutAck, PutChunk};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use tokio::sync::mpsc;
 
-/// Bytes gathered before one write to a blob file.
+/// Bytes gathered before one write to a blob file (a multiple of
+/// `cairn_diskio::DIRECT_ALIGN`).
 pub(crate) const BLOB_WRITE_BYTES_MAX: usize = 1 << 20;
 
 pub(crate) async fn put<D: DiskIo>(
@@ -140,13 +141,16 @@ async fn receive<D: DiskIo>(
     }
 }
 
-/// A blob file being written.
+/// A blob file being written, bypassing the page cache where the filesystem
+/// allows (decision 0021): its bytes are gathered into whole aligned blocks,
+/// and the padding of the last block is cut off at `finish`.
 struct BlobWriter {
     id: u64,
     path: PathBuf,
     file: DiskFile,
+    /// Bytes of the body on the file (always a whole number of blocks).
     pos: u64,
-    pending: Vec<u8>,
+    pending: AlignedBuf,
 }
 
 impl BlobWriter {
@@ -155,7 +159,7 @@ impl BlobWriter {
         let path = dev.blob_path(id);
         let file = dev
             .io
-            .open(&path, OpenMode::CreateNew)
+            .open(&path, OpenMode::CreateNewDirect)
             .await
             .map_err(|e| io_to_node("blob create", &e))?;
         Ok(BlobWriter {
@@ -163,14 +167,21 @@ impl BlobWriter {
             path,
             file,
             pos: 0,
-            pending: Vec::with_capacity(BLOB_WRITE_BYTES_MAX),
+            pending: AlignedBuf::with_capacity(BLOB_WRITE_BYTES_MAX),
         })
     }
 
-    async fn write<D: DiskIo>(&mut self, dev: &Device<D>, data: &[u8]) -> Result<(), NodeError> {
-        self.pending.extend_from_slice(data);
-        if self.pending.len() >= BLOB_WRITE_BYTES_MAX {
-            self.flush(dev).await?;
+    async fn write<D: DiskIo>(
+        &mut self,
+        dev: &Device<D>,
+        mut data: &[u8],
+    ) -> Result<(), NodeError> {
+        while !data.is_empty() {
+            let n = self.pending.fill_from(data);
+            data = &data[n..];
+            if self.pending.is_full() {
+                self.flush(dev).await?;
+            }
         }
         Ok(())
     }
@@ -193,12 +204,15 @@ impl BlobWriter {
         let buf = std::mem::take(&mut self.pending);
         let mut buf = dev
             .io
-            .write_at(file, self.pos, buf)
+            .write_aligned_at(file, self.pos, buf)
             .await
             .map_err(|e| io_to_node("blob write", &e))?;
-        // Overlap the disk's work with the rest of the upload; advice only.
-        if let Err(e) = dev.io.start_writeback(file, self.pos, len).await {
-            tracing::debug!(error = %e, "sync_file_range of a blob failed");
+        // A buffered file (no O_DIRECT here): overlap the disk's work with
+        // the rest of the upload. Advice only.
+        if !file.is_direct() {
+            if let Err(e) = dev.io.start_writeback(file, self.pos, len).await {
+                tracing::debug!(error = %e, "sync_file_range of a blob failed");
+            }
         }
         self.pos += len;
         buf.clear();
@@ -208,7 +222,15 @@ impl BlobWriter {
 
     /// Steps 2 and 3: the blob's bytes and its directory entry are durable.
     async fn finish<D: DiskIo>(&mut self, dev: &Device<D>) -> Result<(), NodeError> {
+        let body_len = self.pos + self.pending.len() as u64;
+        let padded = self.pending.pad_to_block() > 0;
         self.flush(dev).await?;
+        if padded {
+            dev.io
+                .set_len(&self.file, body_len)
+                .await
+                .map_err(|e| io_to_node("blob trim", &e))?;
+        }
         let file = &self.file;
         if let Err(e) = dev.io.sync_data(file).await {
             dev.poison(format!(
@@ -221,10 +243,12 @@ impl BlobWriter {
             dev.poison(format!("fsync of blobs directory failed: {e}"));
             return Err(NodeError::DeviceUnavailable(e.to_string()));
         }
-        // The bytes are durable; their clean pages can go. Advice only: a
-        // failure costs memory, not data.
-        if let Err(e) = dev.io.drop_cache(file).await {
-            tracing::debug!(error = %e, "posix_fadvise(DONTNEED) of a blob failed");
+        // A buffered file's bytes are durable; their clean pages can go.
+        // Advice only: a failure costs memory, not data.
+        if !file.is_direct() {
+            if let Err(e) = dev.io.drop_cache(file).await {
+                tracing::debug!(error = %e, "posix_fadvise(DONTNEED) of a blob failed");
+            }
         }
         Ok(())
     }

@@ -48,6 +48,14 @@ async fn roundtrip<D: DiskIo>(io: Arc<D>) {
     assert_eq!(get(&node, "/a/c/small", None).await.unwrap(), small);
     assert_eq!(get(&node, "/a/c/large", None).await.unwrap(), large);
     assert_eq!(get(&node, "/a/c/empty", None).await.unwrap(), empty);
+    // The blob was written in whole aligned blocks, the last one padded, and
+    // then cut back: the file holds exactly the body.
+    let blobs = files(&dir.path().join("dev1/blobs"));
+    assert_eq!(blobs.len(), 1);
+    assert_eq!(
+        std::fs::metadata(&blobs[0]).unwrap().len(),
+        large.len() as u64
+    );
     let m = node.head(DEV, key("/a/c/small")).await.unwrap();
     assert_eq!(m, meta("/a/c/small", 10, 4096));
 

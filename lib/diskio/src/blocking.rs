@@ -21,7 +21,11 @@ where
 }
 
 pub(crate) fn open(path: &Path, mode: OpenMode) -> io::Result<DiskFile> {
-    mode.std_options().open(path).map(DiskFile::from_std)
+    let file = DiskFile::from_std(mode.std_options().open(path)?);
+    if mode == OpenMode::CreateNewDirect {
+        return Ok(file.try_direct());
+    }
+    Ok(file)
 }
 
 pub(crate) fn open_dir(path: &Path) -> io::Result<DiskFile> {

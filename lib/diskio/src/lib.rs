@@ -22,6 +22,7 @@
 //! This is the only crate of the workspace that may use `unsafe`; every
 //! block carries a `// SAFETY:` comment.
 
+mod aligned;
 mod blocking;
 mod file;
 mod std_io;
@@ -30,6 +31,7 @@ mod uring;
 #[cfg(test)]
 mod suite;
 
+pub use aligned::{AlignedBuf, DIRECT_ALIGN};
 pub use file::{DiskFile, OpenMode};
 pub use std_io::StdDiskIo;
 pub use uring::{UringDiskIo, URING_ENTRIES, URING_IN_FLIGHT_MAX, URING_REQUESTS_MAX};
@@ -56,6 +58,18 @@ pub trait DiskIo: Send + Sync + 'static {
         offset: u64,
         buf: Vec<u8>,
     ) -> impl Future<Output = io::Result<Vec<u8>>> + Send;
+
+    /// Writes all of `buf` at `offset`, as `write_at`, from a buffer that a
+    /// direct file accepts: on a file opened with `OpenMode::CreateNewDirect`,
+    /// `offset` must be a multiple of [`DIRECT_ALIGN`], and so must the
+    /// buffer's length unless the file turned out buffered
+    /// ([`DiskFile::is_direct`]).
+    fn write_aligned_at(
+        &self,
+        file: &DiskFile,
+        offset: u64,
+        buf: AlignedBuf,
+    ) -> impl Future<Output = io::Result<AlignedBuf>> + Send;
 
     /// Reads up to `len` bytes at `offset`; fewer only at end of file.
     fn read_at(

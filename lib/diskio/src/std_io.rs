@@ -1,6 +1,6 @@
 //! `StdDiskIo`: `pread`/`pwrite`/`fsync` on tokio's blocking pool.
 
-use crate::{blocking, DiskFile, DiskIo, OpenMode};
+use crate::{blocking, AlignedBuf, DiskFile, DiskIo, OpenMode};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
@@ -26,6 +26,20 @@ impl DiskIo for StdDiskIo {
         let file = file.clone();
         blocking::run(move || {
             file.as_std().write_all_at(&buf, offset)?;
+            Ok(buf)
+        })
+        .await
+    }
+
+    async fn write_aligned_at(
+        &self,
+        file: &DiskFile,
+        offset: u64,
+        buf: AlignedBuf,
+    ) -> io::Result<AlignedBuf> {
+        let file = file.clone();
+        blocking::run(move || {
+            file.as_std().write_all_at(buf.as_slice(), offset)?;
             Ok(buf)
         })
         .await

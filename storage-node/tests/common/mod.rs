@@ -22,7 +22,7 @@ macro_rules! both {
 
 use bytes::Bytes;
 use cairn_base::Timestamp;
-use cairn_diskio::{DiskFile, DiskIo, OpenMode};
+use cairn_diskio::{AlignedBuf, DiskFile, DiskIo, OpenMode};
 use cairn_nodeapi::{
     ByteRange, DeviceId, Frame, NodeError, ObjectKey, ObjectMeta, ObjectNode, PutAck, PutChunk,
     BODY_CHANNEL_FRAMES_MAX,
@@ -95,7 +95,7 @@ impl<D: DiskIo> Faulty<D> {
         self.crashed.store(true, Ordering::SeqCst);
         let undo = std::mem::take(&mut *guard);
         for u in undo.into_iter().rev() {
-            let f = u.file.as_std();
+            let f = buffered(&u.file);
             f.write_all_at(&u.pre, u.offset).unwrap();
             if f.metadata().unwrap().len() > u.size {
                 f.set_len(u.size).unwrap();
@@ -107,7 +107,11 @@ impl<D: DiskIo> Faulty<D> {
         if !self.power_loss.load(Ordering::SeqCst) {
             return Ok(());
         }
-        let pre = self.inner.read_at(file, offset, len).await?;
+        let pre = if file.is_direct() {
+            read_up_to(&buffered(file), offset, len)?
+        } else {
+            self.inner.read_at(file, offset, len).await?
+        };
         let size = self.inner.size(file).await?;
         let seq = self.undo_seq.fetch_add(1, Ordering::SeqCst);
         let ino = ino(file);
@@ -160,6 +164,16 @@ impl<D: DiskIo> DiskIo for Faulty<D> {
         self.space_tick()?;
         self.record_undo(file, offset, buf.len()).await?;
         self.inner.write_at(file, offset, buf).await
+    }
+    async fn write_aligned_at(
+        &self,
+        file: &DiskFile,
+        offset: u64,
+        buf: AlignedBuf,
+    ) -> io::Result<AlignedBuf> {
+        self.space_tick()?;
+        self.record_undo(file, offset, buf.len()).await?;
+        self.inner.write_aligned_at(file, offset, buf).await
     }
     async fn read_at(&self, file: &DiskFile, offset: u64, len: usize) -> io::Result<Vec<u8>> {
         self.tick()?;
@@ -230,6 +244,32 @@ struct Undo {
     offset: u64,
     pre: Vec<u8>,
     size: u64,
+}
+
+/// A buffered handle on `file`'s file: a direct descriptor takes only
+/// aligned buffers, so pre-images are read and restored through this one.
+fn buffered(file: &DiskFile) -> std::fs::File {
+    use std::os::fd::AsRawFd;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(format!("/proc/self/fd/{}", file.as_std().as_raw_fd()))
+        .expect("reopen through /proc/self/fd")
+}
+
+/// Up to `len` bytes at `offset`; fewer at end of file.
+fn read_up_to(f: &std::fs::File, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0; len];
+    let mut filled = 0;
+    while filled < len {
+        match f.read_at(&mut buf[filled..], offset + filled as u64)? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    buf.truncate(filled);
+    Ok(buf)
 }
 
 fn ino(file: &DiskFile) -> u64 {

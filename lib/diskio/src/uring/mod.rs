@@ -9,8 +9,8 @@
 mod driver;
 mod op;
 
-use crate::{blocking, DiskFile, DiskIo, OpenMode};
-use op::{Done, Op, Request};
+use crate::{blocking, AlignedBuf, DiskFile, DiskIo, OpenMode};
+use op::{Done, Op, Request, WriteBuf};
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
@@ -83,16 +83,34 @@ impl DiskIo for UringDiskIo {
     }
 
     async fn write_at(&self, file: &DiskFile, offset: u64, buf: Vec<u8>) -> io::Result<Vec<u8>> {
-        match self.submit(Op::write(file.clone(), offset, buf)).await? {
-            Done::Buf(b) => Ok(b),
-            Done::Unit => Err(unexpected()),
+        match self
+            .submit(Op::write(file.clone(), offset, WriteBuf::Heap(buf)))
+            .await?
+        {
+            Done::Written(WriteBuf::Heap(b)) => Ok(b),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn write_aligned_at(
+        &self,
+        file: &DiskFile,
+        offset: u64,
+        buf: AlignedBuf,
+    ) -> io::Result<AlignedBuf> {
+        match self
+            .submit(Op::write(file.clone(), offset, WriteBuf::Aligned(buf)))
+            .await?
+        {
+            Done::Written(WriteBuf::Aligned(b)) => Ok(b),
+            _ => Err(unexpected()),
         }
     }
 
     async fn read_at(&self, file: &DiskFile, offset: u64, len: usize) -> io::Result<Vec<u8>> {
         match self.submit(Op::read(file.clone(), offset, len)).await? {
-            Done::Buf(b) => Ok(b),
-            Done::Unit => Err(unexpected()),
+            Done::Read(b) => Ok(b),
+            _ => Err(unexpected()),
         }
     }
 

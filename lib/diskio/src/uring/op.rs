@@ -4,15 +4,31 @@
 //! An `Op` owns everything the kernel may touch (its buffer, a clone of the
 //! file) for as long as it is in flight.
 
-use crate::DiskFile;
+use crate::{AlignedBuf, DiskFile};
 use io_uring::{opcode, squeue, types};
 use std::io;
 use tokio::sync::oneshot;
 
 /// What a finished operation hands back.
 pub(crate) enum Done {
-    Buf(Vec<u8>),
+    Read(Vec<u8>),
+    Written(WriteBuf),
     Unit,
+}
+
+/// The buffer of a write: a plain one, or one aligned for `O_DIRECT`.
+pub(crate) enum WriteBuf {
+    Heap(Vec<u8>),
+    Aligned(AlignedBuf),
+}
+
+impl WriteBuf {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            WriteBuf::Heap(v) => v,
+            WriteBuf::Aligned(a) => a.as_slice(),
+        }
+    }
 }
 
 /// A caller's request to the ring thread.
@@ -33,7 +49,7 @@ pub(crate) enum Op {
     Write {
         file: DiskFile,
         offset: u64,
-        buf: Vec<u8>,
+        buf: WriteBuf,
         written: usize,
     },
     Fsync {
@@ -69,7 +85,7 @@ impl Op {
         }
     }
 
-    pub fn write(file: DiskFile, offset: u64, buf: Vec<u8>) -> Op {
+    pub fn write(file: DiskFile, offset: u64, buf: WriteBuf) -> Op {
         Op::Write {
             file,
             offset,
@@ -82,7 +98,7 @@ impl Op {
     pub fn is_trivially_done(&self) -> bool {
         match self {
             Op::Read { want, .. } => *want == 0,
-            Op::Write { buf, .. } => buf.is_empty(),
+            Op::Write { buf, .. } => buf.as_slice().is_empty(),
             _ => false,
         }
     }
@@ -90,7 +106,8 @@ impl Op {
     /// Finishes an operation that needs no kernel work.
     pub fn into_done(self) -> Done {
         match self {
-            Op::Read { buf, .. } | Op::Write { buf, .. } => Done::Buf(buf),
+            Op::Read { buf, .. } => Done::Read(buf),
+            Op::Write { buf, .. } => Done::Written(buf),
             _ => Done::Unit,
         }
     }
@@ -121,9 +138,11 @@ impl Op {
                 buf,
                 written,
             } => {
+                let buf = buf.as_slice();
                 let len = (buf.len() - *written).min(SQE_BYTES_MAX) as u32;
                 // SAFETY: `written < buf.len()`, so the pointer stays inside the
-                // initialised buffer, which this Op owns until completion.
+                // initialised buffer, which this Op owns until completion (an
+                // `AlignedBuf`'s heap allocation, like a Vec's, never moves).
                 let ptr = unsafe { buf.as_ptr().add(*written) };
                 opcode::Write::new(types::Fd(file.raw_fd()), ptr, len)
                     .offset(*offset + *written as u64)
@@ -173,7 +192,7 @@ impl Op {
                 // <= capacity`, so those bytes are initialised.
                 unsafe { buf.set_len(buf.len() + n) };
                 if n == 0 || buf.len() == *want {
-                    Next::Finish(Ok(Done::Buf(std::mem::take(buf))))
+                    Next::Finish(Ok(Done::Read(std::mem::take(buf))))
                 } else {
                     Next::Resubmit
                 }
@@ -186,8 +205,9 @@ impl Op {
                     )));
                 }
                 *written += n;
-                if *written >= buf.len() {
-                    Next::Finish(Ok(Done::Buf(std::mem::take(buf))))
+                if *written >= buf.as_slice().len() {
+                    let buf = std::mem::replace(buf, WriteBuf::Heap(Vec::new()));
+                    Next::Finish(Ok(Done::Written(buf)))
                 } else {
                     Next::Resubmit
                 }
