@@ -100,6 +100,12 @@ impl AlignedBuf {
     }
 }
 
+impl AsRef<[u8]> for AlignedBuf {
+    fn as_ref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
 impl Default for AlignedBuf {
     fn default() -> Self {
         AlignedBuf {

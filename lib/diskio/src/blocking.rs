@@ -22,10 +22,10 @@ where
 
 pub(crate) fn open(path: &Path, mode: OpenMode) -> io::Result<DiskFile> {
     let file = DiskFile::from_std(mode.std_options().open(path)?);
-    if mode == OpenMode::CreateNewDirect {
-        return Ok(file.try_direct());
-    }
-    Ok(file)
+    Ok(match mode {
+        OpenMode::CreateNewDirect => file.try_direct(),
+        _ => file,
+    })
 }
 
 pub(crate) fn open_dir(path: &Path) -> io::Result<DiskFile> {

@@ -23,12 +23,7 @@ impl DiskIo for StdDiskIo {
     }
 
     async fn write_at(&self, file: &DiskFile, offset: u64, buf: Vec<u8>) -> io::Result<Vec<u8>> {
-        let file = file.clone();
-        blocking::run(move || {
-            file.as_std().write_all_at(&buf, offset)?;
-            Ok(buf)
-        })
-        .await
+        write_all_at(file, offset, buf).await
     }
 
     async fn write_aligned_at(
@@ -37,12 +32,7 @@ impl DiskIo for StdDiskIo {
         offset: u64,
         buf: AlignedBuf,
     ) -> io::Result<AlignedBuf> {
-        let file = file.clone();
-        blocking::run(move || {
-            file.as_std().write_all_at(buf.as_slice(), offset)?;
-            Ok(buf)
-        })
-        .await
+        write_all_at(file, offset, buf).await
     }
 
     async fn read_at(&self, file: &DiskFile, offset: u64, len: usize) -> io::Result<Vec<u8>> {
@@ -74,6 +64,19 @@ impl DiskIo for StdDiskIo {
         let file = file.clone();
         blocking::run(move || blocking::punch_hole(&file, offset, len)).await
     }
+}
+
+/// `pwrite` of all of `buf` on the blocking pool; the buffer comes back.
+async fn write_all_at<B>(file: &DiskFile, offset: u64, buf: B) -> io::Result<B>
+where
+    B: AsRef<[u8]> + Send + 'static,
+{
+    let file = file.clone();
+    blocking::run(move || {
+        file.as_std().write_all_at(buf.as_ref(), offset)?;
+        Ok(buf)
+    })
+    .await
 }
 
 /// `pread` until `len` bytes or end of file, retrying on `EINTR`.
