@@ -103,15 +103,20 @@ impl<D: DiskIo> Faulty<D> {
         }
     }
 
+    /// What every write goes through first: the crash and ENOSPC checks,
+    /// then the pre-image a power cut would restore.
+    async fn before_write(&self, file: &DiskFile, offset: u64, len: usize) -> io::Result<()> {
+        self.space_tick()?;
+        self.record_undo(file, offset, len).await
+    }
+
     async fn record_undo(&self, file: &DiskFile, offset: u64, len: usize) -> io::Result<()> {
         if !self.power_loss.load(Ordering::SeqCst) {
             return Ok(());
         }
-        let pre = if file.is_direct() {
-            read_up_to(&buffered(file), offset, len)?
-        } else {
-            self.inner.read_at(file, offset, len).await?
-        };
+        // Through a buffered handle: a direct descriptor refuses the
+        // unaligned reads a pre-image takes.
+        let pre = read_up_to(&buffered(file), offset, len)?;
         let size = self.inner.size(file).await?;
         let seq = self.undo_seq.fetch_add(1, Ordering::SeqCst);
         let ino = ino(file);
@@ -161,8 +166,7 @@ impl<D: DiskIo> DiskIo for Faulty<D> {
         self.inner.open(path, mode).await
     }
     async fn write_at(&self, file: &DiskFile, offset: u64, buf: Vec<u8>) -> io::Result<Vec<u8>> {
-        self.space_tick()?;
-        self.record_undo(file, offset, buf.len()).await?;
+        self.before_write(file, offset, buf.len()).await?;
         self.inner.write_at(file, offset, buf).await
     }
     async fn write_aligned_at(
@@ -171,8 +175,7 @@ impl<D: DiskIo> DiskIo for Faulty<D> {
         offset: u64,
         buf: AlignedBuf,
     ) -> io::Result<AlignedBuf> {
-        self.space_tick()?;
-        self.record_undo(file, offset, buf.len()).await?;
+        self.before_write(file, offset, buf.len()).await?;
         self.inner.write_aligned_at(file, offset, buf).await
     }
     async fn read_at(&self, file: &DiskFile, offset: u64, len: usize) -> io::Result<Vec<u8>> {
@@ -247,7 +250,7 @@ struct Undo {
 }
 
 /// A buffered handle on `file`'s file: a direct descriptor takes only
-/// aligned buffers, so pre-images are read and restored through this one.
+/// aligned buffers, so pre-images are read and restored through one of these.
 fn buffered(file: &DiskFile) -> std::fs::File {
     use std::os::fd::AsRawFd;
     std::fs::OpenOptions::new()
