@@ -77,7 +77,7 @@ pub(crate) struct Device<D: DiskIo> {
     pub free_bytes: AtomicU64,
     /// Held by a compaction pass: one at a time per device.
     pub compaction: tokio::sync::Mutex<()>,
-    /// Partition digests for replication, dropped by the writer on change.
+    /// Partition digests for replication, kept up to date by the writer.
     pub digests: DigestCache,
     /// The writer task, awaited at shutdown so the index is closed after it.
     pub writer_task: Mutex<Option<tokio::task::JoinHandle<()>>>,

@@ -1,25 +1,28 @@
-//! `DigestCache`: one device's partition digests, kept until a write changes
-//! the partition (Swift's `hashes.pkl`), so a replication pass over a quiet
-//! partition costs no index scan.
+//! `DigestCache`: one device's partition digests as running sums (Swift's
+//! `hashes.pkl`, kept exact instead of invalidated): a partition is scanned
+//! once, then every committed change adds and removes entry versions from
+//! its sums, so a replication pass costs no index scan however busy the
+//! partition is (decision 0022).
 //!
-//! A digest computed while a write commits must not be kept: a lookup that
-//! misses leaves a `Computing` marker with a fresh token, the writer's
-//! invalidation (after its index write) removes the marker, and the scan's
-//! result is stored only if its marker is still there. So a stored digest
-//! was computed entirely after the last invalidation of its partition.
-//! In memory only: after a restart every digest is computed again.
+//! A digest scanned while a write commits must not be kept, since the scan
+//! may or may not have seen the write: a lookup that misses leaves a
+//! `Computing` marker with a fresh token, a change committed meanwhile
+//! removes the marker, and the scan's result is stored only if its marker is
+//! still there. So a stored sum covers exactly the changes committed after
+//! its scan. In memory only: after a restart every digest is scanned again.
 
-use cairn_nodeapi::PartitionDigest;
+use crate::entry::Entry;
+use cairn_nodeapi::{ObjectKey, PartitionDigest, PartitionDigestBuilder};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 /// Partitions whose slots (digests or markers) one device keeps at most; past
-/// it an arbitrary slot is evicted (a 256-bucket digest is about 10 KiB).
+/// it an arbitrary slot is evicted (the sums of 256 buckets take about 15 KiB).
 pub(crate) const DIGEST_CACHE_PARTITIONS_MAX: usize = 4096;
 
 enum Slot {
     Computing(u64),
-    Ready(PartitionDigest),
+    Ready(PartitionDigestBuilder),
 }
 
 #[derive(Default)]
@@ -59,8 +62,8 @@ impl DigestCache {
 
     pub fn lookup(&self, partition: u32) -> Lookup {
         let mut st = self.state();
-        if let Some(Slot::Ready(d)) = st.slots.get(&partition) {
-            return Lookup::Hit(d.clone());
+        if let Some(Slot::Ready(sums)) = st.slots.get(&partition) {
+            return Lookup::Hit(sums.digest());
         }
         st.next_token += 1;
         let token = st.next_token;
@@ -71,47 +74,119 @@ impl DigestCache {
         Lookup::Miss(token)
     }
 
-    /// Keeps `digest` unless the partition was written (or another lookup
-    /// started) since the lookup that handed out `token`.
-    pub fn fill(&self, partition: u32, token: u64, digest: PartitionDigest) {
+    /// Keeps the scanned `sums` unless the partition was written (or another
+    /// lookup started) since the lookup that handed out `token`.
+    pub fn fill(&self, partition: u32, token: u64, sums: PartitionDigestBuilder) {
         let mut st = self.state();
         if matches!(st.slots.get(&partition), Some(Slot::Computing(t)) if *t == token) {
-            st.slots.insert(partition, Slot::Ready(digest));
+            st.slots.insert(partition, Slot::Ready(sums));
         }
     }
 
-    /// Forgets the partition's digest; called after every committed change to it.
-    pub fn invalidate(&self, partition: u32) {
-        self.state().slots.remove(&partition);
+    /// Applies one committed change of `key`'s entry, `old` to `new` (either
+    /// absent); called after every index write, in commit order.
+    pub fn changed(&self, key: &ObjectKey, old: Option<&Entry>, new: Option<&Entry>) {
+        let version = |e: &Entry| (e.meta.data_ts, e.meta.meta_ts, e.tombstone);
+        if old.map(version) == new.map(version) {
+            return;
+        }
+        let mut st = self.state();
+        let Some(Slot::Ready(sums)) = st.slots.get_mut(&key.partition) else {
+            // A scan in progress may have missed the change: discard it.
+            st.slots.remove(&key.partition);
+            return;
+        };
+        let removed =
+            old.is_none_or(|o| sums.remove(&key.hash, o.meta.data_ts, o.meta.meta_ts, o.tombstone));
+        if !removed {
+            // The sums never held the old entry: they are wrong, so rescan.
+            st.slots.remove(&key.partition);
+            return;
+        }
+        if let Some(n) = new {
+            sums.add(&key.hash, n.meta.data_ts, n.meta.meta_ts, n.tombstone);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cairn_base::Timestamp;
 
-    fn digest(b: u8) -> PartitionDigest {
-        let mut d = PartitionDigest::default();
-        d.buckets.insert(b, [b; 32]);
-        d
+    fn key(b: u8) -> ObjectKey {
+        ObjectKey {
+            partition: 7,
+            hash: [b; 16],
+        }
+    }
+
+    fn entry(ts: u64) -> Entry {
+        Entry::tombstone("/a/c/o", Timestamp::from_ticks(ts))
+    }
+
+    /// What a scan of `entries` would find.
+    fn scanned(entries: &[(ObjectKey, Entry)]) -> PartitionDigestBuilder {
+        let mut b = PartitionDigestBuilder::new();
+        for (k, e) in entries {
+            b.add(&k.hash, e.meta.data_ts, e.meta.meta_ts, e.tombstone);
+        }
+        b
+    }
+
+    fn hit(c: &DigestCache) -> PartitionDigest {
+        match c.lookup(7) {
+            Lookup::Hit(d) => d,
+            Lookup::Miss(_) => panic!("digest not kept"),
+        }
+    }
+
+    #[test]
+    fn changes_keep_the_digest_equal_to_a_fresh_scan() {
+        // After a scan, each committed change (new entry, overwrite, removal)
+        // leaves the digest a scan of the result would give, with no rescan.
+        let c = DigestCache::default();
+        let Lookup::Miss(t) = c.lookup(7) else {
+            panic!("empty cache hit")
+        };
+        c.fill(7, t, scanned(&[(key(1), entry(10))]));
+        c.changed(&key(2), None, Some(&entry(20)));
+        c.changed(&key(1), Some(&entry(10)), Some(&entry(30)));
+        assert_eq!(
+            hit(&c),
+            scanned(&[(key(1), entry(30)), (key(2), entry(20))]).digest()
+        );
+        c.changed(&key(1), Some(&entry(30)), None);
+        assert_eq!(hit(&c), scanned(&[(key(2), entry(20))]).digest());
     }
 
     #[test]
     fn a_write_during_the_scan_discards_its_result() {
-        // A digest computed across an invalidation is not kept; one computed
-        // after it is, until the next invalidation.
+        // A digest scanned across a change is not kept; one scanned after it
+        // is.
         let c = DigestCache::default();
         let Lookup::Miss(t1) = c.lookup(7) else {
             panic!("empty cache hit")
         };
-        c.invalidate(7);
-        c.fill(7, t1, digest(1));
+        c.changed(&key(1), None, Some(&entry(10)));
+        c.fill(7, t1, scanned(&[]));
         let Lookup::Miss(t2) = c.lookup(7) else {
             panic!("stale digest kept")
         };
-        c.fill(7, t2, digest(2));
-        assert!(matches!(c.lookup(7), Lookup::Hit(d) if d == digest(2)));
-        c.invalidate(7);
+        c.fill(7, t2, scanned(&[(key(1), entry(10))]));
+        assert_eq!(hit(&c), scanned(&[(key(1), entry(10))]).digest());
+    }
+
+    #[test]
+    fn a_change_the_sums_cannot_hold_forces_a_rescan() {
+        // Removing an entry from an empty bucket means the sums were wrong:
+        // they are dropped rather than served.
+        let c = DigestCache::default();
+        let Lookup::Miss(t) = c.lookup(7) else {
+            panic!("empty cache hit")
+        };
+        c.fill(7, t, scanned(&[]));
+        c.changed(&key(1), Some(&entry(10)), None);
         assert!(matches!(c.lookup(7), Lookup::Miss(_)));
     }
 
@@ -121,7 +196,7 @@ mod tests {
         let c = DigestCache::default();
         for p in 0..(DIGEST_CACHE_PARTITIONS_MAX as u32 + 10) {
             if let Lookup::Miss(t) = c.lookup(p) {
-                c.fill(p, t, digest(p as u8));
+                c.fill(p, t, scanned(&[(key(p as u8), entry(1))]));
             }
         }
         assert_eq!(c.state().slots.len(), DIGEST_CACHE_PARTITIONS_MAX);

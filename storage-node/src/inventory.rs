@@ -38,16 +38,17 @@ pub(crate) async fn partition_digest<D: DiskIo>(
         Lookup::Miss(token) => token,
     };
     let index = dev.index.clone();
-    let digest = blocking(move || {
-        let mut b = PartitionDigestBuilder::new();
+    let sums = blocking(move || {
+        let mut sums = PartitionDigestBuilder::new();
         index.visit(Scope::Partition(partition), None, |key, e| {
-            b.add(&key.hash, e.meta.data_ts, e.meta.meta_ts, e.tombstone);
+            sums.add(&key.hash, e.meta.data_ts, e.meta.meta_ts, e.tombstone);
             true
         })?;
-        Ok(b.finish())
+        Ok(sums)
     })
     .await?;
-    dev.digests.fill(partition, token, digest.clone());
+    let digest = sums.digest();
+    dev.digests.fill(partition, token, sums);
     Ok(digest)
 }
 

@@ -14,8 +14,8 @@
 //! 4. ONE synced rocksdb `WriteBatch` with every index change of the batch;
 //! 5. only now ack every request, then delete blob files the batch superseded.
 //!
-//! After step 4 the cached digests of the partitions whose versions changed
-//! are dropped (see `digest_cache`).
+//! After step 4 every change is applied to the cached partition digests (see
+//! `digest_cache`).
 //!
 //! A crash before 4 leaves record bytes the index does not reference; they are
 //! cut off at the next open. Because one task owns all changes, timestamp
@@ -217,11 +217,8 @@ async fn commit<D: DiskIo>(dev: &Device<D>, st: &mut WriterState, batch: Vec<Wri
     if let Some((id, _)) = st.active {
         dev.active_segment.store(id, Ordering::Release);
     }
-    for (p, _) in &plans {
-        // A relocation moves bytes without changing a version.
-        if !p.noop && !matches!(p.outcome, Outcome::Relocated(_)) {
-            dev.digests.invalidate(p.key.partition);
-        }
+    for (p, _) in plans.iter().filter(|(p, _)| !p.noop) {
+        dev.digests.changed(&p.key, p.old.as_ref(), p.new.as_ref());
     }
     // 5. Durable: account, ack, and drop superseded blobs.
     let doomed = account(dev, &plans);

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 both!(
     digest_follows_every_version_change,
+    kept_digest_equals_a_fresh_scan,
     list_bucket_and_partitions,
     drop_entries_leaves_what_was_written_since,
     reclaim_drops_only_old_tombstones,
@@ -97,6 +98,70 @@ async fn digest_follows_every_version_change<D2: DiskIo>(io: Arc<D2>) {
     }
     let other = node.partition_digest(D[0], PART + 1).await.unwrap();
     assert!(other.buckets.is_empty());
+}
+
+async fn kept_digest_equals_a_fresh_scan<D2: DiskIo>(io: Arc<D2>) {
+    // D1's digest is computed once and then kept up to date through new
+    // objects, overwrites (inline and blob), a POST, deletes, a drop, a
+    // quarantine and a reclaim; D2 sees the same changes before its first
+    // digest, a fresh scan. They agree.
+    let dir = tempfile::tempdir().unwrap();
+    let node = open(io, cfg_devices(dir.path(), &D[..2])).await;
+    for d in &D[..2] {
+        base(&node, *d).await;
+    }
+    let kept = node.partition_digest(D[0], PART).await.unwrap();
+    assert_eq!(kept, node.partition_digest(D[0], PART).await.unwrap());
+    let big = pkey(3, 5);
+    let big_body = body(5, CHUNK_BYTES as usize + 10);
+    for d in &D[..2] {
+        for (k, t, b) in [
+            (pkey(9, 1), 20, &b"new"[..]),
+            (pkey(3, 1), 20, b"quarantine-me"),
+            (pkey(3, 9), 30, b"new"),
+        ] {
+            put_to(&node, *d, k, meta(&name(&k), t, b.len() as u64), b)
+                .await
+                .unwrap();
+        }
+        put_to(
+            &node,
+            *d,
+            big,
+            meta(&name(&big), 20, big_body.len() as u64),
+            &big_body,
+        )
+        .await
+        .unwrap();
+        node.post(*d, pkey(3, 2), post(25)).await.unwrap();
+        let gone = pkey(200, 1);
+        node.delete(*d, gone, &name(&gone), ts(25)).await.unwrap();
+        node.delete(*d, big, &name(&big), ts(26)).await.unwrap();
+        let dropped = node.list_bucket(*d, PART, 9).await.unwrap();
+        assert_eq!(node.drop_entries(*d, PART, dropped).await.unwrap(), 1);
+        assert_eq!(node.reclaim_tombstones(*d, ts(26)).await.unwrap(), 1);
+    }
+    let bad = pkey(3, 1);
+    let seg = files(&dir.path().join("dev1/segments")).remove(0);
+    flip(&seg, find(&seg, b"quarantine-me").unwrap());
+    assert!(get_from(&node, D[0], bad, None).await.is_err());
+    assert_eq!(node.device_stats()[0].quarantined_count, 1);
+    let quarantined = EntryVersion {
+        key: bad,
+        name: name(&bad),
+        data_ts: ts(20),
+        meta_ts: ts(20),
+        tombstone: false,
+    };
+    assert_eq!(
+        node.drop_entries(D[1], PART, vec![quarantined])
+            .await
+            .unwrap(),
+        1
+    );
+    let after = node.partition_digest(D[0], PART).await.unwrap();
+    assert_ne!(after, kept);
+    assert_eq!(after, node.partition_digest(D[1], PART).await.unwrap());
 }
 
 async fn list_bucket_and_partitions<D2: DiskIo>(io: Arc<D2>) {

@@ -18,6 +18,7 @@ use cairn_storage_node::replicator::{Replicator, ReplicatorConfig, RECLAIM_AGE_S
 use cairn_storage_node::{StorageNode, CHUNK_BYTES};
 use common::*;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -29,6 +30,7 @@ both!(
     handoff_kept_while_a_primary_is_down,
     audited_corruption_is_repaired,
     old_tombstones_are_reclaimed,
+    reclaim_scans_at_most_24_times_per_age,
     a_full_primary_gets_a_stand_in,
 );
 
@@ -38,6 +40,22 @@ struct FixedClock;
 impl Clock for FixedClock {
     fn now(&self) -> Timestamp {
         Timestamp::from_secs(1_700_001_000)
+    }
+}
+
+/// A clock a test moves: `FixedClock`'s time plus the seconds it was advanced.
+#[derive(Default)]
+struct StepClock(AtomicU64);
+
+impl StepClock {
+    fn advance(&self, secs: u64) {
+        self.0.fetch_add(secs, Ordering::Relaxed);
+    }
+}
+
+impl Clock for StepClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_secs(FixedClock.now().secs() + self.0.load(Ordering::Relaxed))
     }
 }
 
@@ -216,7 +234,7 @@ impl<D: DiskIo> Cluster<D> {
 
     /// A replicator over every device; the nodes serving `down` do not answer.
     fn replicator(&self, down: &[DeviceId], reclaim_age_secs: u64) -> Arc<Replicator> {
-        self.replicator_with(down, &[], reclaim_age_secs)
+        self.replicator_with(down, &[], reclaim_age_secs, Arc::new(FixedClock))
     }
 
     /// `replicator`, with the nodes serving `full` refusing every PUT.
@@ -225,6 +243,7 @@ impl<D: DiskIo> Cluster<D> {
         down: &[DeviceId],
         full: &[DeviceId],
         reclaim_age_secs: u64,
+        clock: Arc<dyn Clock>,
     ) -> Arc<Replicator> {
         let mut nodes: HashMap<NodeId, Arc<dyn ObjectNode>> = HashMap::new();
         for d in self.ring.devices() {
@@ -243,7 +262,7 @@ impl<D: DiskIo> Cluster<D> {
             ring: Arc::new(move || ring.clone()),
             local: self.node.clone(),
             nodes: Arc::new(nodes.into_iter().collect()),
-            clock: Arc::new(FixedClock),
+            clock,
             reclaim_age_secs,
         })
     }
@@ -471,6 +490,30 @@ async fn old_tombstones_are_reclaimed<D: DiskIo>(io: Arc<D>) {
     }
 }
 
+async fn reclaim_scans_at_most_24_times_per_age<D: DiskIo>(io: Arc<D>) {
+    // With a reclaim age of 480 s, the first pass reclaims, and the next
+    // reclaim waits until 20 s (1/24 of the age) have passed: a tombstone
+    // that became reclaimable meanwhile stays until then.
+    let c = Cluster::new(io).await;
+    let clock = Arc::new(StepClock::default());
+    let r = c.replicator_with(&[], &[], 480, clock.clone());
+    let first = c.place("gone-first");
+    let later = c.place("gone-later");
+    c.delete(&first, &first.primaries, ts(10)).await;
+    assert_eq!(r.run_pass().await.tombstones_reclaimed, 3);
+    c.delete(&later, &later.primaries, ts(10)).await;
+    clock.advance(19);
+    assert_eq!(r.run_pass().await.tombstones_reclaimed, 0);
+    for d in &later.primaries {
+        assert_eq!(c.head(&later, *d).await, tombstone(ts(10)));
+    }
+    clock.advance(1);
+    assert_eq!(r.run_pass().await.tombstones_reclaimed, 3);
+    for d in &later.primaries {
+        assert_eq!(c.head(&later, *d).await, NO_TOMBSTONE);
+    }
+}
+
 async fn a_full_primary_gets_a_stand_in<D: DiskIo>(io: Arc<D>) {
     // A primary that missed an object and is full refuses the push; the
     // object goes to the partition's handoff instead, so it keeps three
@@ -482,7 +525,7 @@ async fn a_full_primary_gets_a_stand_in<D: DiskIo>(io: Arc<D>) {
     c.put(&o, &o.primaries[..2], 10, b"three copies, please")
         .await;
     let pass = c
-        .replicator_with(&[], &[full], RECLAIM_AGE_SECS_DEFAULT)
+        .replicator_with(&[], &[full], RECLAIM_AGE_SECS_DEFAULT, Arc::new(FixedClock))
         .run_pass()
         .await;
     assert!(pass.errors >= 1, "{pass:?}");

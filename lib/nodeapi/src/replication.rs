@@ -53,14 +53,42 @@ pub fn bucket_of(key: &ObjectKey) -> u8 {
     key.hash[0]
 }
 
-/// Builds a [`PartitionDigest`] from a partition's entries fed in key order:
-/// per bucket, blake3 over `hash ++ data_ts ++ meta_ts ++ tombstone` of each
-/// entry (timestamps as big-endian ticks, the flag as one byte).
-#[derive(Default)]
+/// A partition's digest as a running sum: per suffix bucket, the XOR of
+/// every entry's [`entry_digest`] and the number of entries. Order does not
+/// matter, and an entry is taken out as cheaply as it was put in, so a node
+/// can keep a partition's digest up to date on every write instead of
+/// rescanning the partition (decision 0022).
+///
+/// XOR sums can cancel only if entries' digests do; a client cannot pick
+/// entries that way, since keys are hashes of names under the cluster's
+/// secret prefix and suffix, and two distinct sets of a bucket's entries
+/// collide with the odds of a 256-bit hash collision.
+#[derive(Debug, Clone, Default)]
 pub struct PartitionDigestBuilder {
-    current: Option<(u8, blake3::Hasher)>,
-    last_hash: Option<[u8; 16]>,
-    done: PartitionDigest,
+    buckets: BTreeMap<u8, BucketSum>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct BucketSum {
+    entries: u64,
+    xor: [u8; 32],
+}
+
+/// The digest one entry contributes to its bucket: blake3 over
+/// `hash ++ data_ts ++ meta_ts ++ tombstone` (timestamps as big-endian
+/// ticks, the flag as one byte).
+fn entry_digest(
+    hash: &[u8; 16],
+    data_ts: Timestamp,
+    meta_ts: Timestamp,
+    tombstone: bool,
+) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    h.update(hash);
+    h.update(&data_ts.ticks().to_be_bytes());
+    h.update(&meta_ts.ticks().to_be_bytes());
+    h.update(&[u8::from(tombstone)]);
+    *h.finalize().as_bytes()
 }
 
 impl PartitionDigestBuilder {
@@ -68,8 +96,7 @@ impl PartitionDigestBuilder {
         Self::default()
     }
 
-    /// Adds the next entry. Panics if entries do not come in strictly
-    /// increasing hash order (two devices would then disagree on equal content).
+    /// Adds an entry.
     pub fn add(
         &mut self,
         hash: &[u8; 16],
@@ -77,39 +104,54 @@ impl PartitionDigestBuilder {
         meta_ts: Timestamp,
         tombstone: bool,
     ) {
-        assert!(
-            self.last_hash.is_none_or(|h| h < *hash),
-            "partition digest entries out of key order"
-        );
-        self.last_hash = Some(*hash);
-        let bucket = hash[0];
-        if self.current.as_ref().is_none_or(|(b, _)| *b != bucket) {
-            self.seal();
-            self.current = Some((bucket, blake3::Hasher::new()));
-        }
-        if let Some((_, h)) = &mut self.current {
-            h.update(hash);
-            h.update(&data_ts.ticks().to_be_bytes());
-            h.update(&meta_ts.ticks().to_be_bytes());
-            h.update(&[u8::from(tombstone)]);
-        }
+        let d = entry_digest(hash, data_ts, meta_ts, tombstone);
+        let sum = self.buckets.entry(hash[0]).or_insert(BucketSum {
+            entries: 0,
+            xor: [0; 32],
+        });
+        sum.entries += 1;
+        xor_into(&mut sum.xor, &d);
     }
 
-    /// Adds an [`EntryVersion`] (same order rule as [`Self::add`]).
+    /// Takes out an entry that was added. Returns `false`, changing nothing,
+    /// if its bucket holds no entry (so it cannot have been added).
+    #[must_use]
+    pub fn remove(
+        &mut self,
+        hash: &[u8; 16],
+        data_ts: Timestamp,
+        meta_ts: Timestamp,
+        tombstone: bool,
+    ) -> bool {
+        let Some(sum) = self.buckets.get_mut(&hash[0]) else {
+            return false;
+        };
+        xor_into(
+            &mut sum.xor,
+            &entry_digest(hash, data_ts, meta_ts, tombstone),
+        );
+        sum.entries -= 1;
+        if sum.entries == 0 {
+            self.buckets.remove(&hash[0]);
+        }
+        true
+    }
+
+    /// Adds an [`EntryVersion`].
     pub fn add_version(&mut self, v: &EntryVersion) {
         self.add(&v.key.hash, v.data_ts, v.meta_ts, v.tombstone);
     }
 
-    pub fn finish(mut self) -> PartitionDigest {
-        self.seal();
-        self.done
-    }
-
-    fn seal(&mut self) {
-        if let Some((b, h)) = self.current.take() {
-            self.done.buckets.insert(b, *h.finalize().as_bytes());
+    /// The digest of the entries held now.
+    pub fn digest(&self) -> PartitionDigest {
+        PartitionDigest {
+            buckets: self.buckets.iter().map(|(b, s)| (*b, s.xor)).collect(),
         }
     }
+}
+
+fn xor_into(acc: &mut [u8; 32], d: &[u8; 32]) {
+    acc.iter_mut().zip(d).for_each(|(a, b)| *a ^= b);
 }
 
 #[cfg(test)]
@@ -134,7 +176,7 @@ mod tests {
         for e in entries {
             b.add_version(e);
         }
-        b.finish()
+        b.digest()
     }
 
     #[test]
@@ -166,9 +208,29 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "out of key order")]
-    fn out_of_order_entries_are_refused() {
-        // Feeding entries out of key order is a programming error, caught.
-        digest(&[v(2, 0, 1, 1, false), v(1, 0, 1, 1, false)]);
+    fn order_does_not_matter_and_removal_undoes_addition() {
+        // Any order gives the same digest; removing an entry gives the
+        // digest of the rest; an emptied bucket disappears; removing from
+        // an empty bucket is refused.
+        let all = vec![
+            v(1, 1, 10, 10, false),
+            v(1, 2, 10, 12, false),
+            v(9, 0, 5, 5, true),
+        ];
+        let mut reversed = all.clone();
+        reversed.reverse();
+        assert_eq!(digest(&all), digest(&reversed));
+        let mut b = PartitionDigestBuilder::new();
+        all.iter().for_each(|e| b.add_version(e));
+        let gone = &all[1];
+        assert!(b.remove(&gone.key.hash, gone.data_ts, gone.meta_ts, gone.tombstone));
+        assert_eq!(b.digest(), digest(&[all[0].clone(), all[2].clone()]));
+        let last = &all[2];
+        assert!(b.remove(&last.key.hash, last.data_ts, last.meta_ts, last.tombstone));
+        assert_eq!(
+            b.digest().buckets.keys().copied().collect::<Vec<_>>(),
+            vec![1]
+        );
+        assert!(!b.remove(&last.key.hash, last.data_ts, last.meta_ts, last.tombstone));
     }
 }

@@ -11,7 +11,9 @@
 //! at a time): compare digests with the other primaries and push what they
 //! lack (push only: each primary's own pass pushes the other way); a handoff
 //! pushes to every primary and then drops what they all have (`partition`).
-//! Then each local device drops its tombstones older than the reclaim age.
+//! Then each local device drops its tombstones older than the reclaim age:
+//! a scan of its whole index, so it runs on the first pass and then at most
+//! [`RECLAIMS_PER_AGE`] times per reclaim age, not every pass.
 //! Memory per partition in flight: one bucket's listing and two bounded
 //! frame channels.
 
@@ -38,6 +40,11 @@ pub const PARTITIONS_IN_FLIGHT_MAX: usize = 4;
 
 /// Swift's default `reclaim_age`: one week.
 pub const RECLAIM_AGE_SECS_DEFAULT: u64 = 604_800;
+
+/// Tombstone reclaims per reclaim age, at most: a tombstone outlives the
+/// age by at most 1/24 of it (7 hours of a week), and a busy device's index
+/// is not rescanned on every pass.
+pub const RECLAIMS_PER_AGE: u64 = 24;
 
 /// Yields the ring in force; asked once per partition, so a new ring takes
 /// effect within a pass.
@@ -78,6 +85,8 @@ pub struct Replicator {
     counters: Counters,
     /// What the last completed pass did (`None` before the first).
     last_pass: std::sync::Mutex<Option<ReplicatorStats>>,
+    /// When the last tombstone reclaim started (`None` before the first).
+    last_reclaim: std::sync::Mutex<Option<Timestamp>>,
     /// Held by a pass: one at a time.
     one_pass: tokio::sync::Mutex<()>,
 }
@@ -99,6 +108,7 @@ impl Replicator {
             reclaim_age_secs,
             counters: Counters::default(),
             last_pass: std::sync::Mutex::new(None),
+            last_reclaim: std::sync::Mutex::new(None),
             one_pass: tokio::sync::Mutex::new(()),
         })
     }
@@ -126,10 +136,12 @@ impl Replicator {
         let horizon = now.secs().saturating_sub(self.reclaim_age_secs);
         let reclaim_before = Timestamp::from_secs(horizon);
         self.sync_partitions(reclaim_before).await;
-        for device in self.local.local_devices() {
-            match self.local.reclaim_tombstones(device, reclaim_before).await {
-                Ok(n) => add(&self.counters.tombstones_reclaimed, n),
-                Err(e) => self.failed("tombstone reclaim", &e),
+        if self.reclaim_due(now) {
+            for device in self.local.local_devices() {
+                match self.local.reclaim_tombstones(device, reclaim_before).await {
+                    Ok(n) => add(&self.counters.tombstones_reclaimed, n),
+                    Err(e) => self.failed("tombstone reclaim", &e),
+                }
             }
         }
         self.counters.pass_done(started.elapsed(), self.clock.now());
@@ -160,6 +172,17 @@ impl Replicator {
                 }
             }
         })
+    }
+
+    /// Whether this pass reclaims tombstones (and if so, notes that it does).
+    fn reclaim_due(&self, now: Timestamp) -> bool {
+        let spacing = self.reclaim_age_secs / RECLAIMS_PER_AGE;
+        let mut last = self.last_reclaim.lock().unwrap_or_else(|p| p.into_inner());
+        let due = last.is_none_or(|l| now.secs().saturating_sub(l.secs()) >= spacing);
+        if due {
+            *last = Some(now);
+        }
+        due
     }
 
     async fn sync_partitions(self: &Arc<Self>, reclaim_before: Timestamp) {

@@ -215,7 +215,7 @@ impl ObjectNode for FakeNode {
         for v in self.versions(device, partition, None)? {
             b.add_version(&v);
         }
-        Ok(b.finish())
+        Ok(b.digest())
     }
 
     async fn list_bucket(
