@@ -139,7 +139,8 @@ impl Fanout<'_> {
                 return Err(SwiftError::TooLarge);
             }
             md5.update(&chunk);
-            for frame in coalesce(&mut pending, chunk) {
+            let rest = spec.expected_len.map(|l| l - received + chunk.len() as u64);
+            for frame in coalesce(&mut pending, chunk, rest) {
                 self.send_frame(Frame::new(frame)).await;
             }
         }
@@ -372,7 +373,9 @@ impl Fanout<'_> {
 
 /// Cuts the body into frames of at most [`FRAME_BYTES_MAX`], coalescing
 /// small chunks in `pending` (large chunks pass through without a copy).
-fn coalesce(pending: &mut BytesMut, mut chunk: Bytes) -> Vec<Bytes> {
+/// `rest` is how much of the body is still to come, this chunk included, if
+/// known: `pending` is sized for a frame or for the rest, whichever is less.
+fn coalesce(pending: &mut BytesMut, mut chunk: Bytes, rest: Option<u64>) -> Vec<Bytes> {
     let mut out = Vec::new();
     if !pending.is_empty() {
         let take = chunk.len().min(FRAME_BYTES_MAX - pending.len());
@@ -385,7 +388,15 @@ fn coalesce(pending: &mut BytesMut, mut chunk: Bytes) -> Vec<Bytes> {
     while chunk.len() >= FRAME_BYTES_MAX {
         out.push(chunk.split_to(FRAME_BYTES_MAX));
     }
-    pending.extend_from_slice(&chunk);
+    if !chunk.is_empty() {
+        // The frame's room at once: growing it chunk by chunk would copy it
+        // again at each step.
+        let frame = rest.map_or(FRAME_BYTES_MAX, |r| {
+            usize::try_from(r).map_or(FRAME_BYTES_MAX, |r| r.min(FRAME_BYTES_MAX))
+        });
+        pending.reserve(frame.saturating_sub(pending.len()));
+        pending.extend_from_slice(&chunk);
+    }
     out
 }
 
@@ -411,7 +422,9 @@ mod tests {
             let mut at = 0;
             while at < len {
                 let n = rng.gen_range(1..=100_000).min(len - at);
-                for f in coalesce(&mut pending, Bytes::copy_from_slice(&body[at..at + n])) {
+                let chunk = Bytes::copy_from_slice(&body[at..at + n]);
+                let rest = rng.gen_bool(0.5).then_some((len - at) as u64);
+                for f in coalesce(&mut pending, chunk, rest) {
                     assert!(f.len() <= FRAME_BYTES_MAX && !f.is_empty());
                     out.extend_from_slice(&f);
                 }
