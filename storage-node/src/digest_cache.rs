@@ -134,6 +134,14 @@ mod tests {
         b
     }
 
+    /// The token of a lookup that must miss.
+    fn miss(c: &DigestCache) -> u64 {
+        match c.lookup(7) {
+            Lookup::Miss(t) => t,
+            Lookup::Hit(_) => panic!("digest kept when it must not be"),
+        }
+    }
+
     fn hit(c: &DigestCache) -> PartitionDigest {
         match c.lookup(7) {
             Lookup::Hit(d) => d,
@@ -146,9 +154,7 @@ mod tests {
         // After a scan, each committed change (new entry, overwrite, removal)
         // leaves the digest a scan of the result would give, with no rescan.
         let c = DigestCache::default();
-        let Lookup::Miss(t) = c.lookup(7) else {
-            panic!("empty cache hit")
-        };
+        let t = miss(&c);
         c.fill(7, t, scanned(&[(key(1), entry(10))]));
         c.changed(&key(2), None, Some(&entry(20)));
         c.changed(&key(1), Some(&entry(10)), Some(&entry(30)));
@@ -165,14 +171,10 @@ mod tests {
         // A digest scanned across a change is not kept; one scanned after it
         // is.
         let c = DigestCache::default();
-        let Lookup::Miss(t1) = c.lookup(7) else {
-            panic!("empty cache hit")
-        };
+        let t1 = miss(&c);
         c.changed(&key(1), None, Some(&entry(10)));
         c.fill(7, t1, scanned(&[]));
-        let Lookup::Miss(t2) = c.lookup(7) else {
-            panic!("stale digest kept")
-        };
+        let t2 = miss(&c);
         c.fill(7, t2, scanned(&[(key(1), entry(10))]));
         assert_eq!(hit(&c), scanned(&[(key(1), entry(10))]).digest());
     }
@@ -182,12 +184,10 @@ mod tests {
         // Removing an entry from an empty bucket means the sums were wrong:
         // they are dropped rather than served.
         let c = DigestCache::default();
-        let Lookup::Miss(t) = c.lookup(7) else {
-            panic!("empty cache hit")
-        };
+        let t = miss(&c);
         c.fill(7, t, scanned(&[]));
         c.changed(&key(1), Some(&entry(10)), None);
-        assert!(matches!(c.lookup(7), Lookup::Miss(_)));
+        miss(&c);
     }
 
     #[test]
