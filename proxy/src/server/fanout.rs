@@ -374,7 +374,8 @@ impl Fanout<'_> {
 /// Cuts the body into frames of at most [`FRAME_BYTES_MAX`], coalescing
 /// small chunks in `pending` (large chunks pass through without a copy).
 /// `rest` is how much of the body is still to come, this chunk included, if
-/// known: `pending` is sized for a frame or for the rest, whichever is less.
+/// known: a chunk that ends the body is a frame without a copy, and
+/// `pending` is sized for a frame or for the rest, whichever is less.
 fn coalesce(pending: &mut BytesMut, mut chunk: Bytes, rest: Option<u64>) -> Vec<Bytes> {
     let mut out = Vec::new();
     if !pending.is_empty() {
@@ -388,15 +389,20 @@ fn coalesce(pending: &mut BytesMut, mut chunk: Bytes, rest: Option<u64>) -> Vec<
     while chunk.len() >= FRAME_BYTES_MAX {
         out.push(chunk.split_to(FRAME_BYTES_MAX));
     }
-    if !chunk.is_empty() {
-        // The frame's room at once: growing it chunk by chunk would copy it
-        // again at each step.
-        let frame = rest.map_or(FRAME_BYTES_MAX, |r| {
-            usize::try_from(r).map_or(FRAME_BYTES_MAX, |r| r.min(FRAME_BYTES_MAX))
-        });
-        pending.reserve(frame.saturating_sub(pending.len()));
-        pending.extend_from_slice(&chunk);
+    if chunk.is_empty() {
+        return out;
     }
+    // `pending` is empty here: it was either empty on entry or just sent.
+    if rest == Some(chunk.len() as u64) {
+        // The body's last bytes (all of a small body): a frame as they are.
+        out.push(chunk);
+        return out;
+    }
+    // The frame's room at once: growing it chunk by chunk would copy it
+    // again at each step.
+    let frame = rest.map_or(FRAME_BYTES_MAX, |r| r.min(FRAME_BYTES_MAX as u64) as usize);
+    pending.reserve(frame);
+    pending.extend_from_slice(&chunk);
     out
 }
 
