@@ -12,6 +12,7 @@
 //! its scan. In memory only: after a restart every digest is scanned again.
 
 use crate::entry::Entry;
+use cairn_base::Timestamp;
 use cairn_nodeapi::{ObjectKey, PartitionDigest, PartitionDigestBuilder};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -86,8 +87,7 @@ impl DigestCache {
     /// Applies one committed change of `key`'s entry, `old` to `new` (either
     /// absent); called after every index write, in commit order.
     pub fn changed(&self, key: &ObjectKey, old: Option<&Entry>, new: Option<&Entry>) {
-        let version = |e: &Entry| (e.meta.data_ts, e.meta.meta_ts, e.tombstone);
-        if old.map(version) == new.map(version) {
+        if old.map(stamp) == new.map(stamp) {
             return;
         }
         let mut st = self.state();
@@ -96,23 +96,36 @@ impl DigestCache {
             st.slots.remove(&key.partition);
             return;
         };
-        let removed =
-            old.is_none_or(|o| sums.remove(&key.hash, o.meta.data_ts, o.meta.meta_ts, o.tombstone));
+        let removed = old.is_none_or(|o| {
+            let (data_ts, meta_ts, tombstone) = stamp(o);
+            sums.remove(&key.hash, data_ts, meta_ts, tombstone)
+        });
         if !removed {
             // The sums never held the old entry: they are wrong, so rescan.
             st.slots.remove(&key.partition);
             return;
         }
         if let Some(n) = new {
-            sums.add(&key.hash, n.meta.data_ts, n.meta.meta_ts, n.tombstone);
+            add_entry(sums, key, n);
         }
     }
+}
+
+/// What of an entry its partition's digest covers: its version.
+fn stamp(e: &Entry) -> (Timestamp, Timestamp, bool) {
+    (e.meta.data_ts, e.meta.meta_ts, e.tombstone)
+}
+
+/// Adds `e`, indexed as `key`, to a partition's sums (a scan's, or the
+/// writer's change).
+pub(crate) fn add_entry(sums: &mut PartitionDigestBuilder, key: &ObjectKey, e: &Entry) {
+    let (data_ts, meta_ts, tombstone) = stamp(e);
+    sums.add(&key.hash, data_ts, meta_ts, tombstone);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cairn_base::Timestamp;
 
     fn key(b: u8) -> ObjectKey {
         ObjectKey {
@@ -129,7 +142,7 @@ mod tests {
     fn scanned(entries: &[(ObjectKey, Entry)]) -> PartitionDigestBuilder {
         let mut b = PartitionDigestBuilder::new();
         for (k, e) in entries {
-            b.add(&k.hash, e.meta.data_ts, e.meta.meta_ts, e.tombstone);
+            add_entry(&mut b, k, e);
         }
         b
     }

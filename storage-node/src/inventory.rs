@@ -9,7 +9,7 @@
 //! the listing is never lost.
 
 use crate::device::Device;
-use crate::digest_cache::Lookup;
+use crate::digest_cache::{add_entry, Lookup};
 use crate::index::Scope;
 use crate::writer::{Outcome, WriteOp};
 use cairn_base::Timestamp;
@@ -41,7 +41,7 @@ pub(crate) async fn partition_digest<D: DiskIo>(
     let sums = blocking(move || {
         let mut sums = PartitionDigestBuilder::new();
         index.visit(Scope::Partition(partition), None, |key, e| {
-            sums.add(&key.hash, e.meta.data_ts, e.meta.meta_ts, e.tombstone);
+            add_entry(&mut sums, &key, &e);
             true
         })?;
         Ok(sums)
