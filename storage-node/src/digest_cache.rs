@@ -5,11 +5,14 @@
 //! partition is (decision 0022).
 //!
 //! A digest scanned while a write commits must not be kept, since the scan
-//! may or may not have seen the write: a lookup that misses leaves a
-//! `Computing` marker with a fresh token, a change committed meanwhile
-//! removes the marker, and the scan's result is stored only if its marker is
-//! still there. So a stored sum covers exactly the changes committed after
-//! its scan. In memory only: after a restart every digest is scanned again.
+//! may or may not have seen the write. The writer announces a commit's
+//! partitions before its index write ([`DigestCache::changing`]) and applies
+//! its changes after it; in between, no scan of those partitions is kept. A
+//! lookup that misses leaves a `Computing` marker with a fresh token, a
+//! change applied meanwhile removes the marker, and the scan's result is
+//! stored only if its marker is still there and no commit to the partition
+//! is under way. So a stored sum never counts a change twice or misses one.
+//! In memory only: after a restart every digest is scanned again.
 
 use crate::entry::Entry;
 use cairn_base::Timestamp;
@@ -30,6 +33,9 @@ enum Slot {
 struct State {
     slots: HashMap<u32, Slot>,
     next_token: u64,
+    /// Partitions with commits between their index write and its changes
+    /// being applied, and how many.
+    committing: HashMap<u32, u32>,
 }
 
 impl State {
@@ -76,17 +82,33 @@ impl DigestCache {
     }
 
     /// Keeps the scanned `sums` unless the partition was written (or another
-    /// lookup started) since the lookup that handed out `token`.
+    /// lookup started) since the lookup that handed out `token`, or a commit
+    /// to it is under way (the scan may already have seen its index write).
     pub fn fill(&self, partition: u32, token: u64, sums: PartitionDigestBuilder) {
         let mut st = self.state();
-        if matches!(st.slots.get(&partition), Some(Slot::Computing(t)) if *t == token) {
+        let current = matches!(st.slots.get(&partition), Some(Slot::Computing(t)) if *t == token);
+        if current && !st.committing.contains_key(&partition) {
             st.slots.insert(partition, Slot::Ready(sums));
         }
     }
 
-    /// Applies one committed change of `key`'s entry, `old` to `new` (either
-    /// absent); called after every index write, in commit order.
-    pub fn changed(&self, key: &ObjectKey, old: Option<&Entry>, new: Option<&Entry>) {
+    /// Announces a commit to `partitions`, before its index write; the
+    /// commit's changes go through the returned guard, after the write.
+    pub fn changing(&self, partitions: impl IntoIterator<Item = u32>) -> Changing<'_> {
+        let mut partitions: Vec<u32> = partitions.into_iter().collect();
+        partitions.sort_unstable();
+        partitions.dedup();
+        let mut st = self.state();
+        for p in &partitions {
+            *st.committing.entry(*p).or_default() += 1;
+        }
+        Changing {
+            cache: self,
+            partitions,
+        }
+    }
+
+    fn changed(&self, key: &ObjectKey, old: Option<&Entry>, new: Option<&Entry>) {
         if old.map(stamp) == new.map(stamp) {
             return;
         }
@@ -107,6 +129,36 @@ impl DigestCache {
         }
         if let Some(n) = new {
             add_entry(sums, key, n);
+        }
+    }
+}
+
+/// One commit under way (see [`DigestCache::changing`]); dropping it ends
+/// the commit, whether or not its index write succeeded.
+pub(crate) struct Changing<'a> {
+    cache: &'a DigestCache,
+    partitions: Vec<u32>,
+}
+
+impl Changing<'_> {
+    /// Applies one committed change of `key`'s entry, `old` to `new` (either
+    /// absent), after the commit's index write.
+    pub fn changed(&self, key: &ObjectKey, old: Option<&Entry>, new: Option<&Entry>) {
+        debug_assert!(self.partitions.binary_search(&key.partition).is_ok());
+        self.cache.changed(key, old, new);
+    }
+}
+
+impl Drop for Changing<'_> {
+    fn drop(&mut self) {
+        let mut st = self.cache.state();
+        for p in &self.partitions {
+            if let Some(n) = st.committing.get_mut(p) {
+                *n -= 1;
+                if *n == 0 {
+                    st.committing.remove(p);
+                }
+            }
         }
     }
 }
@@ -169,13 +221,15 @@ mod tests {
         let c = DigestCache::default();
         let t = miss(&c);
         c.fill(7, t, scanned(&[(key(1), entry(10))]));
-        c.changed(&key(2), None, Some(&entry(20)));
-        c.changed(&key(1), Some(&entry(10)), Some(&entry(30)));
+        let commit = c.changing([7]);
+        commit.changed(&key(2), None, Some(&entry(20)));
+        commit.changed(&key(1), Some(&entry(10)), Some(&entry(30)));
+        drop(commit);
         assert_eq!(
             hit(&c),
             scanned(&[(key(1), entry(30)), (key(2), entry(20))]).digest()
         );
-        c.changed(&key(1), Some(&entry(30)), None);
+        c.changing([7]).changed(&key(1), Some(&entry(30)), None);
         assert_eq!(hit(&c), scanned(&[(key(2), entry(20))]).digest());
     }
 
@@ -185,7 +239,7 @@ mod tests {
         // is.
         let c = DigestCache::default();
         let t1 = miss(&c);
-        c.changed(&key(1), None, Some(&entry(10)));
+        c.changing([7]).changed(&key(1), None, Some(&entry(10)));
         c.fill(7, t1, scanned(&[]));
         let t2 = miss(&c);
         c.fill(7, t2, scanned(&[(key(1), entry(10))]));
@@ -199,8 +253,24 @@ mod tests {
         let c = DigestCache::default();
         let t = miss(&c);
         c.fill(7, t, scanned(&[]));
-        c.changed(&key(1), Some(&entry(10)), None);
+        c.changing([7]).changed(&key(1), Some(&entry(10)), None);
         miss(&c);
+    }
+
+    #[test]
+    fn a_scan_that_saw_a_commit_before_its_changes_is_not_kept() {
+        // The index write is visible before the writer applies its changes:
+        // a scan that fills in between has counted the change already, so it
+        // is not kept, and the change is not counted twice.
+        let c = DigestCache::default();
+        let commit = c.changing([7]);
+        let t = miss(&c);
+        c.fill(7, t, scanned(&[(key(1), entry(10))]));
+        commit.changed(&key(1), None, Some(&entry(10)));
+        drop(commit);
+        let t = miss(&c);
+        c.fill(7, t, scanned(&[(key(1), entry(10))]));
+        assert_eq!(hit(&c), scanned(&[(key(1), entry(10))]).digest());
     }
 
     #[test]

@@ -14,8 +14,8 @@
 //! 4. ONE synced rocksdb `WriteBatch` with every index change of the batch;
 //! 5. only now ack every request, then delete blob files the batch superseded.
 //!
-//! After step 4 every change is applied to the cached partition digests (see
-//! `digest_cache`).
+//! Each commit's partitions are announced to the cached partition digests
+//! before step 4 and its changes applied after it (see `digest_cache`).
 //!
 //! A crash before 4 leaves record bytes the index does not reference; they are
 //! cut off at the next open. Because one task owns all changes, timestamp
@@ -208,8 +208,11 @@ async fn commit<D: DiskIo>(dev: &Device<D>, st: &mut WriterState, batch: Vec<Wri
     for (p, _) in &plans {
         add_to_batch(p, &mut wb);
     }
+    let changes = || plans.iter().map(|(p, _)| p).filter(|p| !p.noop);
+    let digests = dev.digests.changing(changes().map(|p| p.key.partition));
     if let Err(e) = dev.index.write_synced(wb).await {
         dev.poison(format!("index write failed: {e}"));
+        drop(digests);
         fail(plans, NodeError::DeviceUnavailable(e));
         return;
     }
@@ -217,9 +220,10 @@ async fn commit<D: DiskIo>(dev: &Device<D>, st: &mut WriterState, batch: Vec<Wri
     if let Some((id, _)) = st.active {
         dev.active_segment.store(id, Ordering::Release);
     }
-    for (p, _) in plans.iter().filter(|(p, _)| !p.noop) {
-        dev.digests.changed(&p.key, p.old.as_ref(), p.new.as_ref());
+    for p in changes() {
+        digests.changed(&p.key, p.old.as_ref(), p.new.as_ref());
     }
+    drop(digests);
     // 5. Durable: account, ack, and drop superseded blobs.
     let doomed = account(dev, &plans);
     ack(plans);
