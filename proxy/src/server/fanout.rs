@@ -18,7 +18,6 @@ use crate::quorum::{Command, Event, Outcome, PutCoordinator};
 use bytes::{Bytes, BytesMut};
 use cairn_nodeapi::{Frame, NodeError, ObjectMeta, PutAck, PutChunk, BODY_CHANNEL_FRAMES_MAX};
 use futures::{Stream, StreamExt};
-use md5::{Digest, Md5};
 use std::pin::Pin;
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
@@ -112,7 +111,7 @@ pub async fn write_object(
 
 impl Fanout<'_> {
     async fn run(&mut self, mut body: BodyStream, spec: WriteSpec) -> Result<Written, SwiftError> {
-        let mut md5 = Md5::new();
+        let mut md5 = self.sh.etags.upload(spec.expected_len).map_err(internal)?;
         let mut received: u64 = 0;
         let mut pending = BytesMut::new();
         loop {
@@ -138,19 +137,21 @@ impl Fanout<'_> {
             if received > spec.max_len || spec.expected_len.is_some_and(|l| received > l) {
                 return Err(SwiftError::TooLarge);
             }
-            md5.update(&chunk);
             let rest = spec.expected_len.map(|l| l - received + chunk.len() as u64);
             for frame in coalesce(&mut pending, chunk, rest) {
+                md5.update(frame.clone()).await.map_err(internal)?;
                 self.send_frame(Frame::new(frame)).await;
             }
         }
         if !pending.is_empty() {
-            self.send_frame(Frame::new(pending.split().freeze())).await;
+            let frame = pending.split().freeze();
+            md5.update(frame.clone()).await.map_err(internal)?;
+            self.send_frame(Frame::new(frame)).await;
         }
         if spec.expected_len.is_some_and(|l| l != received) {
             return Err(SwiftError::ClientDisconnect);
         }
-        let etag = hex::encode(md5.finalize());
+        let etag = hex::encode(md5.finalize().await.map_err(internal)?);
         if let Some(want) = &spec.expected_etag {
             if !want.trim_matches('"').eq_ignore_ascii_case(&etag) {
                 return Err(SwiftError::Unprocessable);
@@ -369,6 +370,11 @@ impl Fanout<'_> {
             a.abort();
         }
     }
+}
+
+/// The hashing thread died: this write cannot get its ETag.
+fn internal(e: cairn_md5::HasherGone) -> SwiftError {
+    SwiftError::Internal(e.to_string())
 }
 
 /// Cuts the body into frames of at most [`FRAME_BYTES_MAX`], coalescing

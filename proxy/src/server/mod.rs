@@ -55,6 +55,8 @@ pub(crate) struct Shared {
     pub s3_keys: crate::s3::Keyring,
     pub containers: ContainerCache,
     pub stats: crate::stats::RequestStats,
+    /// The hashing thread that computes concurrent uploads' ETags together.
+    pub etags: cairn_md5::Batcher,
     /// This state itself, for the tasks a request spawns (large-object
     /// bodies, heartbeats) that outlive the handler's borrow.
     me: Weak<Shared>,
@@ -151,6 +153,9 @@ impl Proxy {
         let tempauth = TempAuth::new(&cfg.tempauth_users, &cfg.token_secret, cfg.token_ttl_secs);
         let containers = ContainerCache::new(cfg.container_cache_ttl);
         let s3_keys = crate::s3::Keyring::new(&cfg.s3_credentials, &cfg.tempauth_users);
+        // Like the runtime's own threads: a process that cannot start one
+        // cannot serve.
+        let etags = cairn_md5::Batcher::start().expect("starting the MD5 hashing thread");
         let shared = Arc::new_cyclic(|me| Shared {
             cfg,
             placement,
@@ -161,6 +166,7 @@ impl Proxy {
             s3_keys,
             containers,
             stats: crate::stats::RequestStats::default(),
+            etags: etags.clone(),
             me: me.clone(),
         });
         Proxy { shared }
