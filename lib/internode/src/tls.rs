@@ -78,14 +78,28 @@ fn chain(id: &Identity) -> Result<Vec<CertificateDer<'static>>, TransportError> 
 /// 64 KiB in one call; quinn then turns GSO off for the socket.
 pub(crate) const UDP_PAYLOAD_MAX: u16 = 6_500;
 
-/// Flow-control windows sized for 1 MiB frames in flight on many streams,
-/// packet sizes up to [`UDP_PAYLOAD_MAX`], idle timeout and keep-alive.
+/// The most bytes a peer may have sent on one connection that this side's
+/// application has not read (QUIC flow control). It bounds what can sit
+/// unread in the UDP socket's receive buffer, so it must fit there:
+/// Linux caps the buffer at `net.core.rmem_max` (4 MiB on the test
+/// machine, which the kernel doubles for its per-datagram overhead) and
+/// drops what does not fit. With 64 MiB, a node off the CPU for a moment
+/// overflowed its buffer: 0.7 % of a 64 MiB PUT load's datagrams were
+/// lost, 1.5 % after a 1 MiB PUT load had grown the congestion windows,
+/// and that run's throughput fell by a tenth (decision 0024).
+const CONNECTION_WINDOW: u32 = 3 << 20;
+/// The most unread bytes on one stream: 4 of the proxy's 256 KiB frames,
+/// 1 GB/s per stream at a 1 ms round trip.
+const STREAM_WINDOW: u32 = 1 << 20;
+
+/// Flow-control windows that fit the socket buffer, packet sizes up to
+/// [`UDP_PAYLOAD_MAX`], idle timeout and keep-alive.
 fn transport() -> Arc<quinn::TransportConfig> {
     let mut t = quinn::TransportConfig::default();
     t.max_concurrent_bidi_streams(4096u32.into())
         .max_concurrent_uni_streams(0u32.into())
-        .stream_receive_window((8u32 << 20).into())
-        .receive_window((64u32 << 20).into())
+        .stream_receive_window(STREAM_WINDOW.into())
+        .receive_window(CONNECTION_WINDOW.into())
         .send_window(64 << 20)
         .keep_alive_interval(Some(KEEP_ALIVE));
     let mut mtu = quinn::MtuDiscoveryConfig::default();
