@@ -324,6 +324,17 @@ fn udp_socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     socket.set_recv_buffer_size(SOCKET_BUFFER_BYTES)?;
     socket.set_send_buffer_size(SOCKET_BUFFER_BYTES)?;
+    // Linux reports twice what it granted (the other half covers its
+    // per-datagram overhead).
+    let granted = socket.recv_buffer_size()? / 2;
+    if granted < tls::CONNECTION_WINDOW as usize {
+        tracing::warn!(
+            granted,
+            window = tls::CONNECTION_WINDOW,
+            "the UDP receive buffer is smaller than a connection's flow-control window, \
+             so datagrams may be dropped under load; raise net.core.rmem_max (decision 0024)"
+        );
+    }
     socket.bind(&addr.into())?;
     Ok(socket.into())
 }

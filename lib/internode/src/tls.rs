@@ -87,7 +87,7 @@ pub(crate) const UDP_PAYLOAD_MAX: u16 = 6_500;
 /// overflowed its buffer: 0.7 % of a 64 MiB PUT load's datagrams were
 /// lost, 1.5 % after a 1 MiB PUT load had grown the congestion windows,
 /// and that run's throughput fell by a tenth (decision 0024).
-const CONNECTION_WINDOW: u32 = 3 << 20;
+pub(crate) const CONNECTION_WINDOW: u32 = 3 << 20;
 /// The most unread bytes on one stream: 4 of the proxy's 256 KiB frames,
 /// 1 GB/s per stream at a 1 ms round trip.
 const STREAM_WINDOW: u32 = 1 << 20;
