@@ -311,3 +311,20 @@ fn hash<const N: usize>(len: usize, mut ups: [&mut Upload; N]) {
         u.take(len);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_abandoned_upload_is_removed_with_its_bytes() {
+        let mut t = Thread::default();
+        let (progress, _hashed) = watch::channel(0);
+        t.apply(Msg::Open(7, progress));
+        t.apply(Msg::Data(7, Bytes::from(vec![0u8; 1000])));
+        assert_eq!(t.uploads.len(), 1);
+        t.apply(Msg::Abandon(7));
+        assert!(t.uploads.is_empty());
+        assert!(!t.due(), "nothing left to hash");
+    }
+}

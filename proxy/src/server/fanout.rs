@@ -139,14 +139,12 @@ impl Fanout<'_> {
             }
             let rest = spec.expected_len.map(|l| l - received + chunk.len() as u64);
             for frame in coalesce(&mut pending, chunk, rest) {
-                md5.update(frame.clone()).await.map_err(internal)?;
-                self.send_frame(Frame::new(frame)).await;
+                self.hash_and_send(&mut md5, frame).await?;
             }
         }
         if !pending.is_empty() {
-            let frame = pending.split().freeze();
-            md5.update(frame.clone()).await.map_err(internal)?;
-            self.send_frame(Frame::new(frame)).await;
+            self.hash_and_send(&mut md5, pending.split().freeze())
+                .await?;
         }
         if spec.expected_len.is_some_and(|l| l != received) {
             return Err(SwiftError::ClientDisconnect);
@@ -238,6 +236,17 @@ impl Fanout<'_> {
         };
         self.coord.handle(ev);
         self.apply_commands().await;
+    }
+
+    /// Adds a frame to the ETag, then sends it.
+    async fn hash_and_send(
+        &mut self,
+        md5: &mut cairn_md5::UploadMd5,
+        frame: Bytes,
+    ) -> Result<(), SwiftError> {
+        md5.update(frame.clone()).await.map_err(internal)?;
+        self.send_frame(Frame::new(frame)).await;
+        Ok(())
     }
 
     /// Sends one frame to every live replica; keeps it for replay while small.
