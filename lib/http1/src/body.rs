@@ -13,13 +13,20 @@ use futures::future::BoxFuture;
 use http_body::{Frame, SizeHint};
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 use thiserror::Error;
 use tokio::io::AsyncReadExt;
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 
-/// Bytes read from the socket in one go.
+/// Bytes read from the socket in one go, and the most a Content-Length
+/// body gathers into one piece.
 const READ_CHUNK: usize = 256 * 1024;
+/// How long a Content-Length body gathers bytes into a piece before it
+/// hands on what it has: a client that pauses or trickles mid-body still
+/// has its bytes passed on, well inside any client timeout.
+const GATHER_WAIT: Duration = Duration::from_millis(50);
 
 /// The connection's read side and what has been read but not consumed.
 pub struct Reader {
@@ -35,10 +42,13 @@ impl Reader {
         }
     }
 
-    /// Reads more bytes into the buffer; `Ok(0)` at end of stream.
-    pub async fn fill(&mut self) -> std::io::Result<usize> {
-        if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
-            self.buf.reserve(READ_CHUNK);
+    /// Reads more bytes into the buffer, first making room for at least
+    /// `room` more (never less than a quarter of [`READ_CHUNK`]); `Ok(0)` at
+    /// end of stream.
+    pub async fn fill(&mut self, room: usize) -> std::io::Result<usize> {
+        let room = room.max(READ_CHUNK / 4);
+        if self.buf.capacity() - self.buf.len() < room {
+            self.buf.reserve(room);
         }
         self.io.read_buf(&mut self.buf).await
     }
@@ -67,7 +77,10 @@ impl Remaining {
                 if buf.is_empty() {
                     return Ok(None);
                 }
-                let n = usize::try_from(*left).unwrap_or(usize::MAX).min(buf.len());
+                let n = usize::try_from(*left)
+                    .unwrap_or(usize::MAX)
+                    .min(buf.len())
+                    .min(READ_CHUNK);
                 *left -= n as u64;
                 let data = buf.split_to(n).freeze();
                 if *left == 0 {
@@ -92,12 +105,41 @@ impl Remaining {
 
     /// Reads the next piece of body, from the buffer or the socket. An empty
     /// piece means the body has ended.
+    ///
+    /// A Content-Length body is handed on in pieces of [`READ_CHUNK`] (or
+    /// its rest, if less), read into one buffer as the socket delivers
+    /// them, so the application gets large pieces without copying small
+    /// ones together. The socket delivers what it has as soon as it has
+    /// any, often a few tens of KiB. Once bytes are waiting, they go on
+    /// within [`GATHER_WAIT`] however slowly the rest comes.
     pub async fn next(&mut self, reader: &mut Reader) -> Result<Bytes, BodyError> {
+        // Set once bytes are waiting: a piece is handed on by then even if
+        // the client trickles.
+        let mut deadline = None;
         loop {
-            if let Some(data) = self.take(&mut reader.buf)? {
-                return Ok(data);
-            }
-            match reader.fill().await {
+            let read = match self.gather() {
+                Some(piece) if reader.buf.len() < piece => {
+                    let room = piece - reader.buf.len();
+                    if reader.buf.is_empty() {
+                        reader.fill(room).await
+                    } else {
+                        let by = *deadline.get_or_insert_with(|| Instant::now() + GATHER_WAIT);
+                        match tokio::time::timeout_at(by, reader.fill(room)).await {
+                            Ok(read) => read,
+                            // The client paused: hand on what has come.
+                            Err(_) => match self.take(&mut reader.buf)? {
+                                Some(data) => return Ok(data),
+                                None => continue,
+                            },
+                        }
+                    }
+                }
+                _ => match self.take(&mut reader.buf)? {
+                    Some(data) => return Ok(data),
+                    None => reader.fill(0).await,
+                },
+            };
+            match read {
                 Ok(0) => {
                     *self = Remaining::Broken;
                     return Err(BodyError::Truncated);
@@ -108,6 +150,16 @@ impl Remaining {
                     return Err(BodyError::Io(e));
                 }
             }
+        }
+    }
+
+    /// The size of the next piece of a Content-Length body.
+    fn gather(&self) -> Option<usize> {
+        match *self {
+            Remaining::Length(left) => {
+                Some(usize::try_from(left).map_or(READ_CHUNK, |l| l.min(READ_CHUNK)))
+            }
+            _ => None,
         }
     }
 }

@@ -93,7 +93,7 @@ async fn read_head(
         } else {
             *deadline.get_or_insert(Instant::now() + config.head_timeout)
         };
-        match tokio::time::timeout_at(limit, reader.fill()).await {
+        match tokio::time::timeout_at(limit, reader.fill(0)).await {
             Ok(Ok(0)) if reader.buf.is_empty() => return Ok(None),
             Ok(Ok(0)) | Ok(Err(_)) => return Err(None),
             Ok(Ok(_)) => {}

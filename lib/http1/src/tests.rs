@@ -7,10 +7,20 @@ use tokio::net::TcpStream;
 
 /// `/echo` answers with the body it read and the path it saw; `/early`
 /// answers 401 without reading the body; `/empty` answers 204 with a
-/// length of 0.
+/// length of 0; `/pieces` answers with the sizes of the pieces the body
+/// came in, comma-separated.
 async fn app(req: Request<RequestBody>) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().to_owned();
     let resp = match path.as_str() {
+        "/pieces" => {
+            let mut body = req.into_body();
+            let mut sizes = Vec::new();
+            while let Some(frame) = body.frame().await {
+                let data = frame.expect("a readable body").into_data().expect("data");
+                sizes.push(data.len().to_string());
+            }
+            Response::builder().body(Full::new(Bytes::from(sizes.join(","))))
+        }
         "/early" => Response::builder().status(401).body(Full::default()),
         "/empty" => Response::builder()
             .status(204)
@@ -134,6 +144,56 @@ async fn an_unread_body_is_drained_and_the_connection_reused() {
     assert!(head.starts_with("HTTP/1.1 401"), "{head}");
     let (_, body) = response(&mut conn, &mut buf).await.unwrap();
     assert_eq!(body, b"ok");
+}
+
+/// The pieces `/pieces` reported.
+fn piece_sizes(body: &[u8]) -> Vec<usize> {
+    std::str::from_utf8(body)
+        .unwrap()
+        .split(',')
+        .map(|n| n.parse().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_length_body_sent_in_small_writes_is_read_in_large_pieces() {
+    // The socket hands over what it has, 32 KiB at a time here; the body
+    // gathers them into pieces of 256 KiB without copying them together.
+    // A stall of the test machine longer than the gathering window can cut
+    // one piece short, not both.
+    let server = start().await;
+    let mut conn = TcpStream::connect(server.addr).await.unwrap();
+    let len = 600 * 1024;
+    conn.write_all(format!("PUT /pieces HTTP/1.1\r\nContent-Length: {len}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    for i in 1..=len / 4096 {
+        conn.write_all(&[7; 4096]).await.unwrap();
+        if i % 8 == 0 {
+            // Let the server read what has come.
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    let (_, body) = response(&mut conn, &mut Vec::new()).await.unwrap();
+    let sizes = piece_sizes(&body);
+    assert_eq!(sizes.iter().sum::<usize>(), len, "{sizes:?}");
+    assert!(sizes.iter().all(|&n| n <= 256 * 1024), "{sizes:?}");
+    assert!(sizes.contains(&(256 * 1024)), "{sizes:?}");
+}
+
+#[tokio::test]
+async fn a_client_that_pauses_mid_body_has_its_bytes_passed_on() {
+    // The first 10 bytes reach the application while the client waits,
+    // not together with the rest.
+    let server = start().await;
+    let mut conn = TcpStream::connect(server.addr).await.unwrap();
+    conn.write_all(b"PUT /pieces HTTP/1.1\r\nContent-Length: 20\r\n\r\n0123456789")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    conn.write_all(b"abcdefghij").await.unwrap();
+    let (_, body) = response(&mut conn, &mut Vec::new()).await.unwrap();
+    assert_eq!(piece_sizes(&body), [10, 10]);
 }
 
 #[tokio::test]

@@ -29,6 +29,10 @@ use tokio::time::timeout;
 /// `cairn up --nodes 3`: 262 -> 273-279 MB/s), while a replica's channel
 /// still holds at most 2 MiB.
 pub const FRAME_BYTES_MAX: usize = 256 * 1024;
+/// A body chunk at least this large is sent as a frame of its own rather
+/// than copied together with others: its per-frame costs are small beside
+/// the copy they save.
+const FRAME_BYTES_MIN: usize = 64 * 1024;
 /// The body prefix held so a failed replica can be replaced by a handoff.
 pub const REPLAY_BYTES_MAX: usize = 1024 * 1024;
 /// How long the last replicas may take once a quorum acked (Swift's
@@ -387,19 +391,26 @@ fn internal(e: cairn_md5::HasherGone) -> SwiftError {
 }
 
 /// Cuts the body into frames of at most [`FRAME_BYTES_MAX`], coalescing
-/// small chunks in `pending` (large chunks pass through without a copy).
-/// `rest` is how much of the body is still to come, this chunk included, if
-/// known: a chunk that ends the body is a frame without a copy, and
-/// `pending` is sized for a frame or for the rest, whichever is less.
+/// small chunks in `pending`. A chunk of [`FRAME_BYTES_MIN`] or more is
+/// never copied: what `pending` holds goes first as a shorter frame, so one
+/// odd-sized chunk does not leave every later chunk of the body to be
+/// copied across frame boundaries. `rest` is how much of the body is still
+/// to come, this chunk included, if known: a chunk that ends the body is a
+/// frame without a copy, and `pending` is sized for a frame or for the
+/// rest, whichever is less.
 fn coalesce(pending: &mut BytesMut, mut chunk: Bytes, rest: Option<u64>) -> Vec<Bytes> {
     let mut out = Vec::new();
     if !pending.is_empty() {
-        let take = chunk.len().min(FRAME_BYTES_MAX - pending.len());
-        pending.extend_from_slice(&chunk.split_to(take));
-        if pending.len() < FRAME_BYTES_MAX {
-            return out;
+        if chunk.len() >= FRAME_BYTES_MIN {
+            out.push(pending.split().freeze());
+        } else {
+            let take = chunk.len().min(FRAME_BYTES_MAX - pending.len());
+            pending.extend_from_slice(&chunk.split_to(take));
+            if pending.len() < FRAME_BYTES_MAX {
+                return out;
+            }
+            out.push(pending.split().freeze());
         }
-        out.push(pending.split().freeze());
     }
     while chunk.len() >= FRAME_BYTES_MAX {
         out.push(chunk.split_to(FRAME_BYTES_MAX));
@@ -408,8 +419,9 @@ fn coalesce(pending: &mut BytesMut, mut chunk: Bytes, rest: Option<u64>) -> Vec<
         return out;
     }
     // `pending` is empty here: it was either empty on entry or just sent.
-    if rest == Some(chunk.len() as u64) {
-        // The body's last bytes (all of a small body): a frame as they are.
+    if chunk.len() >= FRAME_BYTES_MIN || rest == Some(chunk.len() as u64) {
+        // Big enough for a frame of its own, or the body's last bytes (all
+        // of a small body): a frame as they are.
         out.push(chunk);
         return out;
     }
@@ -454,5 +466,41 @@ mod tests {
             out.extend_from_slice(&pending);
             assert_eq!(out, body);
         }
+    }
+
+    #[test]
+    fn large_chunks_are_never_copied() {
+        // An odd-sized chunk first (as when a client pauses) must not make
+        // the body's later whole-frame chunks copies.
+        let chunks = [
+            Bytes::from(vec![1; 100]),
+            Bytes::from(vec![2; FRAME_BYTES_MAX]),
+            Bytes::from(vec![3; FRAME_BYTES_MIN + 5]),
+            Bytes::from(vec![4; 10]),
+            Bytes::from(vec![5; FRAME_BYTES_MAX]),
+        ];
+        let mut pending = BytesMut::new();
+        let mut frames = Vec::new();
+        for c in &chunks {
+            frames.extend(coalesce(&mut pending, c.clone(), None));
+        }
+        assert!(pending.is_empty());
+        let whole = |f: &Bytes| {
+            chunks
+                .iter()
+                .any(|c| c.as_ptr() == f.as_ptr() && c.len() == f.len())
+        };
+        let lens: Vec<usize> = frames.iter().map(Bytes::len).collect();
+        assert_eq!(
+            lens,
+            [
+                100,
+                FRAME_BYTES_MAX,
+                FRAME_BYTES_MIN + 5,
+                10,
+                FRAME_BYTES_MAX
+            ]
+        );
+        assert!(frames[1..=2].iter().all(whole) && whole(&frames[4]));
     }
 }
