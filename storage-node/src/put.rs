@@ -1,6 +1,8 @@
-//! The PUT path: receive frames (crc32c-checked), hash them per chunk,
-//! buffer a small body for the group-commit writer or spill a large one to a
-//! blob file of its own as it arrives, then commit through the writer.
+//! The PUT path: receive frames (crc32c-checked), buffer a small body for
+//! the group-commit writer or spill a large one to a blob file of its own
+//! as it arrives, then commit through the writer. The per-chunk digests are
+//! computed over the bytes where they are buffered, just before they are
+//! written: over large contiguous runs, whatever pieces the frames came in.
 //!
 //! A large body never sits whole in memory: at most the inline threshold
 //! plus one blob write buffer. Steps for a blob:
@@ -55,17 +57,20 @@ pub(crate) async fn put<D: DiskIo>(
         }
     }
     let data_ts = meta.data_ts;
-    let digests = std::mem::replace(&mut rx.hasher, ChunkHasher::new()).finish();
     let (body, blob) = match rx.blob.take() {
-        None => (Body::Inline(std::mem::take(&mut rx.buf)), None),
+        None => {
+            rx.hasher.update(&rx.buf);
+            (Body::Inline(std::mem::take(&mut rx.buf)), None)
+        }
         Some(mut w) => {
-            if let Err(e) = w.finish(dev).await {
+            if let Err(e) = w.finish(dev, &mut rx.hasher).await {
                 w.remove(dev).await;
                 return Err(e);
             }
             (Body::Blob { id: w.id }, Some(w))
         }
     };
+    let digests = std::mem::replace(&mut rx.hasher, ChunkHasher::new()).finish();
     let op = WriteOp::Put {
         key,
         meta,
@@ -90,6 +95,8 @@ pub(crate) async fn put<D: DiskIo>(
 
 struct Receiving {
     buf: Vec<u8>,
+    /// Fed with the inline body at its end, or by the blob writer as it
+    /// writes.
     hasher: ChunkHasher,
     blob: Option<BlobWriter>,
     received: u64,
@@ -120,21 +127,22 @@ async fn receive<D: DiskIo>(
                 return Ok(meta);
             }
             Some(PutChunk::Data(frame)) => {
-                let data = frame.verify()?;
-                rx.hasher.update(&data);
-                rx.received += data.len() as u64;
-                match &mut rx.blob {
-                    Some(w) => w.write(dev, &data).await?,
-                    None => {
-                        rx.buf.extend_from_slice(&data);
-                        if rx.buf.len() as u64 > dev.params.inline_max_bytes {
-                            let mut w = BlobWriter::create(dev).await?;
-                            let spilled = std::mem::take(&mut rx.buf);
-                            let r = w.write(dev, &spilled).await;
-                            rx.blob = Some(w);
-                            r?;
-                        }
+                for piece in frame.verify_pieces()? {
+                    rx.received += piece.len() as u64;
+                    match &mut rx.blob {
+                        Some(w) => w.write(dev, &piece, &mut rx.hasher).await?,
+                        None => rx.buf.extend_from_slice(&piece),
                     }
+                }
+                if let Some(w) = &mut rx.blob {
+                    // The frame's bytes while they are still in the cache.
+                    w.hash_pending(&mut rx.hasher);
+                } else if rx.buf.len() as u64 > dev.params.inline_max_bytes {
+                    let mut w = BlobWriter::create(dev).await?;
+                    let spilled = std::mem::take(&mut rx.buf);
+                    let r = w.write(dev, &spilled, &mut rx.hasher).await;
+                    rx.blob = Some(w);
+                    r?;
                 }
             }
         }
@@ -151,6 +159,8 @@ struct BlobWriter {
     /// Bytes of the body on the file (always a whole number of blocks).
     pos: u64,
     pending: AlignedBuf,
+    /// How many of `pending`'s bytes the digests have taken.
+    hashed: usize,
 }
 
 impl BlobWriter {
@@ -168,22 +178,33 @@ impl BlobWriter {
             file,
             pos: 0,
             pending: AlignedBuf::with_capacity(BLOB_WRITE_BYTES_MAX),
+            hashed: 0,
         })
     }
 
+    /// Appends `data`, writing each full buffer; `hasher` takes each
+    /// buffer's bytes before they are written, if it has not yet.
     async fn write<D: DiskIo>(
         &mut self,
         dev: &Device<D>,
         mut data: &[u8],
+        hasher: &mut ChunkHasher,
     ) -> Result<(), NodeError> {
         while !data.is_empty() {
             let n = self.pending.fill_from(data);
             data = &data[n..];
             if self.pending.is_full() {
+                self.hash_pending(hasher);
                 self.flush(dev).await?;
             }
         }
         Ok(())
+    }
+
+    /// Feeds `hasher` the buffered bytes it has not had.
+    fn hash_pending(&mut self, hasher: &mut ChunkHasher) {
+        hasher.update(&self.pending.as_slice()[self.hashed..]);
+        self.hashed = self.pending.len();
     }
 
     async fn flush<D: DiskIo>(&mut self, dev: &Device<D>) -> Result<(), NodeError> {
@@ -217,11 +238,18 @@ impl BlobWriter {
         self.pos += len;
         buf.clear();
         self.pending = buf;
+        self.hashed = 0;
         Ok(())
     }
 
-    /// Steps 2 and 3: the blob's bytes and its directory entry are durable.
-    async fn finish<D: DiskIo>(&mut self, dev: &Device<D>) -> Result<(), NodeError> {
+    /// Steps 2 and 3: the blob's bytes and its directory entry are durable;
+    /// `hasher` takes the last bytes first.
+    async fn finish<D: DiskIo>(
+        &mut self,
+        dev: &Device<D>,
+        hasher: &mut ChunkHasher,
+    ) -> Result<(), NodeError> {
+        self.hash_pending(hasher);
         let body_len = self.pos + self.pending.len() as u64;
         let padded = self.pending.pad_to_block() > 0;
         self.flush(dev).await?;

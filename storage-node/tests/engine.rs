@@ -21,6 +21,7 @@ both!(
     corrupt_segment_record,
     corrupt_blob_chunk,
     incomplete_streams_store_nothing,
+    frames_in_pieces_store_their_bytes,
     group_commit,
     compaction_keeps_live_objects,
     device_full,
@@ -292,6 +293,56 @@ async fn corrupt_blob_chunk<D: DiskIo>(io: Arc<D>) {
         Err(NodeError::NotFound { tombstone: None })
     );
     assert_eq!(node.device_stats()[0].quarantined_count, 1);
+}
+
+async fn frames_in_pieces_store_their_bytes<D: DiskIo>(io: Arc<D>) {
+    // Frames as the network delivers them, each in many pieces of any
+    // size: the stored body and its digests (checked by every GET and by
+    // the auditor) are those of the bytes sent, inline or in a blob that
+    // spans several write buffers.
+    use rand::{Rng, SeedableRng};
+    let seed: u64 = std::env::var("SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    println!("SEED={seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let node = open(dir.path(), io).await;
+    for (i, len) in [3000, 3 * CHUNK_BYTES as usize + 777]
+        .into_iter()
+        .enumerate()
+    {
+        let name = format!("/a/c/pieces{i}");
+        let data = bytes::Bytes::from(body(20 + i as u64, len));
+        let mut frames = Vec::new();
+        let mut at = 0;
+        while at < len {
+            let end = (at + rng.gen_range(1..300 << 10)).min(len);
+            let frame = data.slice(at..end);
+            let crc = Frame::new(frame.clone()).crc32c();
+            let mut pieces = Vec::new();
+            let mut p = 0;
+            while p < frame.len() {
+                let q = (p + rng.gen_range(1..10_000)).min(frame.len());
+                pieces.push(frame.slice(p..q));
+                p = q;
+            }
+            frames.push(Frame::from_pieces(pieces, crc));
+            at = end;
+        }
+        let (tx, rx) = mpsc::channel(frames.len() + 1);
+        for f in frames {
+            tx.send(PutChunk::Data(f)).await.unwrap();
+        }
+        tx.send(PutChunk::End(meta(&name, 1, len as u64)))
+            .await
+            .unwrap();
+        node.put(DEV, key(&name), rx).await.unwrap();
+        assert_eq!(get(&node, &name, None).await.unwrap(), data);
+    }
+    let audit = node.audit().await;
+    assert_eq!((audit.objects_audited, audit.corrupt_found), (2, 0));
 }
 
 async fn incomplete_streams_store_nothing<D: DiskIo>(io: Arc<D>) {

@@ -19,3 +19,9 @@ pub use volume_id::VolumeId;
 pub fn crc32c(data: &[u8]) -> u32 {
     crc32c::crc32c(data)
 }
+
+/// The crc32c of bytes whose start had the crc32c `crc`, extended by
+/// `data`: a frame's checksum over the pieces it arrived in.
+pub fn crc32c_append(crc: u32, data: &[u8]) -> u32 {
+    crc32c::crc32c_append(crc, data)
+}

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::client::reply;
-use crate::wire::{finish, recv_bytes, recv_msg, send_bytes, send_msg};
+use crate::wire::{finish, recv_msg, recv_pieces, send_bytes, send_msg};
 use crate::{Caller, RemoteNode, Service, ServiceId, Stream, TransportError};
 
 /// Stream reset code: the sender gave up on a body.
@@ -151,8 +151,8 @@ async fn pump_put_body(
     loop {
         let chunk = match recv_msg::<Body>(recv).await? {
             Body::Data { len, crc32c } => {
-                let data = recv_bytes(recv, len as usize).await?;
-                PutChunk::Data(Frame::from_parts(data, crc32c))
+                let pieces = recv_pieces(recv, len as usize).await?;
+                PutChunk::Data(Frame::from_pieces(pieces, crc32c))
             }
             Body::End(meta) => PutChunk::End(meta),
             other => return Err(TransportError::Decode(format!("{other:?} in a PUT body"))),
@@ -180,16 +180,13 @@ async fn send_get_body(
 }
 
 async fn send_frame(send: &mut SendStream, frame: Frame) -> Result<(), TransportError> {
-    let (data, crc32c) = frame.into_parts();
-    send_msg(
-        send,
-        &Body::Data {
-            len: data.len() as u32,
-            crc32c,
-        },
-    )
-    .await?;
-    send_bytes(send, data).await
+    let len = frame.len() as u32;
+    let (pieces, crc32c) = frame.into_parts();
+    send_msg(send, &Body::Data { len, crc32c }).await?;
+    for piece in pieces {
+        send_bytes(send, piece).await?;
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -417,19 +414,20 @@ impl RemoteNode {
         tx: mpsc::Sender<Result<Frame, NodeError>>,
     ) {
         loop {
-            let item = match recv_msg::<Body>(&mut recv).await {
-                Ok(Body::Data { len, crc32c }) => match recv_bytes(&mut recv, len as usize).await {
-                    Ok(data) => Ok(Frame::from_parts(data, crc32c)),
+            let item =
+                match recv_msg::<Body>(&mut recv).await {
+                    Ok(Body::Data { len, crc32c }) => {
+                        match recv_pieces(&mut recv, len as usize).await {
+                            Ok(pieces) => Ok(Frame::from_pieces(pieces, crc32c)),
+                            Err(e) => Err(self.unreachable(e)),
+                        }
+                    }
+                    Ok(Body::Done) => return,
+                    Ok(Body::Failed(e)) => Err(e),
+                    Ok(other) => Err(self
+                        .unreachable(TransportError::Decode(format!("{other:?} in a GET body")))),
                     Err(e) => Err(self.unreachable(e)),
-                },
-                Ok(Body::Done) => return,
-                Ok(Body::Failed(e)) => Err(e),
-                Ok(other) => {
-                    Err(self
-                        .unreachable(TransportError::Decode(format!("{other:?} in a GET body"))))
-                }
-                Err(e) => Err(self.unreachable(e)),
-            };
+                };
             let last = item.is_err();
             if tx.send(item).await.is_err() {
                 // The reader went away: tell the node to stop sending.

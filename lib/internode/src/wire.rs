@@ -57,28 +57,37 @@ pub async fn send_bytes(send: &mut SendStream, data: Bytes) -> Result<(), Transp
     send.write_chunk(data).await.map_err(write_error)
 }
 
-/// Reads `len` raw bytes. When one received chunk holds them all, the
-/// stream's own buffer is handed over and nothing is copied; a longer run
-/// (an object frame spans many packets) is gathered into one buffer.
-pub async fn recv_bytes(recv: &mut RecvStream, len: usize) -> Result<Bytes, TransportError> {
+/// Reads `len` raw bytes in the pieces the stream holds them in (each a
+/// slice of a received packet; nothing is copied).
+pub async fn recv_pieces(recv: &mut RecvStream, len: usize) -> Result<Vec<Bytes>, TransportError> {
     if len > DATA_BYTES_MAX {
         return Err(TransportError::TooLarge(len));
     }
-    let mut gathered = BytesMut::new();
-    while gathered.len() < len {
+    let mut pieces = Vec::new();
+    let mut got = 0;
+    while got < len {
         let chunk = recv
-            .read_chunk(len - gathered.len(), true)
+            .read_chunk(len - got, true)
             .await
             .map_err(|e| read_error(ReadExactError::ReadError(e)))?
-            .ok_or_else(|| read_error(ReadExactError::FinishedEarly(gathered.len())))?;
-        if gathered.is_empty() {
-            if chunk.bytes.len() == len {
-                return Ok(chunk.bytes);
-            }
-            // Sized once: growing it chunk by chunk would copy it again.
-            gathered.reserve(len);
-        }
-        gathered.extend_from_slice(&chunk.bytes);
+            .ok_or_else(|| read_error(ReadExactError::FinishedEarly(got)))?;
+        got += chunk.bytes.len();
+        pieces.push(chunk.bytes);
+    }
+    Ok(pieces)
+}
+
+/// Reads `len` raw bytes into one buffer. When one received chunk holds
+/// them all, the stream's own buffer is handed over and nothing is copied;
+/// a longer run (spanning many packets) is gathered.
+pub async fn recv_bytes(recv: &mut RecvStream, len: usize) -> Result<Bytes, TransportError> {
+    let mut pieces = recv_pieces(recv, len).await?;
+    if pieces.len() <= 1 {
+        return Ok(pieces.pop().unwrap_or_default());
+    }
+    let mut gathered = BytesMut::with_capacity(len);
+    for p in &pieces {
+        gathered.extend_from_slice(p);
     }
     Ok(gathered.freeze())
 }
