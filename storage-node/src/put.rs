@@ -1,8 +1,9 @@
 //! The PUT path: receive frames (crc32c-checked), buffer a small body for
 //! the group-commit writer or spill a large one to a blob file of its own
 //! as it arrives, then commit through the writer. The per-chunk digests are
-//! computed over the bytes where they are buffered, just before they are
-//! written: over large contiguous runs, whatever pieces the frames came in.
+//! computed over the bytes where they are buffered (a frame at a time, once
+//! its pieces are copied in), so blake3 gets long contiguous runs whatever
+//! pieces the network delivered (decision 0025).
 //!
 //! A large body never sits whole in memory: at most the inline threshold
 //! plus one blob write buffer. Steps for a blob:
