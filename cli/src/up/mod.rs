@@ -154,6 +154,7 @@ async fn serve(dir: DataDir) -> Result<()> {
             }
         };
     let bootstraps = cfg.cluster.as_ref().is_none_or(|s| !s.bootstrap.is_empty());
+    tracing::info!("starting identity");
     let identity = identity::start(&dir, meta.clone(), bootstraps).await?;
     let mut proxy_cfg = proxy_config(&dir);
     proxy_cfg.keystone = Some(cairn_proxy::Keystone::new(Arc::new(identity::ProxyAuth(
@@ -181,6 +182,7 @@ async fn serve(dir: DataDir) -> Result<()> {
             replicator: replicator.clone(),
         });
     }
+    tracing::info!("starting the block gateway");
     let gateway = cairn_block::gateway::Gateway::start(
         meta.clone(),
         cairn_block::volume::Backend {
@@ -192,6 +194,7 @@ async fn serve(dir: DataDir) -> Result<()> {
     )
     .await
     .context("starting the block gateway")?;
+    tracing::info!("binding the listeners");
     let nbd_listener = bind(cfg.block.nbd_listen).await?;
     let iscsi_listener = bind(cfg.block.iscsi_listen).await?;
     let listener = bind(cfg.proxy.listen).await?;
