@@ -301,12 +301,7 @@ async fn frames_in_pieces_store_their_bytes<D: DiskIo>(io: Arc<D>) {
     // the auditor) are those of the bytes sent, inline or in a blob that
     // spans several write buffers.
     use rand::{Rng, SeedableRng};
-    let seed: u64 = std::env::var("SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random);
-    println!("SEED={seed}");
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed());
     let dir = tempfile::tempdir().unwrap();
     let node = open(dir.path(), io).await;
     for (i, len) in [3000, 3 * CHUNK_BYTES as usize + 777]

@@ -416,12 +416,10 @@ impl RemoteNode {
         loop {
             let item =
                 match recv_msg::<Body>(&mut recv).await {
-                    Ok(Body::Data { len, crc32c }) => {
-                        match recv_pieces(&mut recv, len as usize).await {
-                            Ok(pieces) => Ok(Frame::from_pieces(pieces, crc32c)),
-                            Err(e) => Err(self.unreachable(e)),
-                        }
-                    }
+                    Ok(Body::Data { len, crc32c }) => recv_pieces(&mut recv, len as usize)
+                        .await
+                        .map(|pieces| Frame::from_pieces(pieces, crc32c))
+                        .map_err(|e| self.unreachable(e)),
                     Ok(Body::Done) => return,
                     Ok(Body::Failed(e)) => Err(e),
                     Ok(other) => Err(self

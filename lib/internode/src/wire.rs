@@ -2,7 +2,7 @@
 //! postcard. Body bytes (object frames, extent data) travel raw after the
 //! message that announces their length, so they are never re-encoded.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use quinn::{ReadError, ReadExactError, RecvStream, SendStream, WriteError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -81,15 +81,7 @@ pub async fn recv_pieces(recv: &mut RecvStream, len: usize) -> Result<Vec<Bytes>
 /// them all, the stream's own buffer is handed over and nothing is copied;
 /// a longer run (spanning many packets) is gathered.
 pub async fn recv_bytes(recv: &mut RecvStream, len: usize) -> Result<Bytes, TransportError> {
-    let mut pieces = recv_pieces(recv, len).await?;
-    if pieces.len() <= 1 {
-        return Ok(pieces.pop().unwrap_or_default());
-    }
-    let mut gathered = BytesMut::with_capacity(len);
-    for p in &pieces {
-        gathered.extend_from_slice(p);
-    }
-    Ok(gathered.freeze())
+    recv_pieces(recv, len).await.map(cairn_nodeapi::join)
 }
 
 /// Ends the sending side: the peer reads a clean end after what was sent.

@@ -65,15 +65,7 @@ impl Frame {
     /// Checks the crc32c and hands out the bytes in one buffer (copied
     /// together if they came in several pieces).
     pub fn verify(self) -> Result<Bytes, NodeError> {
-        let mut pieces = self.verify_pieces()?;
-        if pieces.len() == 1 {
-            return Ok(pieces.pop().expect("one piece"));
-        }
-        let mut whole = BytesMut::with_capacity(pieces.iter().map(Bytes::len).sum());
-        for p in &pieces {
-            whole.extend_from_slice(p);
-        }
-        Ok(whole.freeze())
+        self.verify_pieces().map(join)
     }
 
     /// Length of the payload in bytes.
@@ -85,6 +77,19 @@ impl Frame {
     pub fn is_empty(&self) -> bool {
         self.pieces.iter().all(Bytes::is_empty)
     }
+}
+
+/// The pieces as one buffer: the only piece as it is, several copied
+/// together.
+pub fn join(mut pieces: Vec<Bytes>) -> Bytes {
+    if pieces.len() <= 1 {
+        return pieces.pop().unwrap_or_default();
+    }
+    let mut whole = BytesMut::with_capacity(pieces.iter().map(Bytes::len).sum());
+    for p in &pieces {
+        whole.extend_from_slice(p);
+    }
+    whole.freeze()
 }
 
 #[cfg(test)]

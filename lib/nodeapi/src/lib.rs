@@ -30,7 +30,7 @@ mod types;
 pub use cairn_base::VolumeId;
 pub use error::NodeError;
 pub use extent::{Epoch, ExtentKey, ExtentNode, ExtentWrite};
-pub use frame::Frame;
+pub use frame::{join, Frame};
 pub use replication::{bucket_of, EntryVersion, PartitionDigest, PartitionDigestBuilder};
 pub use routes::{ExtentRoutes, NodeMap};
 pub use types::{
