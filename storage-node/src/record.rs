@@ -77,9 +77,9 @@ pub(crate) fn encode(
     out.extend_from_slice(&meta.data_ts.ticks().to_le_bytes());
     out.extend_from_slice(&(meta_json.len() as u32).to_le_bytes());
     out.extend_from_slice(&(body.len() as u64).to_le_bytes());
-    let payload_crc = crc32c::crc32c_append(crc32c::crc32c(meta_json), body);
+    let payload_crc = cairn_base::crc32c_append(cairn_base::crc32c(meta_json), body);
     out.extend_from_slice(&payload_crc.to_le_bytes());
-    let header_crc = crc32c::crc32c(&out[start..start + 52]);
+    let header_crc = cairn_base::crc32c(&out[start..start + 52]);
     out.extend_from_slice(&header_crc.to_le_bytes());
     out.extend_from_slice(meta_json);
     out.extend_from_slice(body);
@@ -103,7 +103,7 @@ pub(crate) fn decode_header(b: &[u8]) -> Result<RecordHeader, RecordError> {
     if b[4] != VERSION {
         return Err(RecordError::Version(b[4]));
     }
-    if crc32c::crc32c(&b[0..52]) != u32_at(52) {
+    if cairn_base::crc32c(&b[0..52]) != u32_at(52) {
         return Err(RecordError::HeaderCrc);
     }
     let mut hash = [0u8; 16];

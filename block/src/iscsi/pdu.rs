@@ -70,7 +70,7 @@ fn put32(b: &mut [u8], i: usize, v: u32) {
 pub fn digest(parts: &[&[u8]]) -> [u8; DIGEST_LEN] {
     parts
         .iter()
-        .fold(0u32, |crc, p| crc32c::crc32c_append(crc, p))
+        .fold(0u32, |crc, p| cairn_base::crc32c_append(crc, p))
         .to_le_bytes()
 }
 

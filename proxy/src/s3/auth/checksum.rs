@@ -115,7 +115,7 @@ impl ChecksumHasher {
     pub fn update(&mut self, data: &[u8]) {
         match self {
             ChecksumHasher::Crc32(h) => h.update(data),
-            ChecksumHasher::Crc32c(crc) => *crc = crc32c::crc32c_append(*crc, data),
+            ChecksumHasher::Crc32c(crc) => *crc = cairn_base::crc32c_append(*crc, data),
             ChecksumHasher::Crc64Nvme(crc) => *crc = crc64nvme_append(*crc, data),
             ChecksumHasher::Sha1(h) => h.update(data),
             ChecksumHasher::Sha256(h) => h.update(data),
