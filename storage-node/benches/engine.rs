@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use cairn_base::Timestamp;
 use cairn_diskio::UringDiskIo;
-use cairn_nodeapi::{DeviceId, Frame, ObjectKey, ObjectMeta, ObjectNode, PutChunk};
+use cairn_nodeapi::{ChunkDigests, DeviceId, Frame, ObjectKey, ObjectMeta, ObjectNode, PutChunk};
 use cairn_storage_node::{DeviceConfig, NodeConfig, StorageNode};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,8 +38,9 @@ async fn put(node: &StorageNode<UringDiskIo>, i: u64, data: Bytes) {
         content_type: "application/octet-stream".into(),
         headers: vec![],
     };
+    let digests = ChunkDigests::of(&data);
     tx.send(PutChunk::Data(Frame::new(data))).await.unwrap();
-    tx.send(PutChunk::End(meta)).await.unwrap();
+    tx.send(PutChunk::End(meta, digests)).await.unwrap();
     node.put(DEV, key(i), rx).await.unwrap();
 }
 

@@ -39,7 +39,7 @@ pub struct NodeConfig {
 }
 
 /// Body bytes covered by one stored blake3 digest, and the largest GET frame.
-pub const CHUNK_BYTES: u64 = 1 << 20;
+pub use cairn_nodeapi::CHUNK_BYTES;
 
 impl NodeConfig {
     /// Defaults for `devices`: 1 MiB inline objects, 64 MiB segments, 1 GiB

@@ -1,9 +1,8 @@
 //! The PUT path: receive frames (crc32c-checked), buffer a small body for
 //! the group-commit writer or spill a large one to a blob file of its own
-//! as it arrives, then commit through the writer. The per-chunk digests are
-//! computed over the bytes where they are buffered (a frame at a time, once
-//! its pieces are copied in), so blake3 gets long contiguous runs whatever
-//! pieces the network delivered (decision 0025).
+//! as it arrives, then commit through the writer with the per-chunk
+//! digests the sender computed where the body came in (decision 0026): a
+//! byte changed after that, here included, fails its digest on read.
 //!
 //! A large body never sits whole in memory: at most the inline threshold
 //! plus one blob write buffer. Steps for a blob:
@@ -15,11 +14,11 @@
 //! unknown because the device was poisoned, left for recovery to delete).
 
 use crate::device::Device;
-use crate::digest::ChunkHasher;
+use crate::entry::digests_hex;
 use crate::error::io_to_node;
 use crate::writer::{Body, WriteOp};
 use cairn_diskio::{AlignedBuf, DiskFile, DiskIo, OpenMode};
-use cairn_nodeapi::{NodeError, ObjectKey, ObjectMeta, PutAck, PutChunk};
+use cairn_nodeapi::{ChunkDigests, NodeError, ObjectKey, ObjectMeta, PutAck, PutChunk};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use tokio::sync::mpsc;
@@ -36,11 +35,10 @@ pub(crate) async fn put<D: DiskIo>(
     dev.check_usable()?;
     let mut rx = Receiving {
         buf: Vec::new(),
-        hasher: ChunkHasher::new(),
         blob: None,
         received: 0,
     };
-    let meta = match receive(dev, &mut rx, &mut body).await {
+    let (meta, digests) = match receive(dev, &mut rx, &mut body).await {
         Ok(m) => m,
         Err(e) => {
             rx.abandon(dev).await;
@@ -59,24 +57,20 @@ pub(crate) async fn put<D: DiskIo>(
     }
     let data_ts = meta.data_ts;
     let (body, blob) = match rx.blob.take() {
-        None => {
-            rx.hasher.update(&rx.buf);
-            (Body::Inline(std::mem::take(&mut rx.buf)), None)
-        }
+        None => (Body::Inline(std::mem::take(&mut rx.buf)), None),
         Some(mut w) => {
-            if let Err(e) = w.finish(dev, &mut rx.hasher).await {
+            if let Err(e) = w.finish(dev).await {
                 w.remove(dev).await;
                 return Err(e);
             }
             (Body::Blob { id: w.id }, Some(w))
         }
     };
-    let digests = std::mem::replace(&mut rx.hasher, ChunkHasher::new()).finish();
     let op = WriteOp::Put {
         key,
         meta,
         body,
-        digests,
+        digests: digests_hex(digests.as_slice()),
     };
     match dev.submit(op).await {
         Ok(_) => Ok(PutAck {
@@ -96,9 +90,6 @@ pub(crate) async fn put<D: DiskIo>(
 
 struct Receiving {
     buf: Vec<u8>,
-    /// Fed with the inline body at its end, or by the blob writer as it
-    /// writes.
-    hasher: ChunkHasher,
     blob: Option<BlobWriter>,
     received: u64,
 }
@@ -112,36 +103,33 @@ impl Receiving {
 }
 
 /// Reads the body stream to its `End`, spilling to a blob past the inline
-/// threshold. Returns the final metadata.
+/// threshold. Returns the final metadata and the sender's digests.
 async fn receive<D: DiskIo>(
     dev: &Device<D>,
     rx: &mut Receiving,
     body: &mut mpsc::Receiver<PutChunk>,
-) -> Result<ObjectMeta, NodeError> {
+) -> Result<(ObjectMeta, ChunkDigests), NodeError> {
     loop {
         match body.recv().await {
             None => return Err(NodeError::BodyIncomplete),
-            Some(PutChunk::End(meta)) => {
-                if meta.content_length != rx.received {
+            Some(PutChunk::End(meta, digests)) => {
+                if meta.content_length != rx.received || !digests.fit(rx.received) {
                     return Err(NodeError::BodyIncomplete);
                 }
-                return Ok(meta);
+                return Ok((meta, digests));
             }
             Some(PutChunk::Data(frame)) => {
                 for piece in frame.verify_pieces()? {
                     rx.received += piece.len() as u64;
                     match &mut rx.blob {
-                        Some(w) => w.write(dev, &piece, &mut rx.hasher).await?,
+                        Some(w) => w.write(dev, &piece).await?,
                         None => rx.buf.extend_from_slice(&piece),
                     }
                 }
-                if let Some(w) = &mut rx.blob {
-                    // The frame's bytes while they are still in the cache.
-                    w.hash_pending(&mut rx.hasher);
-                } else if rx.buf.len() as u64 > dev.params.inline_max_bytes {
+                if rx.blob.is_none() && rx.buf.len() as u64 > dev.params.inline_max_bytes {
                     let mut w = BlobWriter::create(dev).await?;
                     let spilled = std::mem::take(&mut rx.buf);
-                    let r = w.write(dev, &spilled, &mut rx.hasher).await;
+                    let r = w.write(dev, &spilled).await;
                     rx.blob = Some(w);
                     r?;
                 }
@@ -160,8 +148,6 @@ struct BlobWriter {
     /// Bytes of the body on the file (always a whole number of blocks).
     pos: u64,
     pending: AlignedBuf,
-    /// How many of `pending`'s bytes the digests have taken.
-    hashed: usize,
 }
 
 impl BlobWriter {
@@ -179,33 +165,23 @@ impl BlobWriter {
             file,
             pos: 0,
             pending: AlignedBuf::with_capacity(BLOB_WRITE_BYTES_MAX),
-            hashed: 0,
         })
     }
 
-    /// Appends `data`, writing each full buffer; `hasher` takes each
-    /// buffer's bytes before they are written, if it has not yet.
+    /// Appends `data`, writing each full buffer.
     async fn write<D: DiskIo>(
         &mut self,
         dev: &Device<D>,
         mut data: &[u8],
-        hasher: &mut ChunkHasher,
     ) -> Result<(), NodeError> {
         while !data.is_empty() {
             let n = self.pending.fill_from(data);
             data = &data[n..];
             if self.pending.is_full() {
-                self.hash_pending(hasher);
                 self.flush(dev).await?;
             }
         }
         Ok(())
-    }
-
-    /// Feeds `hasher` the buffered bytes it has not had.
-    fn hash_pending(&mut self, hasher: &mut ChunkHasher) {
-        hasher.update(&self.pending.as_slice()[self.hashed..]);
-        self.hashed = self.pending.len();
     }
 
     async fn flush<D: DiskIo>(&mut self, dev: &Device<D>) -> Result<(), NodeError> {
@@ -239,18 +215,11 @@ impl BlobWriter {
         self.pos += len;
         buf.clear();
         self.pending = buf;
-        self.hashed = 0;
         Ok(())
     }
 
-    /// Steps 2 and 3: the blob's bytes and its directory entry are durable;
-    /// `hasher` takes the last bytes first.
-    async fn finish<D: DiskIo>(
-        &mut self,
-        dev: &Device<D>,
-        hasher: &mut ChunkHasher,
-    ) -> Result<(), NodeError> {
-        self.hash_pending(hasher);
+    /// Steps 2 and 3: the blob's bytes and its directory entry are durable.
+    async fn finish<D: DiskIo>(&mut self, dev: &Device<D>) -> Result<(), NodeError> {
         let body_len = self.pos + self.pending.len() as u64;
         let padded = self.pending.pad_to_block() > 0;
         self.flush(dev).await?;

@@ -5,7 +5,9 @@
 mod common;
 
 use cairn_diskio::{DiskIo, StdDiskIo, UringDiskIo};
-use cairn_nodeapi::{ByteRange, DeviceId, Frame, NodeError, ObjectNode, PostRequest, PutChunk};
+use cairn_nodeapi::{
+    ByteRange, ChunkDigests, DeviceId, Frame, NodeError, ObjectNode, PostRequest, PutChunk,
+};
 use cairn_storage_node::replicator::LocalNode;
 use cairn_storage_node::{AnyStorageNode, DeviceConfig, StorageNode, CHUNK_BYTES};
 use common::*;
@@ -20,6 +22,7 @@ both!(
     newest_wins,
     corrupt_segment_record,
     corrupt_blob_chunk,
+    digests_that_do_not_match_the_bytes_are_caught_on_read,
     incomplete_streams_store_nothing,
     frames_in_pieces_store_their_bytes,
     group_commit,
@@ -295,10 +298,79 @@ async fn corrupt_blob_chunk<D: DiskIo>(io: Arc<D>) {
     assert_eq!(node.device_stats()[0].quarantined_count, 1);
 }
 
+async fn digests_that_do_not_match_the_bytes_are_caught_on_read<D: DiskIo>(io: Arc<D>) {
+    // The node stores the sender's digests as they are (decision 0026): if
+    // the bytes changed after the sender hashed them, no GET serves them
+    // and the auditor quarantines the replica, inline or blob.
+    let dir = tempfile::tempdir().unwrap();
+    let node = open(dir.path(), io).await;
+    for (name, len) in [
+        ("/a/c/small", 5000),
+        ("/a/c/big", 2 * CHUNK_BYTES as usize + 9),
+    ] {
+        let hashed = body(30, len);
+        let mut changed = hashed.clone();
+        changed[len - 3] ^= 0x10;
+        let digests = ChunkDigests::of(&hashed);
+        put_with_digests(
+            &node,
+            DEV,
+            key(name),
+            meta(name, 1, len as u64),
+            &changed,
+            digests,
+        )
+        .await
+        .unwrap();
+        let whole = get(&node, name, None).await;
+        assert_eq!(whole, Err(NodeError::Corrupt), "{name}");
+    }
+    // The GETs quarantined both; the replicator may put good copies back,
+    // which the auditor then passes.
+    for (name, len) in [
+        ("/a/c/small", 5000),
+        ("/a/c/big", 2 * CHUNK_BYTES as usize + 9),
+    ] {
+        for _ in 0..100 {
+            if node.head(DEV, key(name)).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(
+            node.head(DEV, key(name)).await.is_err(),
+            "{name} quarantined"
+        );
+        put(&node, name, 1, &body(30, len)).await.unwrap();
+    }
+    let audit = node.audit().await;
+    assert_eq!((audit.objects_audited, audit.corrupt_found), (2, 0));
+    assert_eq!(node.device_stats()[0].quarantined_count, 2);
+
+    // Not read since its PUT: the auditor finds it.
+    let len = 3000;
+    let mut changed = body(31, len);
+    let digests = ChunkDigests::of(&changed);
+    changed[0] ^= 1;
+    put_with_digests(
+        &node,
+        DEV,
+        key("/a/c/unread"),
+        meta("/a/c/unread", 1, len as u64),
+        &changed,
+        digests,
+    )
+    .await
+    .unwrap();
+    let audit = node.audit().await;
+    assert_eq!(audit.corrupt_found, 1);
+    assert!(node.head(DEV, key("/a/c/unread")).await.is_err());
+}
+
 async fn frames_in_pieces_store_their_bytes<D: DiskIo>(io: Arc<D>) {
     // Frames as the network delivers them, each in many pieces of any
-    // size: the stored body and its digests (checked by every GET and by
-    // the auditor) are those of the bytes sent, inline or in a blob that
+    // size: the stored body is the bytes sent (checked by every GET and by
+    // the auditor against the sender's digests), inline or in a blob that
     // spans several write buffers.
     use rand::{Rng, SeedableRng};
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed());
@@ -330,9 +402,12 @@ async fn frames_in_pieces_store_their_bytes<D: DiskIo>(io: Arc<D>) {
         for f in frames {
             tx.send(PutChunk::Data(f)).await.unwrap();
         }
-        tx.send(PutChunk::End(meta(&name, 1, len as u64)))
-            .await
-            .unwrap();
+        tx.send(PutChunk::End(
+            meta(&name, 1, len as u64),
+            ChunkDigests::of(&data),
+        ))
+        .await
+        .unwrap();
         node.put(DEV, key(&name), rx).await.unwrap();
         assert_eq!(get(&node, &name, None).await.unwrap(), data);
     }
@@ -341,7 +416,8 @@ async fn frames_in_pieces_store_their_bytes<D: DiskIo>(io: Arc<D>) {
 }
 
 async fn incomplete_streams_store_nothing<D: DiskIo>(io: Arc<D>) {
-    // A body without End, with a bad crc, or with the wrong length stores nothing and leaves no blob.
+    // A body without End, with a bad crc, with the wrong length or with
+    // digests for another length stores nothing and leaves no blob.
     let dir = tempfile::tempdir().unwrap();
     let node = open(dir.path(), io).await;
     for len in [4096usize, 3 << 20] {
@@ -373,18 +449,28 @@ async fn incomplete_streams_store_nothing<D: DiskIo>(io: Arc<D>) {
             Err(NodeError::FrameChecksum)
         );
 
-        let (tx, rx) = mpsc::channel(8);
-        tx.send(PutChunk::Data(Frame::new(bytes::Bytes::from(body(3, len)))))
-            .await
-            .unwrap();
-        tx.send(PutChunk::End(meta(&name, 1, len as u64 + 1)))
-            .await
-            .unwrap();
-        assert_eq!(
-            node.put(DEV, key(&name), rx).await,
-            Err(NodeError::BodyIncomplete)
-        );
-        assert!(node.head(DEV, key(&name)).await.is_err());
+        let sent = body(3, len);
+        for (claimed, digests) in [
+            (len as u64 + 1, ChunkDigests::of(&sent)),
+            (
+                len as u64,
+                ChunkDigests::of(&body(3, len + CHUNK_BYTES as usize)),
+            ),
+            (len as u64, ChunkDigests::default()),
+        ] {
+            let (tx, rx) = mpsc::channel(8);
+            tx.send(PutChunk::Data(Frame::new(bytes::Bytes::from(sent.clone()))))
+                .await
+                .unwrap();
+            tx.send(PutChunk::End(meta(&name, 1, claimed), digests))
+                .await
+                .unwrap();
+            assert_eq!(
+                node.put(DEV, key(&name), rx).await,
+                Err(NodeError::BodyIncomplete)
+            );
+            assert!(node.head(DEV, key(&name)).await.is_err());
+        }
     }
     assert!(files(&dir.path().join("dev1/blobs")).is_empty());
     assert_eq!(node.device_stats()[0].object_count, 0);

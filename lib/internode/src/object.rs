@@ -14,8 +14,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use cairn_base::Timestamp;
 use cairn_nodeapi::{
-    ByteRange, DeleteOutcome, DeviceId, EntryVersion, Frame, GetStream, NodeError, ObjectKey,
-    ObjectMeta, ObjectNode, PartitionDigest, PostRequest, PutAck, PutChunk,
+    ByteRange, ChunkDigests, DeleteOutcome, DeviceId, EntryVersion, Frame, GetStream, NodeError,
+    ObjectKey, ObjectMeta, ObjectNode, PartitionDigest, PostRequest, PutAck, PutChunk,
     BODY_CHANNEL_FRAMES_MAX,
 };
 use quinn::{RecvStream, SendStream, VarInt};
@@ -79,8 +79,9 @@ enum Request {
 enum Body {
     /// `len` raw bytes follow; `crc32c` is the sender's checksum of them.
     Data { len: u32, crc32c: u32 },
-    /// A PUT body is complete; the object's final metadata.
-    End(ObjectMeta),
+    /// A PUT body is complete; the object's final metadata and the body's
+    /// digests.
+    End(ObjectMeta, ChunkDigests),
     /// A GET body is complete.
     Done,
     /// A GET body failed (the replica is corrupt, the device failed).
@@ -154,10 +155,10 @@ async fn pump_put_body(
                 let pieces = recv_pieces(recv, len as usize).await?;
                 PutChunk::Data(Frame::from_pieces(pieces, crc32c))
             }
-            Body::End(meta) => PutChunk::End(meta),
+            Body::End(meta, digests) => PutChunk::End(meta, digests),
             other => return Err(TransportError::Decode(format!("{other:?} in a PUT body"))),
         };
-        let end = matches!(chunk, PutChunk::End(_));
+        let end = matches!(chunk, PutChunk::End(..));
         if tx.send(chunk).await.is_err() || end {
             return Ok(());
         }
@@ -258,8 +259,8 @@ impl RemoteNode {
                 PutChunk::Data(frame) => send_frame(send, frame)
                     .await
                     .map_err(|e| self.unreachable(e))?,
-                PutChunk::End(meta) => {
-                    send_msg(send, &Body::End(meta))
+                PutChunk::End(meta, digests) => {
+                    send_msg(send, &Body::End(meta, digests))
                         .await
                         .map_err(|e| self.unreachable(e))?;
                     finish(send);

@@ -12,8 +12,8 @@ use cairn_internode::pki::{member_dns_name, MEMBER_NAME};
 use cairn_internode::wire;
 use cairn_internode::{ClusterCa, Endpoint, Identity, Peer, RemoteNode, ServiceId, TransportError};
 use cairn_nodeapi::{
-    ByteRange, DeviceId, Epoch, ExtentKey, ExtentNode, ExtentWrite, Frame, NodeError, ObjectKey,
-    ObjectMeta, ObjectNode, PostRequest, PutChunk,
+    ByteRange, ChunkDigests, DeviceId, Epoch, ExtentKey, ExtentNode, ExtentWrite, Frame, NodeError,
+    ObjectKey, ObjectMeta, ObjectNode, PostRequest, PutChunk,
 };
 use cairn_storage_node::{DeviceConfig, NodeConfig, StorageNode};
 use tokio::sync::mpsc;
@@ -111,11 +111,12 @@ async fn put(node: &dyn ObjectNode, name: &str, data: &[u8]) -> Result<(), NodeE
     let etag = hex::encode(<md5::Md5 as md5::Digest>::digest(data));
     let chunks: Vec<Bytes> = data.chunks(1 << 20).map(Bytes::copy_from_slice).collect();
     let meta = meta(name, data.len(), &etag);
+    let digests = ChunkDigests::of(data);
     let send = async move {
         for c in chunks {
             tx.send(PutChunk::Data(Frame::new(c))).await.unwrap();
         }
-        tx.send(PutChunk::End(meta)).await.unwrap();
+        tx.send(PutChunk::End(meta, digests)).await.unwrap();
     };
     let (ack, ()) = tokio::join!(node.put(DEV, key(name), rx), send);
     ack.map(|_| ())

@@ -12,6 +12,8 @@
 //! - a PUT is durable on the device (data and index on stable storage) before
 //!   [`ObjectNode::put`] returns `Ok`;
 //! - a PUT whose body stream ends without [`PutChunk::End`] stores nothing;
+//! - a PUT stores the [`ChunkDigests`] its sender computed where the body
+//!   came in, so a byte changed anywhere after that is caught on read;
 //! - a GET never yields a frame whose bytes failed the stored blake3 digest;
 //! - an extent write, discard or flush with an epoch older than the
 //!   volume's fence is refused ([`NodeError::Fenced`]);
@@ -20,6 +22,7 @@
 //!   [`PartitionDigestBuilder`]), and [`ObjectNode::drop_entries`] removes
 //!   only the exact versions it is given.
 
+mod digests;
 mod error;
 mod extent;
 mod frame;
@@ -28,6 +31,7 @@ mod routes;
 mod types;
 
 pub use cairn_base::VolumeId;
+pub use digests::{ChunkDigests, ChunkHasher, CHUNK_BYTES};
 pub use error::NodeError;
 pub use extent::{Epoch, ExtentKey, ExtentNode, ExtentWrite};
 pub use frame::{join, Frame};

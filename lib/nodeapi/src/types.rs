@@ -1,7 +1,7 @@
 //! The values exchanged with a storage node: keys, metadata, PUT chunks,
 //! GET streams.
 
-use crate::{Frame, NodeError};
+use crate::{ChunkDigests, Frame, NodeError};
 use cairn_base::Timestamp;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -79,9 +79,10 @@ pub fn written_with_data(name: &str) -> bool {
 pub enum PutChunk {
     /// Bytes of the body, in order.
     Data(Frame),
-    /// The body is complete; the object's final metadata (length, ETag).
-    /// Nothing is stored unless this arrives.
-    End(ObjectMeta),
+    /// The body is complete; the object's final metadata (length, ETag)
+    /// and the body's digests, which the node stores as they are. Nothing
+    /// is stored unless this arrives.
+    End(ObjectMeta, ChunkDigests),
 }
 
 /// A PUT that reached stable storage on one device.

@@ -1,14 +1,15 @@
-//! The PUT driver: reads the body once, computes its MD5, and streams it in
-//! crc32c frames to every replica through bounded channels, doing what the
-//! [`PutCoordinator`] commands.
+//! The PUT driver: reads the body once, computes its MD5 and its per-chunk
+//! blake3 digests, and streams it in crc32c frames to every replica through
+//! bounded channels, doing what the [`PutCoordinator`] commands.
 //!
 //! Steps of one write:
 //! 1. open a PUT to each primary (`Command::StartPut`);
-//! 2. for each body chunk: update the MD5, send the frame to every live
-//!    replica (a replica slower than `node_timeout` is dropped), keep it in
-//!    the replay window while the body is small;
+//! 2. for each body chunk: update the MD5 and the digests, send the frame
+//!    to every live replica (a replica slower than `node_timeout` is
+//!    dropped), keep it in the replay window while the body is small;
 //! 3. at the end of the body, verify length and ETag; only then send
-//!    `PutChunk::End` — a replica that never gets it stores nothing;
+//!    `PutChunk::End` with the digests, which every replica stores as they
+//!    are (decision 0026) — a replica that never gets it stores nothing;
 //! 4. wait for the replicas' acks; the coordinator decides durable or not.
 
 use super::Shared;
@@ -16,7 +17,10 @@ use crate::errors::SwiftError;
 use crate::placement::{Locations, Target};
 use crate::quorum::{Command, Event, Outcome, PutCoordinator};
 use bytes::{Bytes, BytesMut};
-use cairn_nodeapi::{Frame, NodeError, ObjectMeta, PutAck, PutChunk, BODY_CHANNEL_FRAMES_MAX};
+use cairn_nodeapi::{
+    ChunkDigests, ChunkHasher, Frame, NodeError, ObjectMeta, PutAck, PutChunk,
+    BODY_CHANNEL_FRAMES_MAX,
+};
 use futures::{Stream, StreamExt};
 use std::pin::Pin;
 use tokio::sync::mpsc;
@@ -75,7 +79,7 @@ struct Fanout<'a> {
     results_rx: mpsc::Receiver<ReplicaResult>,
     replay: Option<Vec<Frame>>,
     replay_bytes: usize,
-    end: Option<ObjectMeta>,
+    end: Option<(ObjectMeta, ChunkDigests)>,
     starts: usize,
 }
 
@@ -116,6 +120,7 @@ pub async fn write_object(
 impl Fanout<'_> {
     async fn run(&mut self, mut body: BodyStream, spec: WriteSpec) -> Result<Written, SwiftError> {
         let mut md5 = self.sh.etags.upload(spec.expected_len).map_err(internal)?;
+        let mut digests = ChunkHasher::new();
         let mut received: u64 = 0;
         let mut pending = BytesMut::new();
         loop {
@@ -143,11 +148,11 @@ impl Fanout<'_> {
             }
             let rest = spec.expected_len.map(|l| l - received + chunk.len() as u64);
             for frame in coalesce(&mut pending, chunk, rest) {
-                self.hash_and_send(&mut md5, frame).await?;
+                self.hash_and_send(&mut md5, &mut digests, frame).await?;
             }
         }
         if !pending.is_empty() {
-            self.hash_and_send(&mut md5, pending.split().freeze())
+            self.hash_and_send(&mut md5, &mut digests, pending.split().freeze())
                 .await?;
         }
         if spec.expected_len.is_some_and(|l| l != received) {
@@ -162,7 +167,7 @@ impl Fanout<'_> {
         let mut meta = spec.meta;
         meta.etag = etag;
         meta.content_length = received;
-        self.finish(meta.clone()).await?;
+        self.finish(meta.clone(), digests.finish()).await?;
         match self.coord.outcome() {
             Some(Outcome::Durable { acked }) => Ok(Written { meta, acked }),
             Some(Outcome::Failed(e)) => e.to_swift().map(|()| Written {
@@ -185,8 +190,8 @@ impl Fanout<'_> {
     }
 
     /// Sends `End` to every live replica and waits for their answers.
-    async fn finish(&mut self, meta: ObjectMeta) -> Result<(), SwiftError> {
-        self.end = Some(meta.clone());
+    async fn finish(&mut self, meta: ObjectMeta, digests: ChunkDigests) -> Result<(), SwiftError> {
+        self.end = Some((meta.clone(), digests.clone()));
         let mut failed = Vec::new();
         for slot in 0..self.txs.len() {
             let Some(tx) = self.txs[slot].take() else {
@@ -197,7 +202,7 @@ impl Fanout<'_> {
             }
             if timeout(
                 self.sh.cfg.node_timeout,
-                tx.send(PutChunk::End(meta.clone())),
+                tx.send(PutChunk::End(meta.clone(), digests.clone())),
             )
             .await
             .is_err()
@@ -242,13 +247,15 @@ impl Fanout<'_> {
         self.apply_commands().await;
     }
 
-    /// Adds a frame to the ETag, then sends it.
+    /// Adds a frame to the ETag and the digests, then sends it.
     async fn hash_and_send(
         &mut self,
         md5: &mut cairn_md5::UploadMd5,
+        digests: &mut ChunkHasher,
         frame: Bytes,
     ) -> Result<(), SwiftError> {
         md5.update(frame.clone()).await.map_err(internal)?;
+        digests.update(&frame);
         self.send_frame(Frame::new(frame)).await;
         Ok(())
     }
@@ -351,8 +358,8 @@ impl Fanout<'_> {
                 for frame in frames {
                     tx.send(PutChunk::Data(frame.clone())).await?;
                 }
-                if let Some(meta) = end {
-                    tx.send(PutChunk::End(meta)).await?;
+                if let Some((meta, digests)) = end {
+                    tx.send(PutChunk::End(meta, digests)).await?;
                 }
                 Ok::<(), mpsc::error::SendError<PutChunk>>(())
             })

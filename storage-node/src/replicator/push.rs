@@ -11,8 +11,8 @@ use super::plan::Push;
 use super::stats::add;
 use super::Replicator;
 use cairn_nodeapi::{
-    DeviceId, EntryVersion, GetStream, NodeError, ObjectNode, PartitionDigest, PostRequest,
-    PutChunk, BODY_CHANNEL_FRAMES_MAX,
+    ChunkHasher, DeviceId, EntryVersion, GetStream, NodeError, ObjectNode, PartitionDigest,
+    PostRequest, PutChunk, BODY_CHANNEL_FRAMES_MAX,
 };
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -87,15 +87,22 @@ impl Replicator {
         let len = meta.content_length;
         let (tx, rx) = mpsc::channel(BODY_CHANNEL_FRAMES_MAX);
         // Frames pass through as read (blake3-verified by the local GET,
-        // crc32c-checked by the peer). A read error drops `tx` without `End`,
-        // so the peer stores nothing.
+        // crc32c-checked by the peer), hashed again for the peer to store
+        // (the bytes it checks on read are the ones verified here). A read
+        // error drops `tx` without `End`, so the peer stores nothing.
         let forward = async move {
+            let mut digests = ChunkHasher::new();
             while let Some(frame) = body.recv().await {
-                if tx.send(PutChunk::Data(frame?)).await.is_err() {
+                let frame = frame?;
+                frame
+                    .unverified_pieces()
+                    .iter()
+                    .for_each(|p| digests.update(p));
+                if tx.send(PutChunk::Data(frame)).await.is_err() {
                     return Ok(());
                 }
             }
-            let _ = tx.send(PutChunk::End(meta)).await;
+            let _ = tx.send(PutChunk::End(meta, digests.finish())).await;
             Ok::<(), NodeError>(())
         };
         let (read, stored) = tokio::join!(forward, to.node.put(to.device, v.key, rx));

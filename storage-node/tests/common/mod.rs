@@ -24,8 +24,8 @@ use bytes::Bytes;
 use cairn_base::Timestamp;
 use cairn_diskio::{AlignedBuf, DiskFile, DiskIo, OpenMode};
 use cairn_nodeapi::{
-    ByteRange, DeviceId, Frame, NodeError, ObjectKey, ObjectMeta, ObjectNode, PutAck, PutChunk,
-    BODY_CHANNEL_FRAMES_MAX,
+    ByteRange, ChunkDigests, DeviceId, Frame, NodeError, ObjectKey, ObjectMeta, ObjectNode, PutAck,
+    PutChunk, BODY_CHANNEL_FRAMES_MAX,
 };
 use cairn_storage_node::{DeviceConfig, NodeConfig, CHUNK_BYTES};
 use std::collections::HashMap;
@@ -363,6 +363,19 @@ pub async fn put_to<N: ObjectNode + ?Sized>(
     m: ObjectMeta,
     data: &[u8],
 ) -> Result<PutAck, NodeError> {
+    put_with_digests(node, dev, k, m, data, ChunkDigests::of(data)).await
+}
+
+/// PUTs `data` as [`put_to`] does, its `End` carrying `digests` (the
+/// sender's, which the node stores as they are).
+pub async fn put_with_digests<N: ObjectNode + ?Sized>(
+    node: &N,
+    dev: DeviceId,
+    k: ObjectKey,
+    m: ObjectMeta,
+    data: &[u8],
+    digests: ChunkDigests,
+) -> Result<PutAck, NodeError> {
     let (tx, rx) = mpsc::channel(BODY_CHANNEL_FRAMES_MAX);
     let owned = data.to_vec();
     let sender = tokio::spawn(async move {
@@ -372,7 +385,7 @@ pub async fn put_to<N: ObjectNode + ?Sized>(
                 return;
             }
         }
-        let _ = tx.send(PutChunk::End(m)).await;
+        let _ = tx.send(PutChunk::End(m, digests)).await;
     });
     let r = node.put(dev, k, rx).await;
     let _ = sender.await;

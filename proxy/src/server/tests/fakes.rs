@@ -88,11 +88,16 @@ impl ObjectNode for FakeNode {
         while let Some(c) = body.recv().await {
             match c {
                 PutChunk::Data(f) => data.extend_from_slice(&f.verify()?),
-                PutChunk::End(meta) => {
+                PutChunk::End(meta, digests) => {
                     assert_eq!(
                         meta.content_length,
                         data.len() as u64,
                         "End carries the length sent"
+                    );
+                    assert_eq!(
+                        digests,
+                        ChunkDigests::of(&data),
+                        "End carries the body's digests"
                     );
                     if let Some(t) = self.newest_ts(device, key) {
                         if t >= meta.data_ts {
