@@ -38,6 +38,21 @@ async fn open<D: DiskIo>(dir: &std::path::Path, io: Arc<D>) -> StorageNode<D> {
     StorageNode::open(cfg(dir), io).await.expect("open")
 }
 
+/// HEAD of `name` once a failed read's quarantine had a moment to land (it
+/// happens right after the error is sent), or after a second.
+async fn head_once_quarantined<D: DiskIo>(
+    node: &StorageNode<D>,
+    name: &str,
+) -> Result<cairn_nodeapi::ObjectMeta, NodeError> {
+    for _ in 0..100 {
+        if node.head(DEV, key(name)).await.is_err() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    node.head(DEV, key(name)).await
+}
+
 async fn roundtrip<D: DiskIo>(io: Arc<D>) {
     // PUT, GET, HEAD, POST and DELETE agree with each other, small and large.
     let dir = tempfile::tempdir().unwrap();
@@ -284,15 +299,8 @@ async fn corrupt_blob_chunk<D: DiskIo>(io: Arc<D>) {
         2 * CHUNK_BYTES,
         "only verified chunks were sent"
     );
-    // Quarantine happens right after the error is sent; give it a moment.
-    for _ in 0..100 {
-        if node.head(DEV, key("/a/c/big")).await.is_err() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
     assert_eq!(
-        node.head(DEV, key("/a/c/big")).await,
+        head_once_quarantined(&node, "/a/c/big").await,
         Err(NodeError::NotFound { tombstone: None })
     );
     assert_eq!(node.device_stats()[0].quarantined_count, 1);
@@ -304,10 +312,11 @@ async fn digests_that_do_not_match_the_bytes_are_caught_on_read<D: DiskIo>(io: A
     // and the auditor quarantines the replica, inline or blob.
     let dir = tempfile::tempdir().unwrap();
     let node = open(dir.path(), io).await;
-    for (name, len) in [
+    let cases = [
         ("/a/c/small", 5000),
         ("/a/c/big", 2 * CHUNK_BYTES as usize + 9),
-    ] {
+    ];
+    for (name, len) in cases {
         let hashed = body(30, len);
         let mut changed = hashed.clone();
         changed[len - 3] ^= 0x10;
@@ -327,18 +336,9 @@ async fn digests_that_do_not_match_the_bytes_are_caught_on_read<D: DiskIo>(io: A
     }
     // The GETs quarantined both; the replicator may put good copies back,
     // which the auditor then passes.
-    for (name, len) in [
-        ("/a/c/small", 5000),
-        ("/a/c/big", 2 * CHUNK_BYTES as usize + 9),
-    ] {
-        for _ in 0..100 {
-            if node.head(DEV, key(name)).await.is_err() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
+    for (name, len) in cases {
         assert!(
-            node.head(DEV, key(name)).await.is_err(),
+            head_once_quarantined(&node, name).await.is_err(),
             "{name} quarantined"
         );
         put(&node, name, 1, &body(30, len)).await.unwrap();

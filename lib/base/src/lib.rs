@@ -1,6 +1,6 @@
 //! Vocabulary shared by every Cairn crate: timestamps, the clock trait, the
-//! calendar conversion of the wire formats, and the crc32c helper used by
-//! internode frames.
+//! calendar conversion of the wire formats, and the crc32c every crc32c in
+//! the tree goes through (frames, segment records, iSCSI, S3 checksums).
 //!
 //! This crate does no I/O and knows no async runtime; everything in it is a
 //! plain value type or a narrow trait that the cores take instead of reaching

@@ -32,25 +32,16 @@ impl ChunkDigests {
 
 /// Hashes a body as it streams past, [`CHUNK_BYTES`] at a time; the digests
 /// depend only on the bytes, not on how they were split.
+#[derive(Default)]
 pub struct ChunkHasher {
     hasher: blake3::Hasher,
     in_chunk: u64,
     digests: Vec<[u8; 32]>,
 }
 
-impl Default for ChunkHasher {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl ChunkHasher {
     pub fn new() -> Self {
-        ChunkHasher {
-            hasher: blake3::Hasher::new(),
-            in_chunk: 0,
-            digests: Vec::new(),
-        }
+        Self::default()
     }
 
     pub fn update(&mut self, mut data: &[u8]) {

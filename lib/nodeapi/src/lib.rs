@@ -53,7 +53,7 @@ pub const BODY_CHANNEL_FRAMES_MAX: usize = 8;
 #[async_trait]
 pub trait ObjectNode: Send + Sync + 'static {
     /// Stores an object: frames of data, then `PutChunk::End` with the final
-    /// metadata. Returns once data and index are durable. A newer object or
+    /// metadata and the sender's chunk digests, stored as sent. Returns once data and index are durable. A newer object or
     /// tombstone already on the device wins: `NodeError::Conflict`.
     async fn put(
         &self,
