@@ -4,7 +4,8 @@
 //!   (release), and run `cairn up ARGS` in the foreground;
 //! - `cargo xtask test`: install the build prerequisites and the real clients
 //!   the tests drive (python-swiftclient, rclone, Swift's functional suite,
-//!   Tempest's identity tests), build, and run the whole test suite.
+//!   Tempest's identity tests), build, run the whole test suite, and
+//!   type-check the fuzz targets.
 //!
 //! Everything it installs comes from Debian's packages and PyPI; it is
 //! idempotent, so a second run installs nothing.
@@ -110,6 +111,7 @@ fn test(root: &Path, args: &[String]) -> Result<()> {
         .env("PATH", &path)
         .env("CAIRN_BIN", root.join("target/release/cairn"))
         .args(["test", "--release", "--workspace", "--no-fail-fast"]))?;
+    check_fuzz_targets(root)?;
     if !skip_functests {
         // Both suites run, whatever the first says; either failing fails the run.
         let swift = functests::run_suite(root);
@@ -118,6 +120,16 @@ fn test(root: &Path, args: &[String]) -> Result<()> {
         tempest?;
     }
     Ok(())
+}
+
+/// `cargo check` of the fuzz targets (their own workspace, `fuzz/`), so a
+/// change to a parser's API cannot leave them broken until someone fuzzes.
+/// Type-checking needs no sanitizer flags, so the stable toolchain does it.
+fn check_fuzz_targets(root: &Path) -> Result<()> {
+    run(Command::new("cargo")
+        .current_dir(root.join("fuzz"))
+        .env("CARGO_TARGET_DIR", root.join("fuzz/target"))
+        .args(["check", "--bins", "--locked"]))
 }
 
 /// `cargo build --release -p cairn`: the binary every suite drives.
