@@ -15,6 +15,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use quinn::{RecvStream, SendStream, VarInt};
 
+use crate::udp::{self, Datagrams};
 use crate::{tls, Identity, TransportError};
 
 /// Stream reset code: the caller has no cluster certificate.
@@ -27,8 +28,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// How long a caller may take to name the service of its stream.
 const SERVICE_TAG_TIMEOUT: Duration = Duration::from_secs(10);
-/// What each QUIC socket asks the kernel to buffer, either way.
-const SOCKET_BUFFER_BYTES: usize = 8 << 20;
+/// A client-only endpoint binds every interface, so it may reach other
+/// machines.
+const CLIENT_DATAGRAMS: Datagrams = Datagrams::Batched;
 
 /// The services a stream can ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -132,26 +134,27 @@ impl Endpoint {
     /// A member's endpoint on `addr`: it serves, and connects with the
     /// member's certificate.
     pub fn member(addr: SocketAddr, id: &Identity) -> Result<Arc<Endpoint>, TransportError> {
-        let mut quic = bound(addr, Some(tls::server_config(id)?))?;
-        quic.set_default_client_config(tls::member_client_config(id)?);
+        let datagrams = Datagrams::for_local(addr);
+        let mut quic = bound(addr, datagrams, Some(tls::server_config(id, datagrams)?))?;
+        quic.set_default_client_config(tls::member_client_config(id, datagrams)?);
         Ok(Self::new(quic))
     }
 
     /// A client-only endpoint with a member's certificate: an operator's
     /// tool, which asks nodes questions and serves nothing.
     pub fn member_client(id: &Identity) -> Result<Arc<Endpoint>, TransportError> {
-        Self::client(tls::member_client_config(id)?)
+        Self::client(tls::member_client_config(id, CLIENT_DATAGRAMS)?)
     }
 
     /// A client-only endpoint for a node that is joining: it has no
     /// certificate and accepts only servers whose CA has `ca_fingerprint`.
     pub fn joiner(ca_fingerprint: [u8; 32]) -> Result<Arc<Endpoint>, TransportError> {
-        Self::client(tls::joiner_client_config(ca_fingerprint)?)
+        Self::client(tls::joiner_client_config(ca_fingerprint, CLIENT_DATAGRAMS)?)
     }
 
     /// A client-only endpoint with `config`.
     fn client(config: quinn::ClientConfig) -> Result<Arc<Endpoint>, TransportError> {
-        let mut quic = bound(SocketAddr::from(([0, 0, 0, 0], 0)), None)?;
+        let mut quic = bound(SocketAddr::from(([0, 0, 0, 0], 0)), CLIENT_DATAGRAMS, None)?;
         quic.set_default_client_config(config);
         Ok(Self::new(quic))
     }
@@ -289,10 +292,11 @@ impl Endpoint {
 }
 
 /// A QUIC endpoint on a UDP socket bound to `addr`, serving with `server`
-/// if given; it accepts datagrams up to [`tls::UDP_PAYLOAD_MAX`], so peers
+/// if given; it accepts datagrams up to what `datagrams` allows, so peers
 /// may discover their way up to that size.
 fn bound(
     addr: SocketAddr,
+    datagrams: Datagrams,
     server: Option<quinn::ServerConfig>,
 ) -> Result<quinn::Endpoint, TransportError> {
     let bind = |e: std::io::Error| TransportError::Bind {
@@ -301,42 +305,11 @@ fn bound(
     };
     let mut config = quinn::EndpointConfig::default();
     config
-        .max_udp_payload_size(tls::UDP_PAYLOAD_MAX)
-        .expect("UDP_PAYLOAD_MAX is within QUIC's bounds");
-    quinn::Endpoint::new(
-        config,
-        server,
-        udp_socket(addr).map_err(bind)?,
-        Arc::new(quinn::TokioRuntime),
-    )
-    .map_err(bind)
-}
-
-/// A UDP socket on `addr` whose kernel buffers hold [`SOCKET_BUFFER_BYTES`]
-/// (or the most the system allows, `net.core.rmem_max`/`wmem_max`). With
-/// Linux's default 208 KiB, a node that is off the CPU for a millisecond
-/// while a peer streams an object to it overflows its receive buffer, and
-/// QUIC retransmits the drops and backs off: 0.7 % of the datagrams of a
-/// 3-node PUT load on one machine were dropped that way, against under
-/// 0.1 % with these buffers (docs/benchmarks.md).
-fn udp_socket(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    socket.set_recv_buffer_size(SOCKET_BUFFER_BYTES)?;
-    socket.set_send_buffer_size(SOCKET_BUFFER_BYTES)?;
-    // Linux reports twice what it granted (the other half covers its
-    // per-datagram overhead).
-    let granted = socket.recv_buffer_size()? / 2;
-    if granted < tls::CONNECTION_WINDOW as usize {
-        tracing::warn!(
-            granted,
-            window = tls::CONNECTION_WINDOW,
-            "the UDP receive buffer is smaller than a connection's flow-control window, \
-             so datagrams may be dropped under load; raise net.core.rmem_max (decision 0024)"
-        );
-    }
-    socket.bind(&addr.into())?;
-    Ok(socket.into())
+        .max_udp_payload_size(datagrams.payload_max())
+        .expect("the payload bound is within QUIC's");
+    let runtime = Arc::new(quinn::TokioRuntime);
+    let socket = udp::bind(addr, datagrams, &*runtime).map_err(bind)?;
+    quinn::Endpoint::new_with_abstract_socket(config, server, socket, runtime).map_err(bind)
 }
 
 /// The live connection in `state`, or one attempt at making it: at once
@@ -401,5 +374,79 @@ fn connect_failed(peer: &Peer, reason: impl std::fmt::Display) -> TransportError
     TransportError::Connect {
         peer: format!("{} ({})", peer.addr, peer.name),
         reason: reason.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::member_dns_name;
+    use crate::ClusterCa;
+    use bytes::Bytes;
+
+    /// Reads and drops whatever a stream carries.
+    struct Sink;
+
+    #[async_trait]
+    impl Service for Sink {
+        async fn serve(&self, _: Caller, mut stream: Stream) {
+            while let Ok(Some(_)) = stream.recv.read_chunk(1 << 20, true).await {}
+        }
+    }
+
+    /// An endpoint of `name` on loopback with the given sizing.
+    fn on_loopback(ca: &ClusterCa, name: &str, datagrams: Datagrams) -> Arc<Endpoint> {
+        let id = ca.issue(name).unwrap();
+        let mut quic = bound(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            datagrams,
+            Some(tls::server_config(&id, datagrams).unwrap()),
+        )
+        .unwrap();
+        quic.set_default_client_config(tls::member_client_config(&id, datagrams).unwrap());
+        Endpoint::new(quic)
+    }
+
+    /// The path MTU a connection settles on while it streams bytes.
+    async fn discovered_payload(datagrams: Datagrams) -> u16 {
+        let ca = ClusterCa::generate().unwrap();
+        let server = on_loopback(&ca, "node-1", datagrams);
+        server.register(ServiceId::Object, Arc::new(Sink));
+        server.start();
+        let client = on_loopback(&ca, "node-2", datagrams);
+        let peer = Peer {
+            addr: server.local_addr().unwrap(),
+            name: member_dns_name("node-1"),
+        };
+        let mut stream = client.open(&peer, ServiceId::Object).await.unwrap();
+        let conn = client.connection(&peer).await.unwrap();
+        let chunk = Bytes::from(vec![7u8; 256 << 10]);
+        // MTU discovery probes while data flows; give it up to 5 s.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let mut mtu = 0;
+        while tokio::time::Instant::now() < deadline {
+            stream.send.write_chunk(chunk.clone()).await.unwrap();
+            mtu = conn.stats().path.current_mtu;
+            if mtu >= datagrams.payload_max() - 64 {
+                break;
+            }
+        }
+        client.close().await;
+        server.close().await;
+        mtu
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn each_sizing_reaches_its_bound_on_loopback() {
+        // Batched: 10 packets of 6,500 bytes still fit one GSO send, so
+        // discovery is not thrown back to 1,200 (decision 0020).
+        // Whole: one datagram of about 64 KiB per send (decision 0027).
+        for datagrams in [Datagrams::Batched, Datagrams::Whole] {
+            let mtu = discovered_payload(datagrams).await;
+            assert!(
+                (datagrams.payload_max() - 64..=datagrams.payload_max()).contains(&mtu),
+                "{datagrams:?}: the path settled at {mtu} bytes"
+            );
+        }
     }
 }

@@ -4,6 +4,8 @@
 //!
 //! - `pki`: the cluster CA and the member certificates it issues.
 //! - `tls`: rustls configurations for members and for joining nodes.
+//! - `udp`: the socket under an endpoint, and its datagram sizes (whole
+//!   64 KiB datagrams on loopback, GSO batches of 6,500 bytes elsewhere).
 //! - `endpoint`: one QUIC endpoint per process, serving and connecting;
 //!   a connection is cached per peer; each request is one bidirectional
 //!   stream that begins with a [`ServiceId`].
@@ -34,6 +36,7 @@ pub mod extent;
 pub mod object;
 pub mod pki;
 mod tls;
+mod udp;
 pub mod wire;
 
 pub use client::RemoteNode;

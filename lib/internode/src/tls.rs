@@ -21,6 +21,7 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use sha2::{Digest, Sha256};
 
+use crate::udp::Datagrams;
 use crate::{Identity, TransportError};
 
 /// The ALPN protocol of Cairn's internode traffic.
@@ -68,16 +69,6 @@ fn chain(id: &Identity) -> Result<Vec<CertificateDer<'static>>, TransportError> 
     Ok(vec![cert_der(&id.cert_pem)?, cert_der(&id.ca_pem)?])
 }
 
-/// The largest UDP payload a connection discovers its way up to (it starts
-/// at 1,200 bytes and probes; a path that drops the probes keeps the
-/// largest size that got through, 1,452 on a plain Ethernet LAN). Bigger
-/// packets cut QUIC's per-packet work (sealing, framing, acknowledging):
-/// a 3-node PUT load on one machine moved 30-40 % more bytes at this size
-/// than at 1,452 (decision 0020). It is not larger because quinn hands the
-/// kernel up to 10 packets per `sendmsg` (UDP GSO), which refuses more than
-/// 64 KiB in one call; quinn then turns GSO off for the socket.
-pub(crate) const UDP_PAYLOAD_MAX: u16 = 6_500;
-
 /// The most bytes a peer may have sent on one connection that this side's
 /// application has not read (QUIC flow control). It bounds what can sit
 /// unread in the UDP socket's receive buffer, so it must fit there:
@@ -93,8 +84,8 @@ pub(crate) const CONNECTION_WINDOW: u32 = 3 << 20;
 const STREAM_WINDOW: u32 = 1 << 20;
 
 /// Flow-control windows that fit the socket buffer, packet sizes up to
-/// [`UDP_PAYLOAD_MAX`], idle timeout and keep-alive.
-fn transport() -> Arc<quinn::TransportConfig> {
+/// what `datagrams` allows, idle timeout and keep-alive.
+fn transport(datagrams: Datagrams) -> Arc<quinn::TransportConfig> {
     let mut t = quinn::TransportConfig::default();
     t.max_concurrent_bidi_streams(4096u32.into())
         .max_concurrent_uni_streams(0u32.into())
@@ -103,7 +94,7 @@ fn transport() -> Arc<quinn::TransportConfig> {
         .send_window(64 << 20)
         .keep_alive_interval(Some(KEEP_ALIVE));
     let mut mtu = quinn::MtuDiscoveryConfig::default();
-    mtu.upper_bound(UDP_PAYLOAD_MAX);
+    mtu.upper_bound(datagrams.payload_max());
     t.mtu_discovery_config(Some(mtu));
     t.max_idle_timeout(Some(
         IDLE_TIMEOUT
@@ -115,7 +106,10 @@ fn transport() -> Arc<quinn::TransportConfig> {
 
 /// What a member serves with: its certificate; client certificates are
 /// checked against the CA when presented.
-pub(crate) fn server_config(id: &Identity) -> Result<quinn::ServerConfig, TransportError> {
+pub(crate) fn server_config(
+    id: &Identity,
+    datagrams: Datagrams,
+) -> Result<quinn::ServerConfig, TransportError> {
     let provider = provider();
     let verifier = WebPkiClientVerifier::builder_with_provider(
         roots(cert_der(&id.ca_pem)?)?,
@@ -133,13 +127,16 @@ pub(crate) fn server_config(id: &Identity) -> Result<quinn::ServerConfig, Transp
     config.alpn_protocols = vec![ALPN.to_vec()];
     let crypto = QuicServerConfig::try_from(config).map_err(tls)?;
     let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-    server.transport_config(transport());
+    server.transport_config(transport(datagrams));
     Ok(server)
 }
 
 /// What a member connects with: its certificate, and only servers with a
 /// certificate from the same CA are accepted.
-pub(crate) fn member_client_config(id: &Identity) -> Result<quinn::ClientConfig, TransportError> {
+pub(crate) fn member_client_config(
+    id: &Identity,
+    datagrams: Datagrams,
+) -> Result<quinn::ClientConfig, TransportError> {
     let provider = provider();
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
@@ -148,7 +145,7 @@ pub(crate) fn member_client_config(id: &Identity) -> Result<quinn::ClientConfig,
         .with_client_auth_cert(chain(id)?, key_der(&id.key_pem)?)
         .map_err(tls)?;
     config.alpn_protocols = vec![ALPN.to_vec()];
-    client(config)
+    client(config, datagrams)
 }
 
 /// What a node that has no certificate yet connects with: no client
@@ -156,6 +153,7 @@ pub(crate) fn member_client_config(id: &Identity) -> Result<quinn::ClientConfig,
 /// SHA-256 `ca_fingerprint`.
 pub(crate) fn joiner_client_config(
     ca_fingerprint: [u8; 32],
+    datagrams: Datagrams,
 ) -> Result<quinn::ClientConfig, TransportError> {
     let provider = provider();
     let verifier = Arc::new(FingerprintVerifier {
@@ -169,13 +167,16 @@ pub(crate) fn joiner_client_config(
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
     config.alpn_protocols = vec![ALPN.to_vec()];
-    client(config)
+    client(config, datagrams)
 }
 
-fn client(config: rustls::ClientConfig) -> Result<quinn::ClientConfig, TransportError> {
+fn client(
+    config: rustls::ClientConfig,
+    datagrams: Datagrams,
+) -> Result<quinn::ClientConfig, TransportError> {
     let crypto = QuicClientConfig::try_from(config).map_err(tls)?;
     let mut client = quinn::ClientConfig::new(Arc::new(crypto));
-    client.transport_config(transport());
+    client.transport_config(transport(datagrams));
     Ok(client)
 }
 
