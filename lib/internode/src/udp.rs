@@ -32,9 +32,9 @@ pub(crate) enum Datagrams {
     /// A socket bound to a loopback address (`cairn up`'s nodes on one
     /// machine), which reaches only this machine's loopback, whose MTU is
     /// 64 KiB: packets discovered up to the largest UDP payload, one per
-    /// `sendmsg`. A 3-node PUT load moved a tenth more bytes than with
-    /// `Batched`, at a sixth less CPU on the receiving nodes (decision
-    /// 0027).
+    /// `sendmsg`. A 3-node PUT load of 64 MiB objects moved 10-16 % more
+    /// bytes than with `Batched`; the receiving nodes spent 0.82 ns of CPU
+    /// per byte against 1.00 (decision 0027).
     Whole,
 }
 
