@@ -134,7 +134,15 @@ impl Endpoint {
     /// A member's endpoint on `addr`: it serves, and connects with the
     /// member's certificate.
     pub fn member(addr: SocketAddr, id: &Identity) -> Result<Arc<Endpoint>, TransportError> {
-        let datagrams = Datagrams::for_local(addr);
+        Self::member_sized(addr, id, Datagrams::for_local(addr))
+    }
+
+    /// A member's endpoint whose datagrams are sized as `datagrams` says.
+    fn member_sized(
+        addr: SocketAddr,
+        id: &Identity,
+        datagrams: Datagrams,
+    ) -> Result<Arc<Endpoint>, TransportError> {
         let mut quic = bound(addr, datagrams, Some(tls::server_config(id, datagrams)?))?;
         quic.set_default_client_config(tls::member_client_config(id, datagrams)?);
         Ok(Self::new(quic))
@@ -396,15 +404,8 @@ mod tests {
 
     /// An endpoint of `name` on loopback with the given sizing.
     fn on_loopback(ca: &ClusterCa, name: &str, datagrams: Datagrams) -> Arc<Endpoint> {
-        let id = ca.issue(name).unwrap();
-        let mut quic = bound(
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-            datagrams,
-            Some(tls::server_config(&id, datagrams).unwrap()),
-        )
-        .unwrap();
-        quic.set_default_client_config(tls::member_client_config(&id, datagrams).unwrap());
-        Endpoint::new(quic)
+        let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        Endpoint::member_sized(addr, &ca.issue(name).unwrap(), datagrams).unwrap()
     }
 
     /// The path MTU a connection settles on while it streams bytes.
